@@ -1,0 +1,749 @@
+/**
+ * The authsome command line: argv → command → service. The only module that prints to the
+ * terminal or sets an exit code.
+ *
+ * @example
+ * ```sh
+ * ./authsome login openai --connection work
+ * ./authsome export openai --connection work --format shell
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { ENV_VARS } from "./config.ts";
+import { AuthsomeError, EXIT_CODES } from "./errors.ts";
+import type { Flow } from "./providers/schema.ts";
+import type { ExportFormat } from "./proxy/env_format.ts";
+import {
+  type AuthService,
+  type ConnectionInfo,
+  createAuthService,
+  SECRET_FIELDS,
+  type SecretField,
+  type SecretRequest,
+} from "./service.ts";
+
+/** The version printed by `--version`; kept equal to deno.json's by a test. */
+export const VERSION = "0.1.0";
+
+/** Where the CLI reads and writes; `Deno` streams by default, replaced in tests. */
+export interface CliIO {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  readStdin(): Promise<string>;
+  stdinIsTerminal(): boolean;
+  stderrIsTerminal(): boolean;
+  /** Reads one line without echo; undefined when there is no terminal. */
+  readMasked(prompt: string): Promise<string | undefined>;
+  env: { get(name: string): string | undefined };
+}
+
+const OPTIONS = {
+  json: { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  "no-color": { type: "boolean" },
+  vault: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  connection: { type: "string", short: "c" },
+  force: { type: "boolean" },
+  flow: { type: "string" },
+  scopes: { type: "string" },
+  "base-url": { type: "string" },
+  "client-id": { type: "string" },
+  stdin: { type: "boolean" },
+  field: { type: "string" },
+  "show-secret": { type: "boolean" },
+  format: { type: "string" },
+  n: { type: "string", short: "n" },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = { [K in OptionName]?: typeof OPTIONS[K]["type"] extends "string" ? string : boolean };
+
+const GLOBAL: OptionName[] = ["json", "quiet", "no-color", "vault", "help", "version"];
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: OptionName[];
+  /** Extra help lines. */
+  details?: string[];
+  /** Positional arguments: min and max count. */
+  args: [number, number];
+  run(ctx: Context): Promise<number>;
+}
+
+interface Context {
+  values: Values;
+  args: string[];
+  io: CliIO;
+  out: Output;
+  service(): Promise<AuthService>;
+}
+
+class Output {
+  constructor(private io: CliIO, readonly json: boolean, readonly quiet: boolean) {}
+  /** Data: always printed. */
+  data(text: string): void {
+    this.io.stdout(text.endsWith("\n") || text === "" ? text : text + "\n");
+  }
+  /** A JSON document on stdout. */
+  doc(value: unknown): void {
+    this.io.stdout(JSON.stringify(value, null, 2) + "\n");
+  }
+  /** A status line for people: stderr, hidden by --quiet and --json. */
+  note(text: string): void {
+    if (!this.quiet && !this.json) this.io.stderr(text + "\n");
+  }
+}
+
+const FLOWS: Flow[] = ["pkce", "device_code", "dcr_pkce", "api_key"];
+const FORMATS: ExportFormat[] = ["env", "shell", "json"];
+
+const COMMANDS: Record<string, Command> = {
+  login: {
+    usage: "login PROVIDER [--connection NAME] [--force] [--flow FLOW] [--stdin]",
+    summary: "Log in to a provider and store the connection",
+    options: ["connection", "force", "flow", "scopes", "base-url", "client-id", "stdin"],
+    details: [
+      "The API key comes from the provider's environment variable (e.g. OPENAI_API_KEY), else",
+      "from stdin with --stdin, else from a hidden prompt. It is never taken as an argument.",
+      "--force replaces an existing connection and makes it the provider's default.",
+    ],
+    args: [1, 1],
+    async run({ values, args, io, out, service }) {
+      const provider = args[0]!;
+      const flow = values.flow === undefined ? undefined : choice("--flow", values.flow, FLOWS);
+      const auth = await service();
+      const result = await auth.login(provider, {
+        connection: values.connection,
+        force: values.force,
+        flow,
+        scopes: values.scopes?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+        baseUrl: values["base-url"],
+        readSecret: (request) => readSecret(io, request, values.stdin === true),
+      });
+      if (out.json) out.doc({ status: "logged_in", ...result });
+      else {
+        out.note(
+          `Logged in to ${provider} (${result.connection})${
+            result.default ? ", the default connection" : ""
+          }.`,
+        );
+      }
+      return 0;
+    },
+  },
+  logout: {
+    usage: "logout PROVIDER [--connection NAME]",
+    summary: "Delete one connection locally (the provider is not contacted)",
+    options: ["connection"],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const r = await (await service()).logout(args[0]!, { connection: values.connection });
+      if (out.json) {
+        out.doc({
+          status: "logged_out",
+          provider: r.provider,
+          connection: r.connection,
+          default_connection: r.newDefault,
+        });
+      } else {
+        out.note(
+          `Logged out of ${r.provider} (${r.connection}).` +
+            (r.newDefault === null ? "" : ` Default connection: ${r.newDefault}.`),
+        );
+      }
+      return 0;
+    },
+  },
+  revoke: {
+    usage: "revoke PROVIDER [--connection NAME]",
+    summary: "Revoke and delete one connection, or every connection and the client credentials",
+    options: ["connection"],
+    details: ["API keys have no remote revocation: revoke them in the provider's console too."],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const r = await (await service()).revoke(args[0]!, { connection: values.connection });
+      if (out.json) out.doc({ status: "revoked", ...r });
+      else out.note(`Revoked ${r.provider}: ${r.connections.join(", ") || "client credentials"}.`);
+      return 0;
+    },
+  },
+  get: {
+    usage: "get PROVIDER [--connection NAME] [--field FIELD [--show-secret]]",
+    summary: "Show a connection's metadata, or one field",
+    options: ["connection", "field", "show-secret"],
+    details: [
+      `Secret fields (${SECRET_FIELDS.join(", ")}) need --field F --show-secret,`,
+      "which prints the raw value alone.",
+    ],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const auth = await service();
+      const provider = args[0]!;
+      const field = values.field;
+      const isSecret = field !== undefined && (SECRET_FIELDS as readonly string[]).includes(field);
+      if (values["show-secret"] && field === undefined) {
+        throw usage(
+          "--show-secret needs --field",
+          "Example: authsome get openai --field api_key --show-secret",
+        );
+      }
+      if (isSecret && !values["show-secret"]) {
+        throw usage(
+          `"${field}" is a secret field`,
+          `Add --show-secret to print it: authsome get ${provider} --field ${field} --show-secret`,
+        );
+      }
+      if (isSecret) {
+        const value = await auth.getSecret(provider, field as SecretField, {
+          connection: values.connection,
+        });
+        if (out.json) out.doc({ [field]: value });
+        else out.data(value);
+        return 0;
+      }
+      const info = await auth.getConnection(provider, { connection: values.connection });
+      const shown = publicConnection(info);
+      if (field !== undefined) {
+        if (!(field in shown)) {
+          throw new AuthsomeError("USAGE", `Unknown field "${field}"`, {
+            hint: `Fields: ${[...Object.keys(shown), ...SECRET_FIELDS].join(", ")}`,
+          });
+        }
+        const value = shown[field];
+        if (out.json) out.doc({ [field]: value });
+        else out.data(textValue(value));
+        return 0;
+      }
+      if (out.json) out.doc(shown);
+      else out.data(Object.entries(shown).map(([k, v]) => `${k}: ${textValue(v)}`).join("\n"));
+      return 0;
+    },
+  },
+  export: {
+    usage: "export [PROVIDER] [--connection NAME] [--format env|shell|json]",
+    summary: "Print the provider's environment variables (no provider: every default connection)",
+    options: ["connection", "format"],
+    details: [
+      "env: dotenv lines (K=v, quoted only when needed); shell: export K='v' lines for eval;",
+      'json: {"K": "v"}. Refresh tokens are never exported.',
+    ],
+    args: [0, 1],
+    async run({ values, args, out, service }) {
+      const format = values.format === undefined
+        ? (out.json ? "json" : "env")
+        : choice("--format", values.format, FORMATS);
+      const r = await (await service()).export(args[0], {
+        connection: values.connection,
+        format,
+      });
+      out.data(r.text);
+      return 0;
+    },
+  },
+  list: {
+    usage: "list",
+    summary: "List every provider with its state and connections",
+    options: [],
+    args: [0, 0],
+    async run({ io, out, service }) {
+      const r = await (await service()).listProviders();
+      for (const p of r.problems) io.stderr(`warning: skipped ${p}\n`);
+      if (out.json) {
+        out.doc({
+          vault: r.vault,
+          providers: r.providers.map((p) => ({
+            name: p.name,
+            display_name: p.display_name,
+            auth_type: p.auth_type,
+            origin: p.origin,
+            state: p.state,
+            connections: p.connections,
+          })),
+        });
+        return 0;
+      }
+      const rows: string[][] = [];
+      for (const p of r.providers) {
+        if (p.connections.length === 0) {
+          rows.push([p.name, p.auth_type, p.state, "-", "-", "-"]);
+        }
+        for (const c of p.connections) {
+          rows.push([
+            p.name,
+            p.auth_type,
+            p.state,
+            c.default ? `${c.name} (default)` : c.name,
+            c.status,
+            c.expires_at === null ? "never" : c.expires_at,
+          ]);
+        }
+      }
+      const connected = r.providers.filter((p) => p.state === "connected").length;
+      out.note(`Vault "${r.vault}": ${r.providers.length} providers, ${connected} connected`);
+      out.data(table(["PROVIDER", "AUTH", "STATE", "CONNECTION", "STATUS", "EXPIRES"], rows));
+      return 0;
+    },
+  },
+  inspect: {
+    usage: "inspect PROVIDER",
+    summary: "Show a provider's definition and every connection (secrets redacted)",
+    options: [],
+    args: [1, 1],
+    async run({ args, out, service }) {
+      const auth = await service();
+      const loaded = await auth.getProvider(args[0]!);
+      const connections = await auth.listConnections(loaded.definition.name);
+      const doc = {
+        ...loaded.definition,
+        origin: loaded.origin,
+        connections: connections.map(publicConnection),
+      };
+      if (out.json) {
+        out.doc(doc);
+        return 0;
+      }
+      const d = loaded.definition;
+      const lines = [
+        `${d.display_name} (${d.name}), ${d.auth_type} via ${d.flow}, ${loaded.origin} definition`,
+        `API hosts: ${d.api_url.join(", ") || "none"}`,
+        `Exports: ${Object.values(d.export.env).flat().join(", ") || "nothing"}`,
+      ];
+      if (d.docs) lines.push(`Docs: ${d.docs}`);
+      lines.push(`Connections: ${connections.length === 0 ? "none" : ""}`);
+      for (const c of connections) {
+        lines.push(
+          `  ${c.connection}${c.default ? " (default)" : ""}: ${c.status}, expires ${
+            c.expires_at ?? "never"
+          }, scopes ${c.scopes.join(" ") || "-"}, secrets ${
+            c.secret_fields.map((f) => `${f}=***`).join(" ") || "-"
+          }`,
+        );
+      }
+      out.data(lines.join("\n"));
+      return 0;
+    },
+  },
+  connections: {
+    usage: "connections set-default PROVIDER CONNECTION",
+    summary: "Make a connection its provider's default",
+    options: [],
+    args: [3, 3],
+    async run({ args, out, service }) {
+      if (args[0] !== "set-default") {
+        throw usage(
+          `Unknown subcommand "connections ${args[0]}"`,
+          "Run: authsome connections --help",
+        );
+      }
+      const [, provider, connection] = args as [string, string, string];
+      await (await service()).setDefaultConnection(provider, connection);
+      if (out.json) out.doc({ status: "ok", provider, default_connection: connection });
+      else out.note(`The default ${provider} connection is now ${connection}.`);
+      return 0;
+    },
+  },
+  provider: {
+    usage: "provider list | inspect PROVIDER | register FILE [--force] | remove PROVIDER",
+    summary: "Manage provider definitions",
+    options: ["force"],
+    args: [1, 2],
+    async run(ctx) {
+      const [sub, arg] = ctx.args;
+      const auth = await ctx.service();
+      const { out } = ctx;
+      const need = (what: string) => {
+        if (arg === undefined) {
+          throw usage(`provider ${sub} needs ${what}`, "Run: authsome provider --help");
+        }
+        return arg;
+      };
+      switch (sub) {
+        case "list": {
+          const r = await auth.listProviders();
+          for (const p of r.problems) ctx.io.stderr(`warning: skipped ${p}\n`);
+          if (out.json) {
+            out.doc({
+              providers: r.providers.map((p) => ({
+                name: p.name,
+                display_name: p.display_name,
+                auth_type: p.auth_type,
+                flow: p.flow,
+                origin: p.origin,
+              })),
+            });
+          } else {
+            out.data(table(
+              ["NAME", "DISPLAY NAME", "AUTH", "FLOW", "ORIGIN"],
+              r.providers.map((p) => [p.name, p.display_name, p.auth_type, p.flow, p.origin]),
+            ));
+          }
+          return 0;
+        }
+        case "inspect": {
+          const loaded = await auth.getProvider(need("a provider name"));
+          out.doc(
+            out.json ? { ...loaded.definition, origin: loaded.origin } : loaded.definition,
+          );
+          return 0;
+        }
+        case "register": {
+          const file = need("a file");
+          let text: string;
+          try {
+            text = await Deno.readTextFile(file);
+          } catch {
+            throw new AuthsomeError("INVALID_INPUT", `Cannot read ${file}`, {
+              hint: "Check the path of the provider file",
+            });
+          }
+          let doc: unknown;
+          try {
+            doc = JSON.parse(text);
+          } catch (error) {
+            throw new AuthsomeError(
+              "INVALID_INPUT",
+              `${file}: is not valid JSON (${(error as Error).message.split("\n")[0]})`,
+              { hint: "See docs/PROVIDERS.md for the provider file format" },
+            );
+          }
+          const loaded = await auth.registerProvider(doc, {
+            force: ctx.values.force === true,
+            source: file,
+          });
+          if (out.json) {
+            out.doc({ status: "registered", provider: loaded.definition.name, path: loaded.path });
+          } else out.note(`Registered ${loaded.definition.name} (${loaded.path}).`);
+          return 0;
+        }
+        case "remove": {
+          const name = need("a provider name");
+          const r = await auth.removeProvider(name);
+          if (out.json) {
+            out.doc({ status: "removed", provider: name, restored_bundled: r.restoredBundled });
+          } else {
+            out.note(
+              `Removed ${name}.${
+                r.restoredBundled ? " The bundled definition applies again." : ""
+              }`,
+            );
+          }
+          return 0;
+        }
+        default:
+          throw usage(`Unknown subcommand "provider ${sub}"`, "Run: authsome provider --help");
+      }
+    },
+  },
+  whoami: {
+    usage: "whoami",
+    summary: "Show the home folder, vault and master-key source",
+    options: [],
+    args: [0, 0],
+    async run({ out, service }) {
+      const w = await (await service()).whoami();
+      if (out.json) out.doc({ version: VERSION, ...w });
+      else {
+        out.data(
+          [
+            `home: ${w.home}`,
+            `vault: ${w.vault}${w.vault_exists ? "" : " (empty)"}`,
+            `vaults: ${(w.vaults as string[]).join(", ") || "none yet"}`,
+            `master key: ${w.key_detail}`,
+            `connections: ${w.connections} across ${w.providers_connected} provider(s)`,
+            `version: ${VERSION}`,
+          ].join("\n"),
+        );
+      }
+      return 0;
+    },
+  },
+  doctor: {
+    usage: "doctor",
+    summary: "Run health checks (exit 0 only when all pass)",
+    options: [],
+    args: [0, 0],
+    async run({ out, service }) {
+      const checks = await (await service()).doctor();
+      const ok = checks.every((c) => c.ok);
+      if (out.json) out.doc({ ok, checks });
+      else {
+        out.data(checks.map((c) => `${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`).join("\n"));
+      }
+      return ok ? 0 : EXIT_CODES.UNEXPECTED;
+    },
+  },
+  log: {
+    usage: "log [-n N]",
+    summary: "Show the last N audit entries (default 50)",
+    options: ["n"],
+    args: [0, 0],
+    async run({ values, out, service }) {
+      const n = values.n === undefined ? 50 : Number(values.n);
+      if (!Number.isInteger(n) || n < 0) {
+        throw usage("-n needs a whole number", "Example: authsome log -n 20");
+      }
+      const entries = await (await service()).auditLog(n);
+      if (out.json) out.doc({ entries });
+      else if (entries.length === 0) out.note("No audit entries yet.");
+      else {
+        out.data(
+          entries.map((e) =>
+            [
+              e.time,
+              e.action,
+              e.provider === undefined ? "-" : `${e.provider}/${e.connection ?? "*"}`,
+              `vault=${e.vault}`,
+              e.outcome === "ok" ? "ok" : `error ${e.error ?? ""}`.trim(),
+              ...Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${v}`),
+            ].join("  ")
+          ).join("\n"),
+        );
+      }
+      return 0;
+    },
+  },
+};
+
+function usage(message: string, hint: string): AuthsomeError {
+  return new AuthsomeError("USAGE", message, { hint });
+}
+
+function choice<T extends string>(flag: string, value: string, options: readonly T[]): T {
+  if (!(options as readonly string[]).includes(value)) {
+    throw usage(`${flag} must be one of ${options.join(", ")}`, `Example: ${flag} ${options[0]}`);
+  }
+  return value as T;
+}
+
+function publicConnection(info: ConnectionInfo): Record<string, unknown> {
+  const { secret_fields: _, ...rest } = info;
+  return rest;
+}
+
+function textValue(value: unknown): string {
+  if (value === null || value === undefined) return "-";
+  if (Array.isArray(value)) return value.join(" ") || "-";
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join("  ");
+  return [line(header), ...rows.map(line)].join("\n");
+}
+
+async function readSecret(
+  io: CliIO,
+  request: SecretRequest,
+  fromStdin: boolean,
+): Promise<string | undefined> {
+  if (fromStdin) {
+    const text = await io.readStdin();
+    return text.replace(/\r?\n$/, "");
+  }
+  if (!io.stdinIsTerminal()) return undefined;
+  if (request.hint) io.stderr(`${request.hint}\n`);
+  return await io.readMasked(`${request.provider} ${request.label} (input hidden): `);
+}
+
+function helpText(name?: string): string {
+  if (name !== undefined) {
+    const c = COMMANDS[name]!;
+    const opts = c.options.map((o) => `--${o}`).join(" ");
+    return [
+      `Usage: authsome ${c.usage}`,
+      "",
+      c.summary,
+      ...(c.details ? ["", ...c.details] : []),
+      "",
+      `Options: ${opts || "none"}; global: --json --quiet --no-color --vault NAME --help`,
+    ].join("\n");
+  }
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.split(" ")[0]!.length));
+  return [
+    `authsome ${VERSION}: a local credential broker for AI agents and developer tools`,
+    "",
+    "Usage: authsome COMMAND [ARGS] [--json] [--quiet] [--no-color] [--vault NAME]",
+    "",
+    "Commands:",
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width + 2)}${c.summary}`),
+    "",
+    "Environment:",
+    ...Object.entries(ENV_VARS).map(([k, v]) => `  ${k.padEnd(22)}${v}`),
+    "",
+    "Run 'authsome COMMAND --help' for a command's options.",
+  ].join("\n");
+}
+
+/**
+ * Runs the CLI with `argv` and returns the exit status. Never throws.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./cli.ts";
+ * Deno.exitCode = await main(["list", "--json"]);
+ * ```
+ */
+export async function main(argv: string[], io: CliIO = denoIO()): Promise<number> {
+  let json = argv.includes("--json");
+  let color = io.stderrIsTerminal() && io.env.get("NO_COLOR") === undefined &&
+    !argv.includes("--no-color");
+  let auth: AuthService | undefined;
+  try {
+    let parsed;
+    try {
+      parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    } catch (error) {
+      const message = (error as Error).message.split("\n")[0]!.replace(/\. To specify.*$/, "");
+      throw usage(message.replace(/\.$/, ""), "Run: authsome --help");
+    }
+    const values = parsed.values as Values;
+    json = values.json === true;
+    if (values["no-color"]) color = false;
+    const [name, ...args] = parsed.positionals;
+    if (values.version) {
+      io.stdout(json ? JSON.stringify({ version: VERSION }) + "\n" : `authsome ${VERSION}\n`);
+      return 0;
+    }
+    if (name === undefined) {
+      if (values.help) {
+        io.stdout(helpText() + "\n");
+        return 0;
+      }
+      throw usage("No command given", "Run: authsome --help");
+    }
+    const command = COMMANDS[name];
+    if (command === undefined) {
+      throw usage(`Unknown command "${name}"`, "Run: authsome --help to see the commands");
+    }
+    if (values.help) {
+      io.stdout(helpText(name) + "\n");
+      return 0;
+    }
+    for (const key of Object.keys(values) as OptionName[]) {
+      if (!GLOBAL.includes(key) && !command.options.includes(key)) {
+        throw usage(
+          `${key.length === 1 ? "-" : "--"}${key} is not an option of "${name}"`,
+          `Run: authsome ${name} --help`,
+        );
+      }
+    }
+    const [min, max] = command.args;
+    if (args.length < min || args.length > max) {
+      throw usage(
+        args.length < min ? `Missing arguments for "${name}"` : `Too many arguments for "${name}"`,
+        `Usage: authsome ${command.usage}`,
+      );
+    }
+    const out = new Output(io, json, values.quiet === true);
+    return await command.run({
+      values,
+      args,
+      io,
+      out,
+      service: async () => auth ??= await createAuthService({ vault: values.vault, env: io.env }),
+    });
+  } catch (error) {
+    return reportError(error, io, json, color);
+  } finally {
+    await auth?.close();
+  }
+}
+
+function reportError(error: unknown, io: CliIO, json: boolean, color: boolean): number {
+  const known = error instanceof AuthsomeError ? error : new AuthsomeError(
+    "UNEXPECTED",
+    `Unexpected error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+    { hint: "Run 'authsome doctor'; if this persists, report it with the command you ran" },
+  );
+  if (io.env.get("AUTHSOME_DEBUG") && !(error instanceof AuthsomeError)) {
+    io.stderr(`${error instanceof Error ? error.stack : String(error)}\n`);
+  }
+  if (json) {
+    io.stderr(
+      JSON.stringify({ error: known.code, message: known.message, hint: known.hint ?? null }) +
+        "\n",
+    );
+  } else {
+    const label = color ? "\x1b[31merror\x1b[0m" : "error";
+    io.stderr(`${label}: ${known.message}\n`);
+    if (known.hint) io.stderr(`${color ? "\x1b[2mhint\x1b[0m" : "hint"}: ${known.hint}\n`);
+  }
+  return known.exitCode;
+}
+
+function denoIO(): CliIO {
+  const encoder = new TextEncoder();
+  const write = (stream: { writeSync(p: Uint8Array): number }, text: string) => {
+    const bytes = encoder.encode(text);
+    let done = 0;
+    try {
+      while (done < bytes.length) done += stream.writeSync(bytes.subarray(done));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.BrokenPipe)) throw error;
+    }
+  };
+  return {
+    stdout: (text) => write(Deno.stdout, text),
+    stderr: (text) => write(Deno.stderr, text),
+    readStdin: async () => {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of Deno.stdin.readable) chunks.push(chunk);
+      return new TextDecoder().decode(concat(chunks));
+    },
+    stdinIsTerminal: () => Deno.stdin.isTerminal(),
+    stderrIsTerminal: () => Deno.stderr.isTerminal(),
+    readMasked: (prompt) => readMaskedLine(prompt),
+    env: { get: (name) => Deno.env.get(name) },
+  };
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/** Reads a line from the terminal with echo off; Ctrl-C or Ctrl-D cancels (exit 2). */
+async function readMaskedLine(prompt: string): Promise<string | undefined> {
+  if (!Deno.stdin.isTerminal()) return undefined;
+  Deno.stderr.writeSync(new TextEncoder().encode(prompt));
+  Deno.stdin.setRaw(true);
+  const decoder = new TextDecoder();
+  let value = "";
+  const buffer = new Uint8Array(256);
+  try {
+    while (true) {
+      const n = await Deno.stdin.read(buffer);
+      if (n === null) break;
+      for (const ch of decoder.decode(buffer.subarray(0, n), { stream: true })) {
+        if (ch === "\r" || ch === "\n") return value;
+        if (ch === "\x03" || ch === "\x04") {
+          throw new AuthsomeError("AUTH_FAILED", "Cancelled", { hint: "Nothing was stored" });
+        }
+        if (ch === "\x7f" || ch === "\b") value = value.slice(0, -1);
+        else if (ch === "\x15") value = "";
+        else if (ch >= " ") value += ch;
+      }
+    }
+    return value;
+  } finally {
+    Deno.stdin.setRaw(false);
+    Deno.stderr.writeSync(new TextEncoder().encode("\n"));
+  }
+}
+
+if (import.meta.main) {
+  Deno.exitCode = await main(Deno.args);
+}

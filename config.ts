@@ -1,0 +1,102 @@
+/**
+ * Settings that come from the environment: the home folder, the vault name and the key sources.
+ * The one place that reads environment variables; everything else receives the result.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { AuthsomeError } from "./errors.ts";
+
+/** A read-only view of environment variables; `Deno.env` fits, and so does a plain map in tests. */
+export interface EnvSource {
+  /** The value of `name`, or undefined when unset. */
+  get(name: string): string | undefined;
+}
+
+/** Creates an {@linkcode EnvSource} from a plain object. */
+export function envFromRecord(record: Record<string, string | undefined>): EnvSource {
+  return { get: (name) => record[name] };
+}
+
+/** Resolved settings. */
+export interface Settings {
+  /** The authsome home folder (`AUTHSOME_HOME`, default `~/.authsome`). */
+  home: string;
+  /** The vault in use (`--vault`, `AUTHSOME_VAULT`, default `default`). */
+  vault: string;
+  /** Base64 of a 32-byte master key from `AUTHSOME_MASTER_KEY`, when set. */
+  masterKey: string | undefined;
+  /** A passphrase from `AUTHSOME_PASSPHRASE`, when set. */
+  passphrase: string | undefined;
+}
+
+/** Environment variables authsome reads, with what each does (shown by the README and `--help`). */
+export const ENV_VARS: Readonly<Record<string, string>> = {
+  AUTHSOME_HOME: "Home folder (default ~/.authsome)",
+  AUTHSOME_VAULT: "Vault to use when --vault is not given (default: default)",
+  AUTHSOME_MASTER_KEY: "Base64 of a 32-byte master key; wins over every other key source",
+  AUTHSOME_PASSPHRASE: "Passphrase the master key is derived from (PBKDF2-SHA-256)",
+  NO_COLOR: "Turns off colour, like --no-color",
+};
+
+const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+/**
+ * Checks a connection, vault or provider name: lower-case letters, digits, `_` and `-`,
+ * starting with a letter or digit, at most 64 characters.
+ *
+ * @example
+ * ```ts
+ * import { checkName } from "./config.ts";
+ * checkName("connection", "work"); // ok
+ * ```
+ */
+export function checkName(kind: "connection" | "vault" | "provider", name: string): string {
+  if (!NAME_PATTERN.test(name)) {
+    const shown = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
+    throw new AuthsomeError("USAGE", `Invalid ${kind} name ${shown}`, {
+      hint: "Use 1-64 lower-case letters, digits, '_' or '-', starting with a letter or digit",
+    });
+  }
+  return name;
+}
+
+/**
+ * Resolves the settings from explicit options first, then the environment.
+ *
+ * @example
+ * ```ts
+ * import { envFromRecord, resolveSettings } from "./config.ts";
+ * const s = resolveSettings(envFromRecord({ HOME: "/home/ada" }));
+ * console.log(s.home, s.vault); // /home/ada/.authsome default
+ * ```
+ */
+export function resolveSettings(
+  env: EnvSource,
+  options: { home?: string | undefined; vault?: string | undefined } = {},
+): Settings {
+  let home = options.home ?? nonEmpty(env.get("AUTHSOME_HOME"));
+  if (home === undefined) {
+    const userHome = nonEmpty(env.get("HOME"));
+    if (userHome === undefined) {
+      throw new AuthsomeError("USAGE", "Cannot find the authsome home folder: HOME is not set", {
+        hint: "Set AUTHSOME_HOME to a folder authsome may use",
+      });
+    }
+    home = join(userHome, ".authsome");
+  }
+  const vault = checkName(
+    "vault",
+    options.vault ?? nonEmpty(env.get("AUTHSOME_VAULT")) ?? "default",
+  );
+  return {
+    home,
+    vault,
+    masterKey: nonEmpty(env.get("AUTHSOME_MASTER_KEY")),
+    passphrase: nonEmpty(env.get("AUTHSOME_PASSPHRASE")),
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}

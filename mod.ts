@@ -1,0 +1,46 @@
+/**
+ * authsome: a local credential broker for AI agents and developer tools.
+ *
+ * Log in once with the CLI (`./authsome login openai --connection work`), then read the
+ * credentials from code. Connections are kept encrypted on disk (AES-256-GCM).
+ *
+ * @example
+ * ```ts ignore
+ * import { createAuthService } from "@authsome/cli";
+ *
+ * const auth = await createAuthService();
+ * const headers = await auth.getAuthHeaders("openai", { connection: "work" });
+ * await fetch("https://api.openai.com/v1/models", { headers });
+ * await auth.close();
+ * ```
+ *
+ * @module
+ */
+export {
+  type AuthService,
+  type AuthServiceOptions,
+  type ConnectionInfo,
+  type ConnectionRecord,
+  type ConnectionStatus,
+  type ConnectionSummary,
+  createAuthService,
+  type DoctorCheck,
+  type LoginOptions,
+  type LoginResult,
+  type ProviderSummary,
+  SECRET_FIELDS,
+  type SecretField,
+  type SecretRequest,
+} from "./service.ts";
+export { AuthsomeError, type AuthsomeErrorOptions, type ErrorCode, EXIT_CODES } from "./errors.ts";
+export type {
+  ApiKeyConfig,
+  AuthType,
+  ExportField,
+  Flow,
+  OAuthConfig,
+  ProviderDefinition,
+} from "./providers/schema.ts";
+export type { LoadedProvider } from "./providers/registry.ts";
+export type { ExportFormat } from "./proxy/env_format.ts";
+export type { AuditEntry } from "./storage/audit.ts";

@@ -1,0 +1,219 @@
+/**
+ * The provider registry: bundled definitions (`providers/bundled/<name>.json`) and user files
+ * (`<home>/providers/<name>.json`), which override bundled ones of the same name.
+ *
+ * @module
+ */
+import { basename, join } from "node:path";
+import { AuthsomeError } from "../errors.ts";
+import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { parseProvider, type ProviderDefinition } from "./schema.ts";
+
+/** A definition with where it came from. */
+export interface LoadedProvider {
+  /** The validated definition. */
+  definition: ProviderDefinition;
+  /** `bundled`, or `user` for a file in the home folder. */
+  origin: "bundled" | "user";
+  /** The file it was read from. */
+  path: string;
+  /** True when a user file hides a bundled definition of the same name. */
+  overrides: boolean;
+}
+
+/** The result of listing: the good definitions and one line per file that could not be used. */
+export interface ProviderListing {
+  /** Every usable provider, sorted by name. */
+  providers: LoadedProvider[];
+  /** Problems such as `acme.json: oauth.token_url: must be an https URL`. */
+  problems: string[];
+}
+
+/** The registry operations. */
+export interface Registry {
+  /** One provider by name; `PROVIDER_NOT_FOUND` or `INVALID_INPUT` when it cannot be used. */
+  get(name: string): Promise<LoadedProvider>;
+  /** Every provider; invalid user files are reported, not fatal. */
+  list(): Promise<ProviderListing>;
+  /** Validates and installs a definition as a user file. */
+  register(document: unknown, source: string, options?: { force?: boolean }): Promise<
+    LoadedProvider
+  >;
+  /** Deletes a user file; the bundled definition of the same name, if any, applies again. */
+  remove(name: string): Promise<{ restoredBundled: boolean }>;
+}
+
+const BUNDLED_DIR = new URL("./bundled/", import.meta.url);
+
+/**
+ * Creates a registry over a home folder.
+ *
+ * @example
+ * ```ts ignore
+ * import { createRegistry } from "./registry.ts";
+ * const registry = createRegistry({ home: "/tmp/authsome-home" });
+ * const { definition } = await registry.get("openai");
+ * console.log(definition.api_key?.env_var); // OPENAI_API_KEY
+ * ```
+ */
+export function createRegistry(options: { home: string; bundledDir?: URL }): Registry {
+  const bundledDir = options.bundledDir ?? BUNDLED_DIR;
+  const userDir = join(options.home, "providers");
+  const userPath = (name: string) => join(userDir, `${name}.json`);
+  const bundledUrl = (name: string) => new URL(`${name}.json`, bundledDir);
+
+  async function readBundled(name: string): Promise<LoadedProvider | undefined> {
+    const url = bundledUrl(name);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(url);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
+    const definition = load(text, `bundled/${name}.json`, name);
+    return { definition, origin: "bundled", path: url.pathname, overrides: false };
+  }
+
+  async function readUser(name: string): Promise<LoadedProvider | undefined> {
+    const path = userPath(name);
+    const text = await readTextIfExists(path);
+    if (text === undefined) return undefined;
+    const definition = load(text, `providers/${name}.json`, name);
+    return { definition, origin: "user", path, overrides: false };
+  }
+
+  async function get(name: string): Promise<LoadedProvider> {
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw notFound(name);
+    const user = await readUser(name);
+    if (user !== undefined) {
+      user.overrides = await exists(bundledUrl(name));
+      return user;
+    }
+    const bundled = await readBundled(name);
+    if (bundled === undefined) throw notFound(name);
+    return bundled;
+  }
+
+  return {
+    get,
+    async list() {
+      const problems: string[] = [];
+      const byName = new Map<string, LoadedProvider>();
+      for (const name of await jsonNames(bundledDir)) {
+        try {
+          const p = await readBundled(name);
+          if (p !== undefined) byName.set(name, p);
+        } catch (error) {
+          problems.push(describe(error));
+        }
+      }
+      for (const name of await jsonNames(userDir)) {
+        try {
+          const p = await readUser(name);
+          if (p === undefined) continue;
+          p.overrides = byName.has(name);
+          byName.set(name, p);
+        } catch (error) {
+          problems.push(describe(error));
+        }
+      }
+      const providers = [...byName.values()].sort((a, b) =>
+        a.definition.name < b.definition.name ? -1 : 1
+      );
+      return { providers, problems };
+    },
+    async register(document, source, { force = false } = {}) {
+      const definition = parseProvider(document, source);
+      const name = definition.name;
+      const existing = await readTextIfExists(userPath(name)) !== undefined
+        ? "a user provider"
+        : await exists(bundledUrl(name))
+        ? "a bundled provider"
+        : undefined;
+      if (existing !== undefined && !force) {
+        throw new AuthsomeError(
+          "PROVIDER_EXISTS",
+          `Provider "${name}" exists already as ${existing}`,
+          {
+            hint: `Add --force to replace it: authsome provider register ${source} --force`,
+          },
+        );
+      }
+      await ensurePrivateDir(userDir);
+      await writeFileAtomic(userPath(name), JSON.stringify(document, null, 2) + "\n");
+      return get(name);
+    },
+    async remove(name) {
+      const path = userPath(name);
+      if (await readTextIfExists(path) === undefined) {
+        if (await exists(bundledUrl(name))) {
+          throw new AuthsomeError(
+            "NOT_ALLOWED",
+            `Provider "${name}" is bundled and has no user file to remove`,
+            { hint: "Only providers added with 'authsome provider register' can be removed" },
+          );
+        }
+        throw notFound(name);
+      }
+      await Deno.remove(path);
+      return { restoredBundled: await exists(bundledUrl(name)) };
+    },
+  };
+}
+
+function load(text: string, source: string, fileName: string): ProviderDefinition {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new AuthsomeError("INVALID_INPUT", `${source}: is not valid JSON (${firstLine(error)})`, {
+      hint: "Fix the file, or remove it with: authsome provider remove " + fileName,
+    });
+  }
+  const def = parseProvider(doc, source);
+  if (def.name !== fileName) {
+    throw new AuthsomeError(
+      "INVALID_INPUT",
+      `${source}: name: is "${def.name}" but the file is named ${fileName}.json`,
+      { hint: `Rename the file to ${def.name}.json or fix the name` },
+    );
+  }
+  return def;
+}
+
+async function jsonNames(dir: string | URL): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.isFile && entry.name.endsWith(".json")) names.push(basename(entry.name, ".json"));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names.sort();
+}
+
+async function exists(path: string | URL): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function notFound(name: string): AuthsomeError {
+  const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
+  return new AuthsomeError("PROVIDER_NOT_FOUND", `Unknown provider "${shown}"`, {
+    hint: "See the providers with: authsome provider list",
+  });
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0] ?? "";
+}

@@ -1,0 +1,828 @@
+/**
+ * The auth service: wires the provider registry, the vault and the audit log together and offers
+ * every operation of the CLI as a function. No printing, no exiting; errors are AuthsomeError.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { checkName, type EnvSource, resolveSettings, type Settings } from "./config.ts";
+import { AuthsomeError, type ErrorCode } from "./errors.ts";
+import { apiKeyHeaders, checkApiKey } from "./providers/api_key.ts";
+import { createRegistry, type LoadedProvider, type Registry } from "./providers/registry.ts";
+import type { AuthType, ExportField, Flow, ProviderDefinition } from "./providers/schema.ts";
+import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
+import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
+import { readTextIfExists } from "./storage/files.ts";
+import {
+  describeKeySource,
+  KEY_FILE,
+  loadMasterKey,
+  type MasterKey,
+} from "./storage/master_key.ts";
+import { openFileVault, type Vault, type VaultReader } from "./storage/vault.ts";
+
+/** Connection status values. */
+export type ConnectionStatus = "connected" | "expired" | "revoked" | "invalid";
+
+/** A connection record as stored (sealed) in the vault. */
+export interface ConnectionRecord {
+  [key: string]: unknown;
+  provider: string;
+  connection: string;
+  auth_type: AuthType;
+  status: ConnectionStatus;
+  created_at: string;
+  obtained_at: string;
+  expires_at: string | null;
+  scopes: string[];
+  base_url: string | null;
+  api_url: string[];
+  token_type: string | null;
+  account: { id: string | null; label: string | null } | null;
+  secrets: { api_key?: string; access_token?: string; refresh_token?: string };
+}
+
+/** Per-provider settings stored in the vault. */
+interface ProviderState {
+  [key: string]: unknown;
+  default_connection: string | null;
+}
+
+/** What `get` shows of a connection: metadata only, never a secret. */
+export interface ConnectionInfo {
+  provider: string;
+  connection: string;
+  default: boolean;
+  status: ConnectionStatus;
+  auth_type: AuthType;
+  scopes: string[];
+  expires_at: string | null;
+  obtained_at: string;
+  created_at: string;
+  base_url: string | null;
+  api_url: string[];
+  token_type: string | null;
+  account: { id: string | null; label: string | null } | null;
+  /** Which secret fields are stored (names only). */
+  secret_fields: string[];
+}
+
+/** A connection as listed. */
+export interface ConnectionSummary {
+  name: string;
+  status: ConnectionStatus;
+  default: boolean;
+  expires_at: string | null;
+}
+
+/** A provider as listed. */
+export interface ProviderSummary {
+  name: string;
+  display_name: string;
+  auth_type: AuthType;
+  flow: Flow;
+  origin: "bundled" | "user";
+  state: "available" | "configured" | "connected";
+  connections: ConnectionSummary[];
+}
+
+/** Secret fields that `getSecret` can reveal. */
+export const SECRET_FIELDS = ["api_key", "access_token", "refresh_token", "client_secret"] as const;
+/** One of {@linkcode SECRET_FIELDS}. */
+export type SecretField = typeof SECRET_FIELDS[number];
+
+/** What a login asks the caller for when no environment variable holds the secret. */
+export interface SecretRequest {
+  /** The provider's display name. */
+  provider: string;
+  /** What is asked, e.g. `API key`. */
+  label: string;
+  /** The environment variable that could have held it, if the provider names one. */
+  envVar: string | undefined;
+  /** The pattern hint, when the provider has one. */
+  hint: string | undefined;
+}
+
+/** Options of {@linkcode AuthService.login}. */
+export interface LoginOptions {
+  /** Connection name (default `default`). */
+  connection?: string | undefined;
+  /** Replace an existing connection and make it the default. */
+  force?: boolean | undefined;
+  /** Override the provider's flow. */
+  flow?: Flow | undefined;
+  /** Requested scopes (OAuth). */
+  scopes?: string[] | undefined;
+  /** Base URL for `{base_url}` templating. */
+  baseUrl?: string | undefined;
+  /**
+   * Asked for the secret when the provider's environment variable is not set; return undefined
+   * when there is no way to ask.
+   */
+  readSecret?: ((request: SecretRequest) => Promise<string | undefined>) | undefined;
+}
+
+/** The result of a login. */
+export interface LoginResult {
+  provider: string;
+  connection: string;
+  default: boolean;
+  replaced: boolean;
+  /** Where the secret came from: `env`, or `input`. */
+  source: "env" | "input";
+}
+
+/** One doctor check. */
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Options of {@linkcode createAuthService}. */
+export interface AuthServiceOptions {
+  /** Home folder; default `AUTHSOME_HOME`, else `~/.authsome`. */
+  home?: string | undefined;
+  /** Vault name; default `AUTHSOME_VAULT`, else `default`. */
+  vault?: string | undefined;
+  /** Environment to read settings and provider variables from; default `Deno.env`. */
+  env?: EnvSource | Record<string, string | undefined> | undefined;
+  /** Clock; default `() => new Date()`. */
+  now?: (() => Date) | undefined;
+  /** `fetch` for network calls (OAuth); default the global fetch. */
+  fetch?: typeof fetch | undefined;
+}
+
+/** The operations of authsome. Create one with {@linkcode createAuthService}. */
+export interface AuthService {
+  /** The resolved settings (home, vault). */
+  readonly settings: Settings;
+  /** Logs in to a provider and stores the connection. */
+  login(provider: string, options?: LoginOptions): Promise<LoginResult>;
+  /** Deletes one connection locally; the default moves to a remaining connection. */
+  logout(provider: string, options?: { connection?: string | undefined }): Promise<
+    { provider: string; connection: string; newDefault: string | null }
+  >;
+  /** Deletes one connection, or every connection and the client credentials of a provider. */
+  revoke(provider: string, options?: { connection?: string | undefined }): Promise<
+    { provider: string; connections: string[] }
+  >;
+  /** Metadata of one connection (the default when none is named). */
+  getConnection(provider: string, options?: { connection?: string | undefined }): Promise<
+    ConnectionInfo
+  >;
+  /** One secret field of a connection; audited. */
+  getSecret(
+    provider: string,
+    field: SecretField,
+    options?: { connection?: string | undefined },
+  ): Promise<string>;
+  /** The access token, or the API key, of a connection. */
+  getAccessToken(provider: string, options?: { connection?: string | undefined }): Promise<string>;
+  /** The header(s) that authenticate a request to the provider's API. */
+  getAuthHeaders(provider: string, options?: { connection?: string | undefined }): Promise<
+    Record<string, string>
+  >;
+  /** Every provider with its state and connections, plus problems with user files. */
+  listProviders(): Promise<{ vault: string; providers: ProviderSummary[]; problems: string[] }>;
+  /** The connections of one provider, or of all. */
+  listConnections(provider?: string): Promise<Array<ConnectionInfo>>;
+  /** A provider definition with where it came from. */
+  getProvider(name: string): Promise<LoadedProvider>;
+  /** Makes `connection` the provider's default. */
+  setDefaultConnection(provider: string, connection: string): Promise<void>;
+  /** The `export.env` variables of one connection, or of every default connection. */
+  export(
+    provider: string | undefined,
+    options?: { connection?: string | undefined; format?: ExportFormat },
+  ): Promise<{ vars: Record<string, string>; text: string }>;
+  /** Validates and installs a provider definition. */
+  registerProvider(
+    definition: unknown,
+    options?: { force?: boolean; source?: string },
+  ): Promise<LoadedProvider>;
+  /** Removes a user provider definition. */
+  removeProvider(name: string): Promise<{ restoredBundled: boolean }>;
+  /** Home, vault, key source and counts. */
+  whoami(): Promise<Record<string, unknown>>;
+  /** Health checks. */
+  doctor(): Promise<DoctorCheck[]>;
+  /** The last `limit` audit entries. */
+  auditLog(limit?: number): Promise<AuditEntry[]>;
+  /** Releases resources; the service must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+const connKey = (p: string, c: string) => `connection/${p}/${c}`;
+const providerKey = (p: string) => `provider/${p}`;
+const clientKey = (p: string) => `client/${p}`;
+
+/**
+ * Creates the auth service. Nothing is read until an operation needs it.
+ *
+ * @example
+ * ```ts ignore
+ * import { createAuthService } from "@authsome/cli";
+ * const auth = await createAuthService();
+ * const token = await auth.getAccessToken("github", { connection: "work" });
+ * await auth.close();
+ * ```
+ */
+export function createAuthService(options: AuthServiceOptions = {}): Promise<AuthService> {
+  const envOption = options.env;
+  const env: EnvSource = envOption === undefined
+    ? { get: (name) => Deno.env.get(name) }
+    : typeof (envOption as EnvSource).get === "function"
+    ? envOption as EnvSource
+    : { get: (name) => (envOption as Record<string, string | undefined>)[name] };
+  const settings = resolveSettings(env, { home: options.home, vault: options.vault });
+  const now = options.now ?? (() => new Date());
+  const registry: Registry = createRegistry({ home: settings.home });
+  let masterKey: Promise<MasterKey> | undefined;
+  const keyOptions = {
+    home: settings.home,
+    masterKey: settings.masterKey,
+    passphrase: settings.passphrase,
+  };
+  const getMasterKey = (create: boolean) => {
+    if (masterKey === undefined) {
+      const attempt = loadMasterKey(keyOptions, { create });
+      masterKey = attempt;
+      attempt.catch(() => {
+        if (masterKey === attempt) masterKey = undefined;
+      });
+    }
+    return masterKey;
+  };
+  const vault: Vault = openFileVault({
+    home: settings.home,
+    name: settings.vault,
+    masterKey: getMasterKey,
+  });
+
+  const audit = async (
+    action: string,
+    fields: Omit<AuditEntry, "time" | "action" | "vault" | "outcome">,
+    error?: unknown,
+  ) => {
+    const entry: AuditEntry = {
+      time: now().toISOString(),
+      action,
+      vault: settings.vault,
+      ...fields,
+      outcome: error === undefined ? "ok" : "error",
+    };
+    if (error !== undefined) {
+      entry.error = error instanceof AuthsomeError ? error.code : "UNEXPECTED" satisfies ErrorCode;
+    }
+    await appendAudit(settings.home, entry);
+  };
+
+  /** Runs `fn`, writing one audit entry for its outcome. */
+  async function audited<T>(
+    action: string,
+    fields: Omit<AuditEntry, "time" | "action" | "vault" | "outcome">,
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    try {
+      const result = await fn();
+      await audit(action, fields);
+      return result;
+    } catch (error) {
+      await audit(action, fields, error).catch(() => {});
+      throw error;
+    }
+  }
+
+  async function defaultOf(reader: VaultReader, provider: string): Promise<string | null> {
+    return (await reader.get<ProviderState>(providerKey(provider)))?.default_connection ?? null;
+  }
+
+  async function resolveConnection(
+    reader: VaultReader,
+    provider: string,
+    connection: string | undefined,
+  ): Promise<{ name: string; record: ConnectionRecord }> {
+    let name = connection;
+    if (name === undefined) {
+      const def = await defaultOf(reader, provider);
+      if (def === null) {
+        throw new AuthsomeError("CONNECTION_NOT_FOUND", `No connection for ${provider}`, {
+          hint: `Log in first: authsome login ${provider}`,
+        });
+      }
+      name = def;
+    } else {
+      checkName("connection", name);
+    }
+    const record = await reader.get<ConnectionRecord>(connKey(provider, name));
+    if (record === undefined) {
+      const names = await connectionNames(reader, provider);
+      throw new AuthsomeError("CONNECTION_NOT_FOUND", `No connection "${name}" for ${provider}`, {
+        hint: names.length > 0
+          ? `Known connections: ${names.join(", ")}`
+          : `Log in first: authsome login ${provider} --connection ${name}`,
+      });
+    }
+    return { name, record };
+  }
+
+  async function connectionNames(reader: VaultReader, provider: string): Promise<string[]> {
+    const prefix = `connection/${provider}/`;
+    return (await reader.keys(prefix)).map((k) => k.slice(prefix.length));
+  }
+
+  function statusOf(record: ConnectionRecord): ConnectionStatus {
+    if (
+      record.status === "connected" && record.expires_at !== null &&
+      Date.parse(record.expires_at) <= now().getTime()
+    ) return "expired";
+    return record.status;
+  }
+
+  function info(record: ConnectionRecord, isDefault: boolean): ConnectionInfo {
+    return {
+      provider: record.provider,
+      connection: record.connection,
+      default: isDefault,
+      status: statusOf(record),
+      auth_type: record.auth_type,
+      scopes: record.scopes,
+      expires_at: record.expires_at,
+      obtained_at: record.obtained_at,
+      created_at: record.created_at,
+      base_url: record.base_url,
+      api_url: record.api_url,
+      token_type: record.token_type,
+      account: record.account,
+      secret_fields: Object.keys(record.secrets).filter((k) =>
+        record.secrets[k as keyof ConnectionRecord["secrets"]] !== undefined
+      ),
+    };
+  }
+
+  function tokenOf(record: ConnectionRecord, def: ProviderDefinition): string {
+    const secret = def.auth_type === "api_key"
+      ? record.secrets.api_key
+      : record.secrets.access_token;
+    const status = statusOf(record);
+    if (secret === undefined || status !== "connected") {
+      throw new AuthsomeError(
+        "CREDENTIAL_MISSING",
+        `The ${record.provider} connection "${record.connection}" is ${
+          secret === undefined ? "missing its credential" : status
+        }`,
+        {
+          hint:
+            `Log in again: authsome login ${record.provider} --connection ${record.connection} --force`,
+        },
+      );
+    }
+    return secret;
+  }
+
+  async function loadConnection(provider: string, connection: string | undefined) {
+    const loaded = await registry.get(provider);
+    const { record } = await resolveConnection(vault, provider, connection);
+    return { def: loaded.definition, record };
+  }
+
+  function exportVars(def: ProviderDefinition, record: ConnectionRecord): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const [field, names] of Object.entries(def.export.env) as Array<[ExportField, string[]]>) {
+      let value: string | undefined;
+      if (field === "api_key" || field === "access_token") value = tokenOf(record, def);
+      else if (field === "base_url") value = record.base_url ?? def.oauth?.base_url;
+      else value = record.api_url.find((u) => !u.startsWith("regex:"));
+      if (value === undefined) continue;
+      for (const name of names) out.push([name, value]);
+    }
+    return out;
+  }
+
+  const service: AuthService = {
+    settings,
+
+    async login(provider, opts = {}) {
+      const connection = checkName("connection", opts.connection ?? "default");
+      const loaded = await registry.get(provider);
+      const def = loaded.definition;
+      const flow = opts.flow ?? def.flow;
+      if (def.auth_type !== "api_key" || flow !== "api_key") {
+        throw new AuthsomeError(
+          "NOT_ALLOWED",
+          `Logging in to ${def.display_name} needs the ${flow} OAuth flow, which this version cannot run yet`,
+          { hint: "API-key providers work now; OAuth2 login is on the way" },
+        );
+      }
+      const force = opts.force === true;
+      return await audited("login", { provider, connection, detail: { flow } }, async () => {
+        if (!force && await vault.get(connKey(provider, connection)) !== undefined) {
+          throw exists(provider, connection);
+        }
+        const apiKeyConfig = def.api_key!;
+        const envVar = apiKeyConfig.env_var;
+        let raw = envVar === undefined ? undefined : env.get(envVar);
+        let source: LoginResult["source"] = "env";
+        if (raw === undefined || raw.trim() === "") {
+          source = "input";
+          raw = await opts.readSecret?.({
+            provider: def.display_name,
+            label: "API key",
+            envVar,
+            hint: apiKeyConfig.key_pattern_hint,
+          });
+        }
+        if (raw === undefined) {
+          throw new AuthsomeError("AUTH_FAILED", `No API key was given for ${def.display_name}`, {
+            hint: envVar === undefined
+              ? "Pipe the key in with --stdin, or run the command in a terminal"
+              : `Set ${envVar}, pipe the key in with --stdin, or run the command in a terminal`,
+          });
+        }
+        const key = checkApiKey(def, raw);
+        const at = now().toISOString();
+        return await vault.update(async (tx) => {
+          const previous = await tx.get<ConnectionRecord>(connKey(provider, connection));
+          if (previous !== undefined && !force) throw exists(provider, connection);
+          const record: ConnectionRecord = {
+            provider,
+            connection,
+            auth_type: "api_key",
+            status: "connected",
+            created_at: previous?.created_at ?? at,
+            obtained_at: at,
+            expires_at: null,
+            scopes: [],
+            base_url: opts.baseUrl ?? null,
+            api_url: def.api_url,
+            token_type: null,
+            account: null,
+            secrets: { api_key: key },
+          };
+          tx.set(connKey(provider, connection), record);
+          const state = await tx.get<ProviderState>(providerKey(provider));
+          const isDefault = force || state?.default_connection == null ||
+            state.default_connection === connection;
+          if (isDefault) {
+            tx.set(providerKey(provider), { ...state, default_connection: connection });
+          }
+          return {
+            provider,
+            connection,
+            default: isDefault,
+            replaced: previous !== undefined,
+            source,
+          };
+        });
+      });
+    },
+
+    async logout(provider, opts = {}) {
+      await registry.get(provider).catch((error) => {
+        // A connection of a provider whose file was removed can still be logged out.
+        if (!(error instanceof AuthsomeError && error.code === "PROVIDER_NOT_FOUND")) throw error;
+      });
+      const fields = { provider, ...(opts.connection ? { connection: opts.connection } : {}) };
+      return await audited("logout", fields, () =>
+        vault.update(async (tx) => {
+          const { name } = await resolveConnection(tx, provider, opts.connection);
+          tx.delete(connKey(provider, name));
+          const state = await tx.get<ProviderState>(providerKey(provider));
+          let newDefault = state?.default_connection ?? null;
+          if (newDefault === name) {
+            const rest = (await connectionNames(tx, provider)).filter((n) => n !== name);
+            newDefault = rest.includes("default") ? "default" : rest[0] ?? null;
+          }
+          if (newDefault === null) tx.delete(providerKey(provider));
+          else tx.set(providerKey(provider), { ...state, default_connection: newDefault });
+          return { provider, connection: name, newDefault };
+        }));
+    },
+
+    async revoke(provider, opts = {}) {
+      await registry.get(provider);
+      if (opts.connection !== undefined) {
+        const { connection } = await service.logout(provider, opts);
+        return { provider, connections: [connection] };
+      }
+      return await audited("revoke", { provider }, () =>
+        vault.update(async (tx) => {
+          const names = await connectionNames(tx, provider);
+          const hasClient = await tx.get(clientKey(provider)) !== undefined;
+          if (names.length === 0 && !hasClient) {
+            throw new AuthsomeError("CONNECTION_NOT_FOUND", `Nothing to revoke for ${provider}`, {
+              hint: `Log in first: authsome login ${provider}`,
+            });
+          }
+          for (const name of names) tx.delete(connKey(provider, name));
+          tx.delete(providerKey(provider));
+          tx.delete(clientKey(provider));
+          return { provider, connections: names };
+        }));
+    },
+
+    async getConnection(provider, opts = {}) {
+      await registry.get(provider);
+      const { name, record } = await resolveConnection(vault, provider, opts.connection);
+      return info(record, (await defaultOf(vault, provider)) === name);
+    },
+
+    async getSecret(provider, field, opts = {}) {
+      const fields = { provider, ...(opts.connection ? { connection: opts.connection } : {}) };
+      return await audited("get-secret", { ...fields, detail: { field } }, async () => {
+        await registry.get(provider);
+        if (field === "client_secret") {
+          const client = await vault.get<{ client_secret?: string }>(clientKey(provider));
+          if (client?.client_secret === undefined) {
+            throw new AuthsomeError(
+              "CREDENTIAL_MISSING",
+              `No client secret is stored for ${provider}`,
+            );
+          }
+          return client.client_secret;
+        }
+        const { record } = await resolveConnection(vault, provider, opts.connection);
+        const value = record.secrets[field];
+        if (value === undefined) {
+          throw new AuthsomeError(
+            "CREDENTIAL_MISSING",
+            `The ${provider} connection "${record.connection}" has no ${field}`,
+            { hint: `It holds: ${Object.keys(record.secrets).join(", ") || "nothing"}` },
+          );
+        }
+        return value;
+      });
+    },
+
+    async getAccessToken(provider, opts = {}) {
+      const { def, record } = await loadConnection(provider, opts.connection);
+      return tokenOf(record, def);
+    },
+
+    async getAuthHeaders(provider, opts = {}) {
+      const { def, record } = await loadConnection(provider, opts.connection);
+      const token = tokenOf(record, def);
+      return def.auth_type === "api_key"
+        ? apiKeyHeaders(def.api_key!, token)
+        : { Authorization: `Bearer ${token}` };
+    },
+
+    async listProviders() {
+      const { providers, problems } = await registry.list();
+      const summaries: ProviderSummary[] = [];
+      for (const p of providers) {
+        const name = p.definition.name;
+        const names = await connectionNames(vault, name);
+        const def = names.length > 0 ? await defaultOf(vault, name) : null;
+        const connections: ConnectionSummary[] = [];
+        for (const c of names) {
+          const record = (await vault.get<ConnectionRecord>(connKey(name, c)))!;
+          connections.push({
+            name: c,
+            status: statusOf(record),
+            default: c === def,
+            expires_at: record.expires_at,
+          });
+        }
+        const configured = await vault.get(clientKey(name)) !== undefined;
+        summaries.push({
+          name,
+          display_name: p.definition.display_name,
+          auth_type: p.definition.auth_type,
+          flow: p.definition.flow,
+          origin: p.origin,
+          state: connections.length > 0 ? "connected" : configured ? "configured" : "available",
+          connections,
+        });
+      }
+      return { vault: settings.vault, providers: summaries, problems };
+    },
+
+    async listConnections(provider) {
+      const providers = provider === undefined
+        ? [...new Set((await vault.keys("connection/")).map((k) => k.split("/")[1]!))]
+        : [provider];
+      const out: ConnectionInfo[] = [];
+      for (const p of providers) {
+        const def = await defaultOf(vault, p);
+        for (const c of await connectionNames(vault, p)) {
+          out.push(info((await vault.get<ConnectionRecord>(connKey(p, c)))!, c === def));
+        }
+      }
+      return out;
+    },
+
+    getProvider: (name) => registry.get(name),
+
+    async setDefaultConnection(provider, connection) {
+      await registry.get(provider);
+      checkName("connection", connection);
+      await audited("set-default", { provider, connection }, () =>
+        vault.update(async (tx) => {
+          await resolveConnection(tx, provider, connection);
+          const state = await tx.get<ProviderState>(providerKey(provider));
+          tx.set(providerKey(provider), { ...state, default_connection: connection });
+        }));
+    },
+
+    async export(provider, opts = {}) {
+      const format = opts.format ?? "env";
+      const fields = {
+        ...(provider ? { provider } : {}),
+        ...(opts.connection ? { connection: opts.connection } : {}),
+        detail: { format },
+      };
+      return await audited("export", fields, async () => {
+        const pairs: Array<[string, string, string]> = []; // name, value, "PROVIDER_CONNECTION"
+        if (provider !== undefined) {
+          const { def, record } = await loadConnection(provider, opts.connection);
+          for (const [k, v] of exportVars(def, record)) pairs.push([k, v, ""]);
+        } else {
+          if (opts.connection !== undefined) {
+            throw new AuthsomeError("USAGE", "--connection needs a provider", {
+              hint: "Run: authsome export PROVIDER --connection NAME",
+            });
+          }
+          const providers = [
+            ...new Set((await vault.keys("provider/")).map((k) => k.slice("provider/".length))),
+          ];
+          for (const p of providers) {
+            let loaded: LoadedProvider;
+            try {
+              loaded = await registry.get(p);
+            } catch {
+              continue; // its definition was removed; nothing to map the values to
+            }
+            const { record } = await resolveConnection(vault, p, undefined);
+            if (statusOf(record) !== "connected") continue;
+            const tag = `${p}_${record.connection}`.toUpperCase().replace(/[^A-Z0-9]+/g, "_");
+            for (const [k, v] of exportVars(loaded.definition, record)) pairs.push([k, v, tag]);
+          }
+        }
+        const vars: Record<string, string> = {};
+        for (const [name, value, tag] of pairs) {
+          let key = name;
+          if (key in vars && vars[key] !== value) {
+            key = `${name}_${tag}`;
+            for (let i = 2; key in vars; i++) key = `${name}_${tag}_${i}`;
+          }
+          vars[key] = value;
+        }
+        return { vars, text: formatEnv(vars, format) };
+      });
+    },
+
+    async registerProvider(definition, opts = {}) {
+      const source = opts.source ?? "definition";
+      const name = typeof definition === "object" && definition !== null &&
+          typeof (definition as { name?: unknown }).name === "string"
+        ? (definition as { name: string }).name
+        : undefined;
+      return await audited(
+        "provider-register",
+        name === undefined ? {} : { provider: name },
+        () => registry.register(definition, source, { force: opts.force === true }),
+      );
+    },
+
+    async removeProvider(name) {
+      return await audited("provider-remove", { provider: name }, async () => {
+        const loaded = await registry.get(name).catch(() => undefined);
+        const connections = await connectionNames(vault, name);
+        if (loaded?.origin === "user" && !loaded.overrides && connections.length > 0) {
+          throw new AuthsomeError(
+            "NOT_ALLOWED",
+            `Provider "${name}" still has ${connections.length} connection(s) in vault "${settings.vault}"`,
+            { hint: `Remove them first: authsome revoke ${name}` },
+          );
+        }
+        return await registry.remove(name);
+      });
+    },
+
+    async whoami() {
+      const key = describeKeySource(keyOptions);
+      const connections = await vault.keys("connection/");
+      return {
+        home: settings.home,
+        vault: settings.vault,
+        vaults: await vaultNames(settings.home),
+        key_source: key.source,
+        key_detail: key.detail,
+        vault_exists: await vault.exists(),
+        connections: connections.length,
+        providers_connected: new Set(connections.map((k) => k.split("/")[1])).size,
+      };
+    },
+
+    async doctor() {
+      return await runDoctor(settings, keyOptions, vault, registry);
+    },
+
+    auditLog: (limit = 50) => readAudit(settings.home, limit),
+
+    close: () => Promise.resolve(),
+  };
+  return Promise.resolve(service);
+}
+
+function exists(provider: string, connection: string): AuthsomeError {
+  return new AuthsomeError(
+    "CONNECTION_EXISTS",
+    `The ${provider} connection "${connection}" exists already`,
+    {
+      hint: `Replace it with: authsome login ${provider}${
+        connection === "default" ? "" : ` --connection ${connection}`
+      } --force`,
+    },
+  );
+}
+
+async function vaultNames(home: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(join(home, "vaults"))) {
+      if (e.isFile && e.name.endsWith(".json")) names.push(e.name.slice(0, -".json".length));
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return names.sort();
+}
+
+async function runDoctor(
+  settings: Settings,
+  keyOptions: { home: string; masterKey: string | undefined; passphrase: string | undefined },
+  vault: Vault,
+  registry: Registry,
+): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const check = async (name: string, fn: () => Promise<string>) => {
+    try {
+      checks.push({ name, ok: true, detail: await fn() });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      checks.push({ name, ok: false, detail: message });
+    }
+  };
+  await check("home", async () => {
+    let mode: number | null;
+    try {
+      mode = (await Deno.stat(settings.home)).mode;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return `${settings.home} (created on first login)`;
+      throw error;
+    }
+    if (mode !== null && (mode & 0o077) !== 0) {
+      throw new Error(
+        `${settings.home} is mode ${(mode & 0o777).toString(8)}; run: chmod 700 ${settings.home}`,
+      );
+    }
+    return `${settings.home} (0700)`;
+  });
+  await check("master key", async () => {
+    const described = describeKeySource(keyOptions);
+    if (
+      described.source === "file" &&
+      await readTextIfExists(join(settings.home, KEY_FILE)) === undefined
+    ) {
+      return `${described.detail} (created on first login)`;
+    }
+    await loadMasterKey(keyOptions, { create: false });
+    return described.detail;
+  });
+  await check(`vault "${settings.vault}"`, async () => {
+    if (!await vault.exists()) return "empty (created on first login)";
+    const keys = await vault.keys();
+    for (const key of keys) await vault.get(key);
+    return `${keys.length} record(s), all open`;
+  });
+  await check("providers", async () => {
+    const { providers, problems } = await registry.list();
+    if (problems.length > 0) throw new Error(problems.join("; "));
+    return `${providers.length} valid`;
+  });
+  await check("file modes", async () => {
+    const loose: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for await (const e of Deno.readDir(dir)) {
+        const path = join(dir, e.name);
+        const mode = (await Deno.lstat(path)).mode;
+        if (mode === null) continue;
+        if (e.isDirectory) {
+          if ((mode & 0o077) !== 0) loose.push(`${path} (${(mode & 0o777).toString(8)})`);
+          await walk(path);
+        } else if ((mode & 0o077) !== 0) loose.push(`${path} (${(mode & 0o777).toString(8)})`);
+      }
+    };
+    try {
+      await walk(settings.home);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (loose.length > 0) throw new Error(`readable by others: ${loose.join(", ")}`);
+    return "every file 0600, every folder 0700";
+  });
+  return checks;
+}

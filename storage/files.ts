@@ -1,0 +1,103 @@
+/**
+ * File primitives for the home folder: private folders, atomic private writes, and a
+ * cross-process lock.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { AuthsomeError } from "../errors.ts";
+
+/** Creates `path` (and parents) as a folder only the owner can use, and tightens it if it exists. */
+export async function ensurePrivateDir(path: string): Promise<void> {
+  try {
+    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
+    const info = await Deno.stat(path);
+    if (info.mode !== null && (info.mode & 0o077) !== 0) await Deno.chmod(path, 0o700);
+  } catch (cause) {
+    throw ioError(`Cannot create the folder ${path}`, cause);
+  }
+}
+
+/** Reads a text file, or returns undefined when it does not exist. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotFound) return undefined;
+    throw ioError(`Cannot read ${path}`, cause);
+  }
+}
+
+/**
+ * Replaces `path` with `data` atomically: a private temp file beside it is written, flushed to
+ * disk and renamed over the target, so readers see the old or the new file, never half of one.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  try {
+    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
+    try {
+      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, path);
+  } catch (cause) {
+    await Deno.remove(tmp).catch(() => {});
+    throw ioError(`Cannot write ${path}`, cause);
+  }
+}
+
+/**
+ * Creates `path` with `data` only if it does not exist yet, atomically across processes.
+ * Returns false when another process created it first.
+ */
+export async function createFileExclusive(path: string, data: string): Promise<boolean> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  await writeFileAtomic(tmp, data);
+  try {
+    await Deno.link(tmp, path);
+    return true;
+  } catch (cause) {
+    if (cause instanceof Deno.errors.AlreadyExists) return false;
+    throw ioError(`Cannot create ${path}`, cause);
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
+
+/**
+ * Runs `fn` while holding an exclusive advisory lock on `lockPath` (created 0600 if needed).
+ * Other authsome processes wait for it, so read-modify-write sequences do not interleave.
+ */
+export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
+  await ensurePrivateDir(dirname(lockPath));
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+  } catch (cause) {
+    throw ioError(`Cannot open the lock file ${lockPath}`, cause);
+  }
+  try {
+    await file.lock(true);
+    return await fn();
+  } finally {
+    file.close(); // closing releases the lock
+  }
+}
+
+function ioError(message: string, cause: unknown): AuthsomeError {
+  if (cause instanceof AuthsomeError) return cause;
+  const reason = cause instanceof Deno.errors.PermissionDenied
+    ? "permission denied"
+    : cause instanceof Error
+    ? cause.message.split("\n")[0]
+    : String(cause);
+  return new AuthsomeError("VAULT_UNAVAILABLE", `${message}: ${reason}`, {
+    cause,
+    hint: "Check that AUTHSOME_HOME points to a folder you own",
+  });
+}

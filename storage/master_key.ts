@@ -1,0 +1,206 @@
+/**
+ * Where the master key comes from. First found wins: `AUTHSOME_MASTER_KEY`, then a passphrase
+ * (`AUTHSOME_PASSPHRASE`, PBKDF2-SHA-256), then the key file `master.key` in the home folder,
+ * created on first use.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { AuthsomeError } from "../errors.ts";
+import {
+  deriveFromPassphrase,
+  importAesKey,
+  MIN_PBKDF2_ITERATIONS,
+  randomBytes,
+} from "./crypto.ts";
+import { createFileExclusive, ensurePrivateDir, readTextIfExists } from "./files.ts";
+
+/** The kinds of master-key source. */
+export type KeySource = "env" | "passphrase" | "file";
+
+/** A loaded master key. */
+export interface MasterKey {
+  /** Where it came from. */
+  source: KeySource;
+  /** The AES-256-GCM key that wraps each vault's data key. */
+  key: CryptoKey;
+}
+
+/** What the key source will be, without loading or creating anything (for `whoami`). */
+export interface KeySourceInfo {
+  /** The source that wins with these settings. */
+  source: KeySource;
+  /** A human description, e.g. `key file /home/ada/.authsome/master.key`. */
+  detail: string;
+}
+
+/** Inputs of the master-key lookup. */
+export interface MasterKeyOptions {
+  /** The home folder. */
+  home: string;
+  /** Base64 key from `AUTHSOME_MASTER_KEY`. */
+  masterKey?: string | undefined;
+  /** Passphrase from `AUTHSOME_PASSPHRASE`. */
+  passphrase?: string | undefined;
+}
+
+/** File names under the home folder. */
+export const KEY_FILE = "master.key";
+/** The PBKDF2 parameters file (salt and iteration count; no secret). */
+export const PASSPHRASE_FILE = "passphrase.json";
+
+/** Tells which source {@linkcode loadMasterKey} would use. */
+export function describeKeySource(options: MasterKeyOptions): KeySourceInfo {
+  if (options.masterKey !== undefined) {
+    return { source: "env", detail: "environment variable AUTHSOME_MASTER_KEY" };
+  }
+  if (options.passphrase !== undefined) {
+    return {
+      source: "passphrase",
+      detail: `passphrase from AUTHSOME_PASSPHRASE (PBKDF2-SHA-256, ${
+        join(options.home, PASSPHRASE_FILE)
+      })`,
+    };
+  }
+  return { source: "file", detail: `key file ${join(options.home, KEY_FILE)}` };
+}
+
+/**
+ * Loads the master key from the first source found. With `create`, a missing key file (or
+ * passphrase parameters file) is created; without it a missing file is `CREDENTIAL_MISSING`.
+ */
+export async function loadMasterKey(
+  options: MasterKeyOptions,
+  { create }: { create: boolean },
+): Promise<MasterKey> {
+  if (options.masterKey !== undefined) {
+    return { source: "env", key: await importAesKey(decodeEnvKey(options.masterKey)) };
+  }
+  if (options.passphrase !== undefined) {
+    const params = await loadPassphraseParams(options.home, create);
+    const raw = await deriveFromPassphrase(options.passphrase, params.salt, params.iterations);
+    return { source: "passphrase", key: await importAesKey(raw) };
+  }
+  return { source: "file", key: await importAesKey(await loadKeyFile(options.home, create)) };
+}
+
+function decodeEnvKey(value: string): Uint8Array<ArrayBuffer> {
+  let raw: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    raw = Uint8Array.fromBase64(value.trim());
+  } catch {
+    raw = undefined;
+  }
+  if (raw?.length !== 32) {
+    throw new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      "AUTHSOME_MASTER_KEY is not the base64 of 32 bytes",
+      { hint: "Make one with: openssl rand -base64 32" },
+    );
+  }
+  return raw;
+}
+
+async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<ArrayBuffer>> {
+  const path = join(home, KEY_FILE);
+  let text = await readTextIfExists(path);
+  if (text === undefined) {
+    if (!create) {
+      throw new AuthsomeError("VAULT_UNAVAILABLE", `The key file ${path} is missing`, {
+        hint: "Restore master.key from a backup, or set AUTHSOME_MASTER_KEY",
+      });
+    }
+    await ensurePrivateDir(home);
+    const body = JSON.stringify(
+      {
+        version: 1,
+        algorithm: "AES-256-GCM",
+        key: randomBytes(32).toBase64(),
+        note:
+          "authsome master key: keep this file private and backed up; without it the vaults are lost",
+      },
+      null,
+      2,
+    ) + "\n";
+    await createFileExclusive(path, body); // another process may win the race; read what is there
+    text = await Deno.readTextFile(path);
+  }
+  await refuseIfShared(path);
+  let raw: Uint8Array<ArrayBuffer> | undefined;
+  try {
+    const parsed = JSON.parse(text) as { version?: unknown; key?: unknown };
+    if (parsed.version === 1 && typeof parsed.key === "string") {
+      raw = Uint8Array.fromBase64(parsed.key);
+    }
+  } catch {
+    raw = undefined;
+  }
+  if (raw?.length !== 32) {
+    throw new AuthsomeError("VAULT_UNAVAILABLE", `The key file ${path} is damaged`, {
+      hint: "Restore master.key from a backup; without it the vaults cannot be opened",
+    });
+  }
+  return raw;
+}
+
+async function refuseIfShared(path: string): Promise<void> {
+  const info = await Deno.stat(path);
+  if (info.mode !== null && (info.mode & 0o077) !== 0) {
+    const mode = (info.mode & 0o777).toString(8);
+    throw new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      `Refusing to use ${path}: it is readable by other users (mode ${mode})`,
+      { hint: `Run: chmod 600 ${path}` },
+    );
+  }
+}
+
+interface PassphraseParams {
+  salt: Uint8Array<ArrayBuffer>;
+  iterations: number;
+}
+
+async function loadPassphraseParams(home: string, create: boolean): Promise<PassphraseParams> {
+  const path = join(home, PASSPHRASE_FILE);
+  let text = await readTextIfExists(path);
+  if (text === undefined) {
+    if (!create) {
+      throw new AuthsomeError(
+        "VAULT_UNAVAILABLE",
+        `The passphrase parameters ${path} are missing`,
+        {
+          hint: `Restore ${PASSPHRASE_FILE} from a backup (it holds the salt and iteration count)`,
+        },
+      );
+    }
+    await ensurePrivateDir(home);
+    const body = JSON.stringify(
+      {
+        version: 1,
+        kdf: "PBKDF2-SHA-256",
+        iterations: MIN_PBKDF2_ITERATIONS,
+        salt: randomBytes(16).toBase64(),
+      },
+      null,
+      2,
+    ) + "\n";
+    await createFileExclusive(path, body);
+    text = await Deno.readTextFile(path);
+  }
+  try {
+    const parsed = JSON.parse(text) as { version?: unknown; iterations?: unknown; salt?: unknown };
+    if (
+      parsed.version === 1 && typeof parsed.salt === "string" &&
+      typeof parsed.iterations === "number" && Number.isInteger(parsed.iterations) &&
+      parsed.iterations >= MIN_PBKDF2_ITERATIONS
+    ) {
+      const salt = Uint8Array.fromBase64(parsed.salt);
+      if (salt.length >= 16) return { salt, iterations: parsed.iterations };
+    }
+  } catch {
+    // reported below
+  }
+  throw new AuthsomeError("VAULT_UNAVAILABLE", `The passphrase parameters in ${path} are invalid`, {
+    hint: `Restore ${PASSPHRASE_FILE} from a backup (it holds the salt and iteration count)`,
+  });
+}
