@@ -44,3 +44,4 @@ export type {
 export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
+export type { EnvSource, Settings } from "./config.ts";

@@ -26,19 +26,31 @@ export type ConnectionStatus = "connected" | "expired" | "revoked" | "invalid";
 
 /** A connection record as stored (sealed) in the vault. */
 export interface ConnectionRecord {
-  [key: string]: unknown;
+  /** Provider name, e.g. `openai`. */
   provider: string;
+  /** Connection name, e.g. `work`. */
   connection: string;
+  /** `api_key` or `oauth2`. */
   auth_type: AuthType;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
   status: ConnectionStatus;
+  /** When the connection was first created (ISO-8601 UTC). */
   created_at: string;
+  /** When the current credential was obtained (ISO-8601 UTC). */
   obtained_at: string;
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
   expires_at: string | null;
+  /** Scopes granted (OAuth); empty for API keys. */
   scopes: string[];
+  /** Base URL used for `{base_url}` templating, when one was given. */
   base_url: string | null;
+  /** Hosts the credential is sent to (from the provider definition). */
   api_url: string[];
+  /** OAuth token type, e.g. `Bearer`; null for API keys. */
   token_type: string | null;
+  /** Who the credential belongs to, where the provider says. */
   account: { id: string | null; label: string | null } | null;
+  /** The secret values; never shown unless asked for with `--show-secret`. */
   secrets: { api_key?: string; access_token?: string; refresh_token?: string };
 }
 
@@ -50,18 +62,31 @@ interface ProviderState {
 
 /** What `get` shows of a connection: metadata only, never a secret. */
 export interface ConnectionInfo {
+  /** Provider name, e.g. `openai`. */
   provider: string;
+  /** Connection name, e.g. `work`. */
   connection: string;
+  /** Whether this is the provider's default connection. */
   default: boolean;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
   status: ConnectionStatus;
+  /** `api_key` or `oauth2`. */
   auth_type: AuthType;
+  /** Scopes granted (OAuth); empty for API keys. */
   scopes: string[];
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
   expires_at: string | null;
+  /** When the current credential was obtained (ISO-8601 UTC). */
   obtained_at: string;
+  /** When the connection was first created (ISO-8601 UTC). */
   created_at: string;
+  /** Base URL used for `{base_url}` templating, when one was given. */
   base_url: string | null;
+  /** Hosts the credential is sent to (from the provider definition). */
   api_url: string[];
+  /** OAuth token type, e.g. `Bearer`; null for API keys. */
   token_type: string | null;
+  /** Who the credential belongs to, where the provider says. */
   account: { id: string | null; label: string | null } | null;
   /** Which secret fields are stored (names only). */
   secret_fields: string[];
@@ -69,20 +94,31 @@ export interface ConnectionInfo {
 
 /** A connection as listed. */
 export interface ConnectionSummary {
+  /** The name. */
   name: string;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
   status: ConnectionStatus;
+  /** Whether this is the provider's default connection. */
   default: boolean;
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
   expires_at: string | null;
 }
 
 /** A provider as listed. */
 export interface ProviderSummary {
+  /** The name. */
   name: string;
+  /** Name shown to people. */
   display_name: string;
+  /** `api_key` or `oauth2`. */
   auth_type: AuthType;
+  /** How connections are obtained. */
   flow: Flow;
+  /** `bundled`, or `user` for a file in `$AUTHSOME_HOME/providers`. */
   origin: "bundled" | "user";
+  /** `available`, `configured` (client credentials only) or `connected`. */
   state: "available" | "configured" | "connected";
+  /** The provider's connections in the current vault. */
   connections: ConnectionSummary[];
 }
 
@@ -124,9 +160,13 @@ export interface LoginOptions {
 
 /** The result of a login. */
 export interface LoginResult {
+  /** Provider name, e.g. `openai`. */
   provider: string;
+  /** Connection name, e.g. `work`. */
   connection: string;
+  /** Whether this is the provider's default connection. */
   default: boolean;
+  /** Whether an existing connection was overwritten (`--force`). */
   replaced: boolean;
   /** Where the secret came from: `env`, or `input`. */
   source: "env" | "input";
@@ -134,8 +174,11 @@ export interface LoginResult {
 
 /** One doctor check. */
 export interface DoctorCheck {
+  /** The name. */
   name: string;
+  /** Whether the check passed. */
   ok: boolean;
+  /** What was checked, or why it failed. */
   detail: string;
 }
 

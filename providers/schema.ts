@@ -30,31 +30,49 @@ export interface ApiKeyConfig {
 
 /** The `oauth` block. URLs may contain `{base_url}`. */
 export interface OAuthConfig {
+  /** Default value of `{base_url}`. */
   base_url?: string;
+  /** Authorization endpoint. */
   authorization_url: string;
+  /** Token endpoint. */
   token_url: string;
+  /** RFC 7009 revocation endpoint. */
   revocation_url?: string;
+  /** RFC 8628 device authorization endpoint. */
   device_authorization_url?: string;
+  /** RFC 7591 dynamic client registration endpoint. */
   registration_endpoint?: string;
+  /** `json` for servers that poll with a JSON body (Postiz), else `oauth2_form`. */
   device_token_request: "oauth2_form" | "json";
+  /** Scopes granted (OAuth); empty for API keys. */
   scopes: string[];
+  /** Environment variables that may hold the OAuth client ID and secret. */
   client?: { client_id_env?: string; client_secret_env?: string };
 }
 
 /** A validated, normalised provider definition. */
 export interface ProviderDefinition {
+  /** Always 1. */
   schema_version: 1;
+  /** The name. */
   name: string;
+  /** Name shown to people. */
   display_name: string;
+  /** `api_key` or `oauth2`. */
   auth_type: AuthType;
+  /** How connections are obtained. */
   flow: Flow;
   /** Hosts the proxy sends this provider's credential to (bare host, URL with path, `regex:`). */
   api_url: string[];
+  /** OAuth2 endpoints and scopes (auth_type `oauth2`). */
   oauth?: OAuthConfig;
+  /** Header rule and key format (auth_type `api_key`). */
   api_key?: ApiKeyConfig;
   /** Environment variable names per exported field. */
   export: { env: Partial<Record<ExportField, string[]>> };
+  /** Where users get credentials for this provider. */
   docs?: string;
+  /** A short description. */
   description?: string;
 }
 

@@ -1,0 +1,456 @@
+/**
+ * End-to-end tests: bad input of every kind (provider files, names, keys, master keys, damaged
+ * vault files) gives one clear error line, the documented exit code, no stack trace, and leaves
+ * the vault file exactly as it was.
+ */
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { type CliResult, fileHash, runCli, tempHome } from "./helpers.ts";
+
+const KEY = "sk-test_default_0123456789abcdefghij";
+
+/** Asserts the run failed with `code`, one `error:` line, one `hint:` line, no stack trace. */
+function assertCleanError(r: CliResult, code: number, ...contains: string[]): void {
+  const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, code, context);
+  assert.ok(!r.stderr.includes("    at "), `stack trace on stderr:\n${context}`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 2, `expected an error line and a hint line:\n${context}`);
+  assert.match(lines[0]!, /^error: \S/, context);
+  assert.match(lines[1]!, /^hint: \S/, context);
+  for (const text of contains) {
+    assert.ok(
+      r.stderr.includes(text),
+      `stderr should contain ${JSON.stringify(text)}:\n${context}`,
+    );
+  }
+}
+
+function vaultFile(home: string, vault = "default"): string {
+  return join(home, "vaults", `${vault}.json`);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loginOpenai(
+  home: string,
+  env: Record<string, string> = {},
+  connection?: string,
+): Promise<void> {
+  const args = ["login", "openai", ...(connection ? ["--connection", connection] : [])];
+  const r = await runCli(args, { home, env: { OPENAI_API_KEY: KEY, ...env } });
+  assert.equal(r.code, 0, r.stderr);
+}
+
+function randomKey(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toBase64();
+}
+
+/** Replaces the base64 character at `index` of `text` with a different base64 character. */
+function flipAt(text: string, index: number): string {
+  const c = text[index]!;
+  const replacement = c === "A" ? "B" : "A";
+  return text.slice(0, index) + replacement + text.slice(index + 1);
+}
+
+interface VaultDoc {
+  format: string;
+  version: number;
+  vault: string;
+  key_source: string;
+  data_key: { nonce: string; ciphertext: string };
+  records: Record<string, { nonce: string; ciphertext: string }>;
+}
+
+async function readVault(home: string): Promise<VaultDoc> {
+  return JSON.parse(await Deno.readTextFile(vaultFile(home))) as VaultDoc;
+}
+
+async function writeVault(home: string, doc: unknown): Promise<string> {
+  await Deno.writeTextFile(vaultFile(home), JSON.stringify(doc, null, 2) + "\n");
+  return await fileHash(vaultFile(home));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider files
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("a malformed user provider file: inspect names the file (65), list still works and warns", async () => {
+  await using h = await tempHome();
+  await Deno.mkdir(join(h.home, "providers"), { recursive: true, mode: 0o700 });
+  await Deno.writeTextFile(join(h.home, "providers", "acme.json"), '{"name": "acme", ');
+
+  const inspect = await runCli(["provider", "inspect", "acme"], { home: h.home });
+  assertCleanError(inspect, 65, "acme.json");
+
+  const list = await runCli(["list"], { home: h.home });
+  assert.equal(list.code, 0, list.stderr);
+  assert.ok(!list.stderr.includes("    at "), list.stderr);
+  assert.match(list.stderr, /warning: .*acme\.json/);
+  assert.match(list.stdout, /^openai\s/m, "the bundled providers are still listed");
+
+  const listJson = await runCli(["list", "--json"], { home: h.home });
+  assert.equal(listJson.code, 0, listJson.stderr);
+  const names = (JSON.parse(listJson.stdout) as { providers: { name: string }[] }).providers
+    .map((p) => p.name);
+  assert.ok(names.includes("openai"));
+  assert.ok(!names.includes("acme"), "the broken file is skipped");
+  assert.match(listJson.stderr, /acme\.json/);
+});
+
+const VALID_API_KEY_PROVIDER = {
+  name: "acme",
+  display_name: "Acme",
+  auth_type: "api_key",
+  flow: "api_key",
+  api_url: "api.acme.test",
+  api_key: { header_name: "x-acme-key", header_prefix: null, env_var: "ACME_API_KEY" },
+};
+
+const VALID_OAUTH_PROVIDER = {
+  name: "acme",
+  display_name: "Acme",
+  auth_type: "oauth2",
+  flow: "pkce",
+  api_url: "api.acme.test",
+  oauth: {
+    authorization_url: "https://auth.acme.test/authorize",
+    token_url: "https://auth.acme.test/token",
+    scopes: ["read"],
+  },
+};
+
+const INVALID_DEFINITIONS: Array<{ what: string; doc: unknown; path: string; reason?: string }> = [
+  {
+    what: "an http (non-loopback) token_url",
+    doc: {
+      ...VALID_OAUTH_PROVIDER,
+      oauth: { ...VALID_OAUTH_PROVIDER.oauth, token_url: "http://auth.acme.test/token" },
+    },
+    path: "oauth.token_url",
+    reason: "oauth.token_url: must be an https URL",
+  },
+  {
+    what: "a missing display_name",
+    doc: { ...VALID_API_KEY_PROVIDER, display_name: undefined },
+    path: "display_name",
+  },
+  {
+    what: "an unknown auth_type",
+    doc: { ...VALID_API_KEY_PROVIDER, auth_type: "magic" },
+    path: "auth_type",
+  },
+  {
+    what: "a flow that auth_type does not allow",
+    doc: { ...VALID_API_KEY_PROVIDER, flow: "pkce" },
+    path: "flow",
+  },
+  {
+    what: "a key_pattern that is not a regular expression",
+    doc: {
+      ...VALID_API_KEY_PROVIDER,
+      api_key: { ...VALID_API_KEY_PROVIDER.api_key, key_pattern: "^(ak_[a-z]+$" },
+    },
+    path: "api_key.key_pattern",
+  },
+  {
+    what: "an exported refresh token",
+    doc: {
+      ...VALID_OAUTH_PROVIDER,
+      export: { env: { access_token: "ACME_TOKEN", refresh_token: "ACME_REFRESH_TOKEN" } },
+    },
+    path: "export.env.refresh_token",
+  },
+  {
+    what: "an unknown top-level field",
+    doc: { ...VALID_API_KEY_PROVIDER, colour: "blue" },
+    path: "colour",
+  },
+  {
+    what: "a name with upper-case letters",
+    doc: { ...VALID_API_KEY_PROVIDER, name: "Acme" },
+    path: "name",
+  },
+];
+
+Deno.test("provider register refuses an invalid definition with exit 65 and the JSON path of the bad field", async (t) => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  const before = await fileHash(vaultFile(h.home));
+  const dir = dirname(h.home);
+
+  // The valid bases are accepted, so each failure below is caused by its one change.
+  for (const [i, doc] of [VALID_API_KEY_PROVIDER, VALID_OAUTH_PROVIDER].entries()) {
+    const file = join(dir, `valid-${i}.json`);
+    await Deno.writeTextFile(file, JSON.stringify(doc));
+    const r = await runCli(["provider", "register", file, "--force"], { home: h.home });
+    assert.equal(r.code, 0, r.stderr);
+    const removed = await runCli(["provider", "remove", "acme"], { home: h.home });
+    assert.equal(removed.code, 0, removed.stderr);
+  }
+
+  for (const [i, c] of INVALID_DEFINITIONS.entries()) {
+    await t.step(`${c.what} is refused naming ${c.path}`, async () => {
+      const file = join(dir, `bad-${i}.json`);
+      await Deno.writeTextFile(file, JSON.stringify(c.doc));
+      const r = await runCli(["provider", "register", file], { home: h.home });
+      assertCleanError(r, 65, `bad-${i}.json`, `${c.path}:`, ...(c.reason ? [c.reason] : []));
+      assert.ok(!await exists(join(h.home, "providers", "acme.json")), "nothing was installed");
+      assert.ok(!await exists(join(h.home, "providers", "Acme.json")), "nothing was installed");
+      assert.equal(await fileHash(vaultFile(h.home)), before, "the vault file is unchanged");
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Names and keys
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("a bad connection name is a usage error (64) and stores nothing", async () => {
+  await using h = await tempHome();
+  const fresh = await runCli(["login", "openai", "--connection", "Work Account"], {
+    home: h.home,
+    env: { OPENAI_API_KEY: KEY },
+  });
+  assertCleanError(fresh, 64, "Work Account");
+  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+
+  await loginOpenai(h.home);
+  const before = await fileHash(vaultFile(h.home));
+  for (const name of ["Work", "../etc", "a/b", "-x", "x".repeat(65)]) {
+    const r = await runCli(["login", "openai", `--connection=${name}`], {
+      home: h.home,
+      env: { OPENAI_API_KEY: KEY },
+    });
+    assertCleanError(r, 64);
+    assert.equal(await fileHash(vaultFile(h.home)), before, `vault unchanged after ${name}`);
+  }
+  const list = await runCli(["list", "--json"], { home: h.home });
+  assert.equal(list.code, 0, list.stderr);
+  const openai = (JSON.parse(list.stdout) as {
+    providers: { name: string; connections: { name: string }[] }[];
+  }).providers.find((p) => p.name === "openai")!;
+  assert.deepEqual(openai.connections.map((c) => c.name), ["default"]);
+});
+
+Deno.test("an API key that does not match the provider's pattern is refused (65) with its hint and nothing is stored", async () => {
+  await using h = await tempHome();
+  const r = await runCli(["login", "openai"], {
+    home: h.home,
+    env: { OPENAI_API_KEY: "not-a-key" },
+  });
+  assertCleanError(r, 65, 'OpenAI API keys start with "sk-"');
+  assert.ok(!r.stderr.includes("not-a-key"), "the rejected key is not echoed");
+  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+  const get = await runCli(["get", "openai"], { home: h.home });
+  assertCleanError(get, 3);
+
+  const viaStdin = await runCli(["login", "openai", "--stdin"], {
+    home: h.home,
+    stdin: "not-a-key\n",
+  });
+  assertCleanError(viaStdin, 65, 'OpenAI API keys start with "sk-"');
+  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+});
+
+// ---------------------------------------------------------------------------------------------
+// Master keys
+// ---------------------------------------------------------------------------------------------
+
+Deno.test("a different AUTHSOME_MASTER_KEY cannot open the vault (10) and leaves it unchanged", async () => {
+  await using h = await tempHome();
+  const right = randomKey();
+  await loginOpenai(h.home, { AUTHSOME_MASTER_KEY: right });
+  const before = await fileHash(vaultFile(h.home));
+  const wrong = { AUTHSOME_MASTER_KEY: randomKey() };
+
+  assertCleanError(await runCli(["list"], { home: h.home, env: wrong }), 10);
+  assertCleanError(await runCli(["get", "openai"], { home: h.home, env: wrong }), 10);
+  assertCleanError(
+    await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
+      home: h.home,
+      env: wrong,
+    }),
+    10,
+  );
+  const login = await runCli(["login", "openai", "--connection", "other"], {
+    home: h.home,
+    env: { ...wrong, OPENAI_API_KEY: KEY },
+  });
+  assertCleanError(login, 10);
+  assert.equal(await fileHash(vaultFile(h.home)), before);
+
+  const ok = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
+    home: h.home,
+    env: { AUTHSOME_MASTER_KEY: right },
+  });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), KEY);
+});
+
+Deno.test("an AUTHSOME_MASTER_KEY that is not base64 of 32 bytes is refused (10) with a hint", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home, { AUTHSOME_MASTER_KEY: randomKey() });
+  const before = await fileHash(vaultFile(h.home));
+  const badKeys = [
+    crypto.getRandomValues(new Uint8Array(16)).toBase64(),
+    crypto.getRandomValues(new Uint8Array(33)).toBase64(),
+    "not base64 at all!",
+  ];
+  for (const bad of badKeys) {
+    const r = await runCli(["get", "openai"], { home: h.home, env: { AUTHSOME_MASTER_KEY: bad } });
+    assertCleanError(r, 10, "AUTHSOME_MASTER_KEY");
+    assert.ok(!r.stderr.includes(bad), "the key is not echoed");
+  }
+  assert.equal(await fileHash(vaultFile(h.home)), before);
+
+  // On a fresh home too: nothing gets created with an unusable key.
+  await using fresh = await tempHome();
+  const login = await runCli(["login", "openai"], {
+    home: fresh.home,
+    env: { OPENAI_API_KEY: KEY, AUTHSOME_MASTER_KEY: badKeys[0]! },
+  });
+  assertCleanError(login, 10, "AUTHSOME_MASTER_KEY");
+  assert.ok(!await exists(vaultFile(fresh.home)), "no vault was created");
+});
+
+Deno.test("a wrong AUTHSOME_PASSPHRASE cannot open the vault (10) and leaves it unchanged", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home, { AUTHSOME_PASSPHRASE: "correct horse battery staple" });
+  const before = await fileHash(vaultFile(h.home));
+  const r = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
+    home: h.home,
+    env: { AUTHSOME_PASSPHRASE: "correct horse battery stapler" },
+  });
+  assertCleanError(r, 10);
+  assert.equal(r.stdout, "");
+  assert.equal(await fileHash(vaultFile(h.home)), before);
+});
+
+Deno.test("a key file readable by others is refused (10) with a chmod 600 hint", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  const before = await fileHash(vaultFile(h.home));
+  await Deno.chmod(join(h.home, "master.key"), 0o644);
+  const r = await runCli(["get", "openai"], { home: h.home });
+  assertCleanError(r, 10, "chmod 600");
+  const login = await runCli(["login", "openai", "--connection", "other"], {
+    home: h.home,
+    env: { OPENAI_API_KEY: KEY },
+  });
+  assertCleanError(login, 10, "chmod 600");
+  assert.equal(await fileHash(vaultFile(h.home)), before);
+  assert.equal((await Deno.stat(join(h.home, "master.key"))).mode! & 0o777, 0o644);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Damaged vault files
+// ---------------------------------------------------------------------------------------------
+
+const TAMPERING: Array<{ what: string; change(doc: VaultDoc): void }> = [
+  {
+    what: "a flipped character in a record's ciphertext",
+    change(doc) {
+      const rec = doc.records["connection/openai/default"]!;
+      rec.ciphertext = flipAt(rec.ciphertext, Math.floor(rec.ciphertext.length / 2));
+    },
+  },
+  {
+    what: "a flipped character in the wrapped data key",
+    change(doc) {
+      doc.data_key.ciphertext = flipAt(doc.data_key.ciphertext, 10);
+    },
+  },
+  {
+    what: "a flipped character in a record name",
+    change(doc) {
+      const sealed = doc.records["connection/openai/default"]!;
+      delete doc.records["connection/openai/default"];
+      doc.records["connection/openai/defaulu"] = sealed;
+    },
+  },
+];
+
+for (const c of TAMPERING) {
+  Deno.test(`${c.what}: get, list and login refuse the vault (10) and never rewrite it`, async () => {
+    await using h = await tempHome();
+    await loginOpenai(h.home);
+    const doc = await readVault(h.home);
+    c.change(doc);
+    const written = await writeVault(h.home, doc);
+    const opts = { home: h.home };
+
+    assertCleanError(await runCli(["get", "openai"], opts), 10);
+    assertCleanError(
+      await runCli(["get", "openai", "--field", "api_key", "--show-secret"], opts),
+      10,
+    );
+    assertCleanError(await runCli(["list"], opts), 10);
+    assert.equal(await fileHash(vaultFile(h.home)), written, "reads leave the file as written");
+
+    const env = { OPENAI_API_KEY: "sk-test_replacement_0123456789abcdef" };
+    assertCleanError(await runCli(["login", "openai"], { ...opts, env }), 10);
+    assertCleanError(await runCli(["login", "openai", "--force"], { ...opts, env }), 10);
+    assert.equal(await fileHash(vaultFile(h.home)), written, "login did not overwrite the vault");
+  });
+}
+
+Deno.test("a truncated vault file cannot be opened (10) and is left as it is", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  const text = await Deno.readTextFile(vaultFile(h.home));
+  await Deno.writeTextFile(vaultFile(h.home), text.slice(0, Math.floor(text.length / 2)));
+  const written = await fileHash(vaultFile(h.home));
+  assertCleanError(await runCli(["get", "openai"], { home: h.home }), 10);
+  assertCleanError(await runCli(["list"], { home: h.home }), 10);
+  assertCleanError(
+    await runCli(["login", "openai", "--force"], { home: h.home, env: { OPENAI_API_KEY: KEY } }),
+    10,
+  );
+  assert.equal(await fileHash(vaultFile(h.home)), written);
+});
+
+Deno.test("a vault file of an unknown format version is refused (10) naming the version", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  const doc = await readVault(h.home);
+  doc.version = 99;
+  const written = await writeVault(h.home, doc);
+  const get = await runCli(["get", "openai"], { home: h.home });
+  assertCleanError(get, 10, "99");
+  assert.match(get.stderr, /^error: .*version 99/m);
+  assertCleanError(await runCli(["list"], { home: h.home }), 10, "99");
+  assertCleanError(
+    await runCli(["login", "openai", "--force"], { home: h.home, env: { OPENAI_API_KEY: KEY } }),
+    10,
+  );
+  assert.equal(await fileHash(vaultFile(h.home)), written);
+});
+
+Deno.test("a record copied under another connection name does not open (10)", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  const doc = await readVault(h.home);
+  doc.records["connection/openai/copy"] = { ...doc.records["connection/openai/default"]! };
+  const written = await writeVault(h.home, doc);
+
+  const r = await runCli(["get", "openai", "--connection", "copy"], { home: h.home });
+  assertCleanError(r, 10);
+  const secret = await runCli(
+    ["get", "openai", "--connection", "copy", "--field", "api_key", "--show-secret"],
+    { home: h.home },
+  );
+  assertCleanError(secret, 10);
+  assert.ok(!secret.stdout.includes(KEY), "the copied secret is not revealed");
+  const exported = await runCli(["export", "openai", "--connection", "copy"], { home: h.home });
+  assertCleanError(exported, 10);
+  assert.ok(!exported.stdout.includes(KEY), "the copied secret is not exported");
+  assert.equal(await fileHash(vaultFile(h.home)), written);
+});
