@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
-import { checkName, type EnvSource, resolveSettings, type Settings } from "./config.ts";
+import { checkName, type EnvSource, joinPath, resolveSettings, type Settings } from "./config.ts";
 import { AuthsomeError, type ErrorCode } from "./errors.ts";
 import { apiKeyHeaders, checkApiKey } from "./providers/api_key.ts";
 import { createRegistry, type LoadedProvider, type Registry } from "./providers/registry.ts";
@@ -785,7 +784,7 @@ function exists(provider: string, connection: string): AuthsomeError {
 async function vaultNames(home: string): Promise<string[]> {
   const names: string[] = [];
   try {
-    for await (const e of Deno.readDir(join(home, "vaults"))) {
+    for await (const e of Deno.readDir(joinPath(home, "vaults"))) {
       if (e.isFile && e.name.endsWith(".json")) names.push(e.name.slice(0, -".json".length));
     }
   } catch (error) {
@@ -828,7 +827,7 @@ async function runDoctor(
     const described = describeKeySource(keyOptions);
     if (
       described.source === "file" &&
-      await readTextIfExists(join(settings.home, KEY_FILE)) === undefined
+      await readTextIfExists(joinPath(settings.home, KEY_FILE)) === undefined
     ) {
       return `${described.detail} (created on first login)`;
     }
@@ -850,7 +849,7 @@ async function runDoctor(
     const loose: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       for await (const e of Deno.readDir(dir)) {
-        const path = join(dir, e.name);
+        const path = joinPath(dir, e.name);
         const mode = (await Deno.lstat(path)).mode;
         if (mode === null) continue;
         if (e.isDirectory) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { parseProvider, type ProviderDefinition } from "./schema.ts";
@@ -58,8 +58,8 @@ const BUNDLED_DIR = new URL("./bundled/", import.meta.url);
  */
 export function createRegistry(options: { home: string; bundledDir?: URL }): Registry {
   const bundledDir = options.bundledDir ?? BUNDLED_DIR;
-  const userDir = join(options.home, "providers");
-  const userPath = (name: string) => join(userDir, `${name}.json`);
+  const userDir = joinPath(options.home, "providers");
+  const userPath = (name: string) => joinPath(userDir, `${name}.json`);
   const bundledUrl = (name: string) => new URL(`${name}.json`, bundledDir);
 
   async function readBundled(name: string): Promise<LoadedProvider | undefined> {
@@ -186,7 +186,9 @@ async function jsonNames(dir: string | URL): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (entry.isFile && entry.name.endsWith(".json")) names.push(basename(entry.name, ".json"));
+      if (entry.isFile && entry.name.endsWith(".json")) {
+        names.push(entry.name.slice(0, -".json".length));
+      }
     }
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;

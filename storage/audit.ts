@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "../config.ts";
 import { ensurePrivateDir, readTextIfExists } from "./files.ts";
 
 /** One audit entry. */
@@ -29,7 +29,7 @@ export interface AuditEntry {
 
 /** The audit log's path. */
 export function auditPath(home: string): string {
-  return join(home, "audit.log");
+  return joinPath(home, "audit.log");
 }
 
 /**

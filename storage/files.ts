@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 
 /** Creates `path` (and parents) as a folder only the owner can use, and tightens it if it exists. */
@@ -74,7 +74,7 @@ export async function createFileExclusive(path: string, data: string): Promise<b
  * Other authsome processes wait for it, so read-modify-write sequences do not interleave.
  */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
-  await ensurePrivateDir(dirname(lockPath));
+  await ensurePrivateDir(lockPath.slice(0, lockPath.lastIndexOf("/")) || "/");
   let file: Deno.FsFile;
   try {
     file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });

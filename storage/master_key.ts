@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import {
   deriveFromPassphrase,
@@ -58,11 +58,11 @@ export function describeKeySource(options: MasterKeyOptions): KeySourceInfo {
     return {
       source: "passphrase",
       detail: `passphrase from AUTHSOME_PASSPHRASE (PBKDF2-SHA-256, ${
-        join(options.home, PASSPHRASE_FILE)
+        joinPath(options.home, PASSPHRASE_FILE)
       })`,
     };
   }
-  return { source: "file", detail: `key file ${join(options.home, KEY_FILE)}` };
+  return { source: "file", detail: `key file ${joinPath(options.home, KEY_FILE)}` };
 }
 
 /**
@@ -102,7 +102,7 @@ function decodeEnvKey(value: string): Uint8Array<ArrayBuffer> {
 }
 
 async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<ArrayBuffer>> {
-  const path = join(home, KEY_FILE);
+  const path = joinPath(home, KEY_FILE);
   let text = await readTextIfExists(path);
   if (text === undefined) {
     if (!create) {
@@ -161,7 +161,7 @@ interface PassphraseParams {
 }
 
 async function loadPassphraseParams(home: string, create: boolean): Promise<PassphraseParams> {
-  const path = join(home, PASSPHRASE_FILE);
+  const path = joinPath(home, PASSPHRASE_FILE);
   let text = await readTextIfExists(path);
   if (text === undefined) {
     if (!create) {

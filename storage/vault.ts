@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { importAesKey, openSealed, randomBytes, seal, type Sealed } from "./crypto.ts";
 import { ensurePrivateDir, readTextIfExists, withFileLock, writeFileAtomic } from "./files.ts";
@@ -76,7 +76,7 @@ export function recordAad(vault: string, key: string): string {
 
 /** Path of a vault's file under the home folder. */
 export function vaultPath(home: string, name: string): string {
-  return join(home, "vaults", `${name}.json`);
+  return joinPath(home, "vaults", `${name}.json`);
 }
 
 /** Options of {@linkcode openFileVault}. */
@@ -95,7 +95,7 @@ export interface FileVaultOptions {
  */
 export function openFileVault(options: FileVaultOptions): Vault {
   const path = vaultPath(options.home, options.name);
-  const lockPath = join(options.home, "vaults", `${options.name}.lock`);
+  const lockPath = joinPath(options.home, "vaults", `${options.name}.lock`);
   let snapshot: Promise<Snapshot> | undefined;
   const current = () => snapshot ??= loadSnapshot(path, options);
   return {
@@ -110,7 +110,7 @@ export function openFileVault(options: FileVaultOptions): Vault {
       return (await current()).file !== undefined;
     },
     async update<T>(fn: (tx: VaultTransaction) => Promise<T> | T): Promise<T> {
-      await ensurePrivateDir(join(options.home, "vaults"));
+      await ensurePrivateDir(joinPath(options.home, "vaults"));
       return await withFileLock(lockPath, async () => {
         const fresh = await loadSnapshot(path, options);
         const changes = new Map<string, unknown>();
@@ -155,7 +155,11 @@ async function loadSnapshot(path: string, options: FileVaultOptions): Promise<Sn
     }
     throw error;
   });
-  return makeSnapshot(options, file, await importAesKey(raw));
+  const snapshot = makeSnapshot(options, file, await importAesKey(raw));
+  // Open every record now: a tampered record (or a record renamed inside the file) makes the
+  // whole vault refuse to open, instead of surfacing later or being silently written over.
+  await Promise.all(Object.keys(file.records).map((key) => snapshot.get(key)));
+  return snapshot;
 }
 
 function sourceName(source: KeySource): string {

@@ -332,6 +332,13 @@ Deno.test("a wrong AUTHSOME_PASSPHRASE cannot open the vault (10) and leaves it 
   assertCleanError(r, 10);
   assert.equal(r.stdout, "");
   assert.equal(await fileHash(vaultFile(h.home)), before);
+
+  const right = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
+    home: h.home,
+    env: { AUTHSOME_PASSPHRASE: "correct horse battery staple" },
+  });
+  assert.equal(right.code, 0, right.stderr);
+  assert.equal(right.stdout.trim(), KEY);
 });
 
 Deno.test("a key file readable by others is refused (10) with a chmod 600 hint", async () => {

@@ -3,7 +3,7 @@
  * through the real `./authsome` process with a temp AUTHSOME_HOME.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type CliResult, fileHash, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
 
 const KEY_DEFAULT = "sk-default0000aaaaBBBBccccDDDD1111";
@@ -15,9 +15,13 @@ const KEY_RESEND = "re_plainResendKey_123456";
 type Home = { home: string };
 type RunExtra = { env?: Record<string, string>; stdin?: string };
 
-/** Runs the CLI and checks that, whatever happened, no stack trace was printed. */
+/**
+ * Runs the CLI and checks that, whatever happened, no stack trace was printed. HOME is a sibling
+ * of AUTHSOME_HOME (runCli would set it to AUTHSOME_HOME, where Deno then puts its own cache).
+ */
 async function cli(h: Home, args: string[], extra: RunExtra = {}): Promise<CliResult> {
-  const r = await runCli(args, { home: h.home, ...extra });
+  const env = { HOME: join(dirname(h.home), "user"), ...extra.env };
+  const r = await runCli(args, { home: h.home, ...extra, env });
   assert.ok(
     !r.stderr.includes("    at "),
     `stack trace on stderr of ${args.join(" ")}:\n${r.stderr}`,
