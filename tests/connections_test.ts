@@ -474,6 +474,9 @@ Deno.test("export with no provider exports every provider's default connection",
   );
   assert.equal(both, `${KEY_DEFAULT}|${KEY_RESEND}`);
 
+  // --connection means one provider's connection: it needs the provider
+  await fails(h, 64, ["export", "--connection", "work"]);
+
   await ok(h, ["connections", "set-default", "openai", "work"]);
   const after = await ok(h, ["export", "--format", "json"]);
   assert.deepEqual(JSON.parse(after.stdout), {

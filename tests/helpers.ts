@@ -29,7 +29,8 @@ export interface RunOptions {
 
 /**
  * Runs `./authsome ARGS` as a separate process. The environment is minimal (PATH, HOME,
- * AUTHSOME_HOME, NO_COLOR) plus `env`, so a developer's own variables cannot leak in.
+ * AUTHSOME_HOME, NO_COLOR) plus `env`, so a developer's own variables cannot leak in. HOME stays
+ * the real one so Deno's module cache is shared; tests may override it.
  */
 export async function runCli(args: string[], options: RunOptions): Promise<CliResult> {
   const command = new Deno.Command(LAUNCHER, {
@@ -37,7 +38,8 @@ export async function runCli(args: string[], options: RunOptions): Promise<CliRe
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: options.home,
+      // The real HOME keeps Deno's module cache warm; AUTHSOME_HOME is what authsome uses.
+      HOME: Deno.env.get("HOME") ?? "/root",
       AUTHSOME_HOME: options.home,
       NO_COLOR: "1",
       ...options.env,
