@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 
 /** Creates `path` (and parents) as a folder only the owner can use, and tightens it if it exists. */
