@@ -11,15 +11,6 @@ import { importAesKey, openSealed, randomBytes, seal, type Sealed } from "./cryp
 import { ensurePrivateDir, readTextIfExists, withFileLock, writeFileAtomic } from "./files.ts";
 import type { KeySource, MasterKey } from "./master_key.ts";
 
-/** A JSON value as stored in a record. */
-export type JsonValue =
-  | string
-  | number
-  | boolean
-  | null
-  | JsonValue[]
-  | { [key: string]: JsonValue | undefined };
-
 /** Read access to a vault's records. Record keys look like `connection/github/work`. */
 export interface VaultReader {
   /** The record at `key`, or undefined. */
