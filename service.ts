@@ -442,6 +442,25 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     return out;
   }
 
+  /** Deletes one connection; a deleted default moves to "default" or the first one left. */
+  function deleteConnection(action: string, provider: string, connection: string | undefined) {
+    const fields = { provider, ...(connection ? { connection } : {}) };
+    return audited(action, fields, () =>
+      vault.update(async (tx) => {
+        const { name } = await resolveConnection(tx, provider, connection);
+        tx.delete(connKey(provider, name));
+        const state = await tx.get<ProviderState>(providerKey(provider));
+        let newDefault = state?.default_connection ?? null;
+        if (newDefault === name) {
+          const rest = (await connectionNames(tx, provider)).filter((n) => n !== name);
+          newDefault = rest.includes("default") ? "default" : rest[0] ?? null;
+        }
+        if (newDefault === null) tx.delete(providerKey(provider));
+        else tx.set(providerKey(provider), { ...state, default_connection: newDefault });
+        return { provider, connection: name, newDefault };
+      }));
+  }
+
   const service: AuthService = {
     settings,
 
@@ -525,27 +544,13 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
         // A connection of a provider whose file was removed can still be logged out.
         if (!(error instanceof AuthsomeError && error.code === "PROVIDER_NOT_FOUND")) throw error;
       });
-      const fields = { provider, ...(opts.connection ? { connection: opts.connection } : {}) };
-      return await audited("logout", fields, () =>
-        vault.update(async (tx) => {
-          const { name } = await resolveConnection(tx, provider, opts.connection);
-          tx.delete(connKey(provider, name));
-          const state = await tx.get<ProviderState>(providerKey(provider));
-          let newDefault = state?.default_connection ?? null;
-          if (newDefault === name) {
-            const rest = (await connectionNames(tx, provider)).filter((n) => n !== name);
-            newDefault = rest.includes("default") ? "default" : rest[0] ?? null;
-          }
-          if (newDefault === null) tx.delete(providerKey(provider));
-          else tx.set(providerKey(provider), { ...state, default_connection: newDefault });
-          return { provider, connection: name, newDefault };
-        }));
+      return await deleteConnection("logout", provider, opts.connection);
     },
 
     async revoke(provider, opts = {}) {
       await registry.get(provider);
       if (opts.connection !== undefined) {
-        const { connection } = await service.logout(provider, opts);
+        const { connection } = await deleteConnection("revoke", provider, opts.connection);
         return { provider, connections: [connection] };
       }
       return await audited("revoke", { provider }, () =>

@@ -39,7 +39,7 @@ export function checkApiKey(
   if (pattern !== undefined && !fullMatch(pattern, key)) {
     throw new AuthsomeError(
       "INVALID_INPUT",
-      `This does not look like a ${def.display_name} API key`,
+      `The API key does not match the ${def.display_name} key format`,
       {
         hint: def.api_key?.key_pattern_hint ??
           `API key for ${def.display_name} doesn't match the expected format`,
