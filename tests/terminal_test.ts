@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { LAUNCHER, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
+
+/** Runs the CLI on a real pseudo-terminal and types `keys` once the prompt shows. */
+async function atTerminal(home: string, args: string[], keys: string[]) {
+  const spec = {
+    argv: [LAUNCHER, ...args],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: Deno.env.get("HOME") ?? "/root",
+      AUTHSOME_HOME: home,
+      NO_COLOR: "1",
+    },
+    wait_for: "(input hidden)",
+    type: keys,
+  };
+  const out = await new Deno.Command("python3", {
+    args: [join(ROOT, "tests/support/pty_run.py"), JSON.stringify(spec)],
+    stdout: "piped",
+  }).output();
+  return JSON.parse(new TextDecoder().decode(out.stdout)) as { output: string; code: number };
+}
+
+Deno.test("login in a terminal asks for the key without echoing it, and stores it", async () => {
+  await using h = await tempHome();
+  const key = "re_typed_at_the_terminal_4821";
+  const r = await atTerminal(h.home, ["login", "resend"], [
+    key.slice(0, 10),
+    key.slice(10) + "x\x7f",
+    "\r",
+  ]);
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /Resend API key \(input hidden\):/);
+  assert.ok(!r.output.includes(key.slice(4)), "the typed key was echoed");
+  const shown = await runCli(["get", "resend", "--field", "api_key", "--show-secret"], {
+    home: h.home,
+  });
+  assert.equal(shown.stdout, key + "\n", "backspace should have removed the extra x");
+});
+
+Deno.test("Ctrl-C at the key prompt cancels the login (exit 2) and stores nothing", async () => {
+  await using h = await tempHome();
+  const r = await atTerminal(h.home, ["login", "resend"], ["re_half_typed", "\x03"]);
+  assert.equal(r.code, 2, r.output);
+  assert.match(r.output, /error: Cancelled/);
+  const files = await readTree(h.home).catch(() => new Map<string, string>());
+  assert.ok(
+    ![...files.keys()].some((p) => p.endsWith("vaults/default.json")),
+    "a vault was written",
+  );
+  assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3);
+});
