@@ -48,6 +48,10 @@ export interface OAuthConfig {
   scopes: string[];
   /** Environment variables that may hold the OAuth client ID and secret. */
   client?: { client_id_env?: string; client_secret_env?: string };
+  /** Loopback port of the redirect URI (default 7998); providers need it registered exactly. */
+  callback_port: number;
+  /** Path of the redirect URI (default `/auth/callback/oauth`). */
+  callback_path: string;
 }
 
 /** A validated, normalised provider definition. */
@@ -107,8 +111,14 @@ const OAUTH_KEYS = [
   "device_token_request",
   "scopes",
   "client",
+  "callback_port",
+  "callback_path",
 ];
 const API_KEY_KEYS = ["header_name", "header_prefix", "env_var", "key_pattern", "key_pattern_hint"];
+/** Default loopback port of the OAuth redirect URI. */
+export const DEFAULT_CALLBACK_PORT = 7998;
+/** Default path of the OAuth redirect URI. */
+export const DEFAULT_CALLBACK_PATH = "/auth/callback/oauth";
 const PROVIDER_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -212,7 +222,23 @@ function parseOAuth(value: unknown): OAuthConfig {
       ? "oauth2_form"
       : oneOf(o.device_token_request, "oauth.device_token_request", ["oauth2_form", "json"]),
     scopes: o.scopes === undefined ? [] : stringList(o.scopes, "oauth.scopes", true),
+    callback_port: DEFAULT_CALLBACK_PORT,
+    callback_path: DEFAULT_CALLBACK_PATH,
   };
+  if (o.callback_port !== undefined) {
+    const port = o.callback_port;
+    if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new Bad("oauth.callback_port", "must be a port number from 1 to 65535");
+    }
+    out.callback_port = port;
+  }
+  if (o.callback_path !== undefined) {
+    const path = string(o.callback_path, "oauth.callback_path");
+    if (!/^\/[A-Za-z0-9._~\/-]*$/.test(path)) {
+      throw new Bad("oauth.callback_path", "must be a URL path such as /auth/callback/oauth");
+    }
+    out.callback_path = path;
+  }
   if (base !== undefined) out.base_url = base;
   for (const key of ["revocation_url", "device_authorization_url", "registration_endpoint"]) {
     const v = o[key];
