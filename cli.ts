@@ -35,6 +35,8 @@ export interface CliIO {
   stderrIsTerminal(): boolean;
   /** Reads one line without echo; undefined when there is no terminal. */
   readMasked(prompt: string): Promise<string | undefined>;
+  /** Reads one line with echo; undefined when there is no terminal. */
+  readLine(prompt: string): Promise<string | undefined>;
   env: { get(name: string): string | undefined };
 }
 
@@ -52,6 +54,9 @@ const OPTIONS = {
   "base-url": { type: "string" },
   "client-id": { type: "string" },
   stdin: { type: "boolean" },
+  "reset-client": { type: "boolean" },
+  "callback-port": { type: "string" },
+  timeout: { type: "string" },
   field: { type: "string" },
   "show-secret": { type: "boolean" },
   format: { type: "string" },
@@ -103,36 +108,98 @@ const FORMATS: ExportFormat[] = ["env", "shell", "json"];
 
 const COMMANDS: Record<string, Command> = {
   login: {
-    usage: "login PROVIDER [--connection NAME] [--force] [--flow FLOW] [--stdin]",
+    usage: "login PROVIDER [--connection NAME] [--force] [--flow FLOW] [--scopes a,b] " +
+      "[--base-url URL] [--client-id ID] [--reset-client] [--callback-port N] [--timeout S] [--stdin]",
     summary: "Log in to a provider and store the connection",
-    options: ["connection", "force", "flow", "scopes", "base-url", "client-id", "stdin"],
+    options: [
+      "connection",
+      "force",
+      "flow",
+      "scopes",
+      "base-url",
+      "client-id",
+      "reset-client",
+      "callback-port",
+      "timeout",
+      "stdin",
+    ],
     details: [
-      "The API key comes from the provider's environment variable (e.g. OPENAI_API_KEY), else",
-      "from stdin with --stdin, else from a hidden prompt. It is never taken as an argument.",
-      "--force replaces an existing connection and makes it the provider's default.",
+      "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from the",
+      "provider's environment variable (e.g. OPENAI_API_KEY), else stdin with --stdin, else a",
+      "hidden prompt. --force replaces an existing connection and makes it the default.",
+      "OAuth2 (flows pkce, device_code, dcr_pkce): the browser login redirects to",
+      "http://127.0.0.1:7998/auth/callback/oauth unless the provider or --callback-port says",
+      "otherwise; register that exact URI in your OAuth app. $BROWSER opens the URL when set.",
+      "The client ID and secret are stored once per provider and vault; --reset-client asks again.",
     ],
     args: [1, 1],
     async run({ values, args, io, out, service }) {
       const provider = args[0]!;
       const flow = values.flow === undefined ? undefined : choice("--flow", values.flow, FLOWS);
+      const callbackPort = values["callback-port"] === undefined
+        ? undefined
+        : wholeNumber("--callback-port", values["callback-port"], 0, 65535);
+      const timeoutSeconds = values.timeout === undefined
+        ? undefined
+        : wholeNumber("--timeout", values.timeout, 1, 86400);
       const auth = await service();
-      const result = await auth.login(provider, {
-        connection: values.connection,
-        force: values.force,
-        flow,
-        scopes: values.scopes?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
-        baseUrl: values["base-url"],
-        readSecret: (request) => readSecret(io, request, values.stdin === true),
-      });
-      if (out.json) out.doc({ status: "logged_in", ...result });
-      else {
-        out.note(
-          `Logged in to ${provider} (${result.connection})${
-            result.default ? ", the default connection" : ""
-          }.`,
-        );
+      const abort = new AbortController();
+      const onSigint = () => {
+        if (abort.signal.aborted) Deno.exit(130);
+        abort.abort(); // a waiting OAuth login stops and cleans up; anything else exits below
+        Deno.unrefTimer(setTimeout(() => Deno.exit(130), 1000));
+      };
+      Deno.addSignalListener("SIGINT", onSigint);
+      let waiting = false;
+      try {
+        const result = await auth.login(provider, {
+          connection: values.connection,
+          force: values.force,
+          flow,
+          scopes: values.scopes?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+          baseUrl: values["base-url"],
+          clientId: values["client-id"],
+          resetClient: values["reset-client"],
+          callbackPort,
+          timeoutSeconds,
+          signal: abort.signal,
+          readSecret: (request) => readSecret(io, request, values.stdin === true),
+          readInput: (request) => readInput(io, request),
+          onAuthorizationUrl: async (url) => {
+            io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
+            await openBrowser(io, url);
+            io.stderr(
+              `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
+            );
+          },
+          onDeviceCode: (d) => {
+            io.stderr(
+              `To log in to ${provider}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
+                (d.verification_uri_complete
+                  ? `Or open ${d.verification_uri_complete} (code filled in).\n`
+                  : "") +
+                `The code expires in ${d.expires_in} s. Ctrl-C cancels.\n`,
+            );
+          },
+          onDeviceWaiting: (left) => {
+            if (!io.stderrIsTerminal()) return;
+            waiting = true;
+            io.stderr(`\rWaiting for approval... ${Math.max(0, Math.round(left))} s left `);
+          },
+        });
+        if (waiting) io.stderr("\n");
+        if (out.json) out.doc({ status: "logged_in", ...result });
+        else {
+          out.note(
+            `Logged in to ${provider} (${result.connection})${
+              result.account ? ` as ${result.account}` : ""
+            }${result.default ? ", the default connection" : ""}.`,
+          );
+        }
+        return 0;
+      } finally {
+        Deno.removeSignalListener("SIGINT", onSigint);
       }
-      return 0;
     },
   },
   logout: {
@@ -554,6 +621,42 @@ function usage(message: string, hint: string): AuthsomeError {
   return new AuthsomeError("USAGE", message, { hint });
 }
 
+function wholeNumber(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) {
+    throw usage(
+      `${flag} must be a whole number from ${min} to ${max}`,
+      `Example: ${flag} ${max === 65535 ? 7998 : 300}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Opens `url` with $BROWSER when set, else xdg-open (when there is a display) or open (macOS).
+ * Failing to open is not an error: the URL is always printed.
+ */
+async function openBrowser(io: CliIO, url: string): Promise<void> {
+  const browser = io.env.get("BROWSER");
+  let command: string | undefined;
+  if (browser !== undefined && browser !== "") command = browser;
+  else if (Deno.build.os === "darwin") command = "open";
+  else if (io.env.get("DISPLAY") || io.env.get("WAYLAND_DISPLAY")) command = "xdg-open";
+  if (command === undefined) return;
+  try {
+    const child = new Deno.Command(command, {
+      args: [url],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    child.unref();
+    child.status.catch(() => {});
+  } catch {
+    io.stderr(`(Could not start ${command}; open the page yourself.)\n`);
+  }
+}
+
 function choice<T extends string>(flag: string, value: string, options: readonly T[]): T {
   if (!(options as readonly string[]).includes(value)) {
     throw usage(`${flag} must be one of ${options.join(", ")}`, `Example: ${flag} ${options[0]}`);
@@ -592,6 +695,11 @@ async function readSecret(
   if (!io.stdinIsTerminal()) return undefined;
   if (request.hint) io.stderr(`${request.hint}\n`);
   return await io.readMasked(`${request.provider} ${request.label} (input hidden): `);
+}
+
+async function readInput(io: CliIO, request: SecretRequest): Promise<string | undefined> {
+  if (!io.stdinIsTerminal()) return undefined;
+  return await io.readLine(`${request.provider} ${request.label}: `);
 }
 
 function helpText(name?: string): string {
@@ -735,7 +843,8 @@ function denoIO(): CliIO {
     },
     stdinIsTerminal: () => Deno.stdin.isTerminal(),
     stderrIsTerminal: () => Deno.stderr.isTerminal(),
-    readMasked: (prompt) => readMaskedLine(prompt),
+    readMasked: (prompt) => readTerminalLine(prompt, false),
+    readLine: (prompt) => readTerminalLine(prompt, true),
     env: { get: (name) => Deno.env.get(name) },
   };
 }
@@ -750,8 +859,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Reads a line from the terminal with echo off; Ctrl-C or Ctrl-D cancels (exit 2). */
-async function readMaskedLine(prompt: string): Promise<string | undefined> {
+/** Reads a line from the terminal (echo off unless `echo`); Ctrl-C or Ctrl-D cancels (exit 2). */
+async function readTerminalLine(prompt: string, echo: boolean): Promise<string | undefined> {
   if (!Deno.stdin.isTerminal()) return undefined;
   Deno.stderr.writeSync(new TextEncoder().encode(prompt));
   Deno.stdin.setRaw(true);
@@ -767,9 +876,14 @@ async function readMaskedLine(prompt: string): Promise<string | undefined> {
         if (ch === "\x03" || ch === "\x04") {
           throw new AuthsomeError("AUTH_FAILED", "Cancelled", { hint: "Nothing was stored" });
         }
-        if (ch === "\x7f" || ch === "\b") value = value.slice(0, -1);
-        else if (ch === "\x15") value = "";
-        else if (ch >= " ") value += ch;
+        if (ch === "\x7f" || ch === "\b") {
+          if (echo && value !== "") Deno.stderr.writeSync(new TextEncoder().encode("\b \b"));
+          value = value.slice(0, -1);
+        } else if (ch === "\x15") value = "";
+        else if (ch >= " ") {
+          value += ch;
+          if (echo) Deno.stderr.writeSync(new TextEncoder().encode(ch));
+        }
       }
     }
     return value;

@@ -8,7 +8,13 @@ import { checkName, type EnvSource, joinPath, resolveSettings, type Settings } f
 import { AuthsomeError, type ErrorCode } from "./errors.ts";
 import { apiKeyHeaders, checkApiKey } from "./providers/api_key.ts";
 import { createRegistry, type LoadedProvider, type Registry } from "./providers/registry.ts";
-import type { AuthType, ExportField, Flow, ProviderDefinition } from "./providers/schema.ts";
+import {
+  type AuthType,
+  type ExportField,
+  fillBaseUrl,
+  type Flow,
+  type ProviderDefinition,
+} from "./providers/schema.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
 import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
 import { readTextIfExists } from "./storage/files.ts";
@@ -155,6 +161,36 @@ export interface LoginOptions {
    * when there is no way to ask.
    */
   readSecret?: ((request: SecretRequest) => Promise<string | undefined>) | undefined;
+  /** Asked for a value that is not secret (an OAuth client ID); undefined when there is no way. */
+  readInput?: ((request: SecretRequest) => Promise<string | undefined>) | undefined;
+  /** OAuth client ID (not secret); else the provider's client ID variable, else `readInput`. */
+  clientId?: string | undefined;
+  /** Ask for the OAuth client credentials again instead of reusing the stored ones. */
+  resetClient?: boolean | undefined;
+  /** Shows (and opens) the authorization URL of a browser login. */
+  onAuthorizationUrl?: ((url: string) => void | Promise<void>) | undefined;
+  /** Shows the device code of a device-code login. */
+  onDeviceCode?: ((prompt: DeviceCodePrompt) => void | Promise<void>) | undefined;
+  /** Called while a device-code login waits, with the seconds left. */
+  onDeviceWaiting?: ((secondsLeft: number) => void) | undefined;
+  /** Loopback port of the redirect URI (default: the provider's, 7998); 0 picks a free port. */
+  callbackPort?: number | undefined;
+  /** How long to wait for the browser or the device approval, in seconds (default 300). */
+  timeoutSeconds?: number | undefined;
+  /** Cancels a waiting login (Ctrl-C). */
+  signal?: AbortSignal | undefined;
+}
+
+/** What a device-code login shows the user. */
+export interface DeviceCodePrompt {
+  /** The code to type. */
+  user_code: string;
+  /** Where to type it. */
+  verification_uri: string;
+  /** The same page with the code filled in, when the server offers one. */
+  verification_uri_complete?: string;
+  /** Seconds before the code expires. */
+  expires_in: number;
 }
 
 /** The result of a login. */
@@ -167,8 +203,10 @@ export interface LoginResult {
   default: boolean;
   /** Whether an existing connection was overwritten (`--force`). */
   replaced: boolean;
-  /** Where the secret came from: `env`, or `input`. */
-  source: "env" | "input";
+  /** Where the secret came from: the provider's variable, input, or an OAuth flow. */
+  source: "env" | "input" | "oauth";
+  /** Who the credential belongs to, where the provider says. */
+  account: string | null;
 }
 
 /** One doctor check. */
@@ -255,6 +293,44 @@ export interface AuthService {
   close(): Promise<void>;
 }
 
+/** OAuth client credentials, stored once per provider per vault and shared by its connections. */
+interface ClientRecord {
+  client_id: string;
+  client_secret?: string;
+  /** Where the client came from. */
+  source: "flag" | "env" | "input" | "dcr";
+  /** The redirect URI a dynamically registered client was registered with. */
+  redirect_uri?: string;
+  /** The base URL the client belongs to (self-hosted instances). */
+  base_url?: string;
+}
+
+/** Tokens are refreshed when they expire within this window. */
+const REFRESH_WINDOW_MS = 300_000;
+
+function oauthClientOf(client: ClientRecord): { client_id: string; client_secret?: string } {
+  return client.client_secret === undefined
+    ? { client_id: client.client_id }
+    : { client_id: client.client_id, client_secret: client.client_secret };
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cancelled = () => {
+      clearTimeout(timer);
+      reject(
+        new AuthsomeError("AUTH_FAILED", "The login was cancelled", { hint: "Nothing was stored" }),
+      );
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", cancelled);
+      resolve();
+    }, ms);
+    if (signal?.aborted) cancelled();
+    else signal?.addEventListener("abort", cancelled, { once: true });
+  });
+}
+
 const connKey = (p: string, c: string) => `connection/${p}/${c}`;
 const providerKey = (p: string) => `provider/${p}`;
 const clientKey = (p: string) => `client/${p}`;
@@ -279,6 +355,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     : { get: (name) => (envOption as Record<string, string | undefined>)[name] };
   const settings = resolveSettings(env, { home: options.home, vault: options.vault });
   const now = options.now ?? (() => new Date());
+  const fetchImpl: typeof fetch = options.fetch ?? ((input, init) => fetch(input, init));
   const registry: Registry = createRegistry({ home: settings.home });
   let masterKey: Promise<MasterKey> | undefined;
   const keyOptions = {
@@ -424,9 +501,9 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
   }
 
   async function loadConnection(provider: string, connection: string | undefined) {
-    const loaded = await registry.get(provider);
+    const def = (await registry.get(provider)).definition;
     const { record } = await resolveConnection(vault, provider, connection);
-    return { def: loaded.definition, record };
+    return { def, record: await fresh(def, record) };
   }
 
   function exportVars(def: ProviderDefinition, record: ConnectionRecord): Array<[string, string]> {
@@ -461,19 +538,323 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       }));
   }
 
+  async function loginApiKey(
+    def: ProviderDefinition,
+    connection: string,
+    force: boolean,
+    opts: LoginOptions,
+  ): Promise<LoginResult> {
+    const apiKeyConfig = def.api_key!;
+    const envVar = apiKeyConfig.env_var;
+    let raw = envVar === undefined ? undefined : env.get(envVar);
+    let source: LoginResult["source"] = "env";
+    if (raw === undefined || raw.trim() === "") {
+      source = "input";
+      raw = await opts.readSecret?.({
+        provider: def.display_name,
+        label: "API key",
+        envVar,
+        hint: apiKeyConfig.key_pattern_hint,
+      });
+    }
+    if (raw === undefined) {
+      throw new AuthsomeError("AUTH_FAILED", `No API key was given for ${def.display_name}`, {
+        hint: envVar === undefined
+          ? "Pipe the key in with --stdin, or run the command in a terminal"
+          : `Set ${envVar}, pipe the key in with --stdin, or run the command in a terminal`,
+      });
+    }
+    const key = checkApiKey(def, raw);
+    const at = now().toISOString();
+    return await storeConnection(def, connection, force, source, {
+      auth_type: "api_key",
+      obtained_at: at,
+      expires_at: null,
+      scopes: [],
+      base_url: opts.baseUrl ?? null,
+      api_url: def.api_url,
+      token_type: null,
+      account: null,
+      secrets: { api_key: key },
+    });
+  }
+
+  async function loginOAuth(
+    def: ProviderDefinition,
+    flow: Exclude<Flow, "api_key">,
+    connection: string,
+    force: boolean,
+    opts: LoginOptions,
+  ): Promise<LoginResult> {
+    const oauth = await import("./providers/oauth_login.ts");
+    const stored = opts.resetClient
+      ? undefined
+      : await vault.get<ClientRecord>(clientKey(def.name));
+    let client: ClientRecord | undefined = stored;
+    if (client === undefined && (flow !== "dcr_pkce" || opts.clientId !== undefined)) {
+      client = await collectClient(def, opts);
+    }
+    const baseUrl = opts.baseUrl ?? client?.base_url ?? undefined;
+    const endpoints = oauth.endpointsFor(def, baseUrl);
+    const scopes = opts.scopes ?? def.oauth!.scopes;
+    const { signal } = opts;
+    const result = await oauth.runOAuthFlow({
+      flow,
+      def,
+      endpoints,
+      client: client === undefined ? undefined : oauthClientOf(client),
+      scopes,
+      io: {
+        fetch: fetchImpl,
+        now,
+        sleep: (ms) => sleep(ms, signal),
+        onAuthorizationUrl: opts.onAuthorizationUrl ?? (() => {}),
+        onDeviceCode: opts.onDeviceCode ?? (() => {}),
+        onDeviceWaiting: opts.onDeviceWaiting,
+        callbackPort: opts.callbackPort ?? def.oauth!.callback_port,
+        callbackPath: def.oauth!.callback_path,
+        timeoutMs: (opts.timeoutSeconds ?? 300) * 1000,
+        signal,
+      },
+    });
+    if (result.registeredClient !== undefined) {
+      client = {
+        client_id: result.registeredClient.client_id,
+        source: "dcr",
+        redirect_uri: result.registeredClient.redirect_uri,
+      };
+      if (result.registeredClient.client_secret !== undefined) {
+        client.client_secret = result.registeredClient.client_secret;
+      }
+    }
+    if (client !== undefined && baseUrl !== undefined) client.base_url = baseUrl;
+    const t = result.tokens;
+    const secrets: ConnectionRecord["secrets"] = { access_token: t.access_token };
+    if (t.refresh_token !== undefined) secrets.refresh_token = t.refresh_token;
+    const claims = t.id_token_claims;
+    return await storeConnection(def, connection, force, "oauth", {
+      auth_type: "oauth2",
+      obtained_at: now().toISOString(),
+      expires_at: t.expires_at,
+      scopes: t.scopes,
+      base_url: baseUrl ?? null,
+      api_url: def.api_url.map((u) => u.includes("{base_url}") ? fillBaseUrl(u, baseUrl) : u),
+      token_type: t.token_type,
+      account: claims?.sub === undefined && t.account_label === undefined
+        ? null
+        : { id: claims?.sub ?? null, label: t.account_label ?? null },
+      secrets,
+    }, client !== stored ? client : undefined);
+  }
+
+  /** Gathers OAuth client credentials: flag or variable, then input; secrets never from flags. */
+  async function collectClient(def: ProviderDefinition, opts: LoginOptions): Promise<ClientRecord> {
+    const names = def.oauth?.client;
+    const idEnv = names?.client_id_env;
+    const secretEnv = names?.client_secret_env;
+    const fromEnv = (name: string | undefined) => {
+      const v = name === undefined ? undefined : env.get(name)?.trim();
+      return v === "" ? undefined : v;
+    };
+    let source: ClientRecord["source"] = "input";
+    let clientId = opts.clientId ?? fromEnv(idEnv);
+    if (clientId !== undefined) source = opts.clientId !== undefined ? "flag" : "env";
+    else {
+      clientId = (await opts.readInput?.({
+        provider: def.display_name,
+        label: "OAuth client ID",
+        envVar: idEnv,
+        hint: undefined,
+      }))?.trim();
+    }
+    if (clientId === undefined || clientId === "") {
+      throw new AuthsomeError("AUTH_FAILED", `No OAuth client ID for ${def.display_name}`, {
+        hint: idEnv ? `Set ${idEnv} or pass --client-id` : "Pass --client-id",
+      });
+    }
+    let secret = fromEnv(secretEnv);
+    if (secret === undefined) {
+      secret = (await opts.readSecret?.({
+        provider: def.display_name,
+        label: "OAuth client secret (empty for a public client)",
+        envVar: secretEnv,
+        hint: undefined,
+      }))?.trim();
+    }
+    const client: ClientRecord = { client_id: clientId, source };
+    if (secret !== undefined && secret !== "") client.client_secret = secret;
+    return client;
+  }
+
+  /** Writes a new connection (and client credentials) in one transaction. */
+  async function storeConnection(
+    def: ProviderDefinition,
+    connection: string,
+    force: boolean,
+    source: LoginResult["source"],
+    fields: Omit<ConnectionRecord, "provider" | "connection" | "status" | "created_at">,
+    client?: ClientRecord,
+  ): Promise<LoginResult> {
+    const provider = def.name;
+    return await vault.update(async (tx) => {
+      const previous = await tx.get<ConnectionRecord>(connKey(provider, connection));
+      if (previous !== undefined && !force) throw exists(provider, connection);
+      const record: ConnectionRecord = {
+        provider,
+        connection,
+        status: "connected",
+        created_at: previous?.created_at ?? fields.obtained_at,
+        ...fields,
+      };
+      tx.set(connKey(provider, connection), record);
+      if (client !== undefined) tx.set(clientKey(provider), client);
+      const state = await tx.get<ProviderState>(providerKey(provider));
+      const isDefault = force || state?.default_connection == null ||
+        state.default_connection === connection;
+      if (isDefault) tx.set(providerKey(provider), { ...state, default_connection: connection });
+      return {
+        provider,
+        connection,
+        default: isDefault,
+        replaced: previous !== undefined,
+        source,
+        account: record.account?.label ?? record.account?.id ?? null,
+      };
+    });
+  }
+
+  /**
+   * Returns the record with a usable access token: an OAuth token within 300 s of expiry is
+   * refreshed first. The refresh runs under the vault lock and re-reads the record, so parallel
+   * processes cause one token request; a rotated refresh token is saved in the same write.
+   */
+  async function fresh(
+    def: ProviderDefinition,
+    record: ConnectionRecord,
+  ): Promise<ConnectionRecord> {
+    if (def.auth_type !== "oauth2" || !needsRefresh(record)) return record;
+    const provider = def.name;
+    const name = record.connection;
+    const oauth = await import("./providers/oauth_login.ts");
+    const outcome = await audited(
+      "refresh",
+      { provider, connection: name },
+      () =>
+        vault.update(async (tx): Promise<{ record: ConnectionRecord; error?: AuthsomeError }> => {
+          const current = await tx.get<ConnectionRecord>(connKey(provider, name));
+          if (current === undefined) {
+            throw new AuthsomeError(
+              "CONNECTION_NOT_FOUND",
+              `No connection "${name}" for ${provider}`,
+            );
+          }
+          if (!needsRefresh(current)) return { record: current }; // another process refreshed it
+          const relogin = `Log in again: authsome login ${provider} --connection ${name} --force`;
+          const refreshToken = current.secrets.refresh_token;
+          const client = await tx.get<ClientRecord>(clientKey(provider));
+          if (refreshToken === undefined || client === undefined) {
+            if (Date.parse(current.expires_at!) > now().getTime()) return { record: current };
+            const expired: ConnectionRecord = { ...current, status: "expired" };
+            tx.set(connKey(provider, name), expired);
+            return {
+              record: expired,
+              error: new AuthsomeError(
+                "CREDENTIAL_MISSING",
+                `The ${provider} connection "${name}" has expired and cannot be refreshed`,
+                { hint: relogin },
+              ),
+            };
+          }
+          try {
+            const t = await oauth.refreshTokens({
+              endpoints: oauth.endpointsFor(def, current.base_url ?? undefined),
+              client: oauthClientOf(client),
+              refreshToken,
+              fetch: fetchImpl,
+              now,
+              scopes: current.scopes,
+            });
+            const next: ConnectionRecord = {
+              ...current,
+              status: "connected",
+              obtained_at: now().toISOString(),
+              expires_at: t.expires_at,
+              token_type: t.token_type,
+              scopes: t.scopes,
+              secrets: {
+                access_token: t.access_token,
+                refresh_token: t.refresh_token ?? refreshToken,
+              },
+            };
+            tx.set(connKey(provider, name), next);
+            return { record: next };
+          } catch (error) {
+            if (
+              !(error instanceof AuthsomeError) || error.code !== "CREDENTIAL_MISSING"
+            ) throw error;
+            const expired: ConnectionRecord = { ...current, status: "expired" };
+            tx.set(connKey(provider, name), expired);
+            return {
+              record: expired,
+              error: new AuthsomeError(
+                "CREDENTIAL_MISSING",
+                `The ${provider} connection "${name}" could not be refreshed: ${error.message}`,
+                { hint: relogin },
+              ),
+            };
+          }
+        }).then((o) => {
+          if (o.error) throw o.error;
+          return o;
+        }),
+    );
+    return outcome.record;
+  }
+
+  function needsRefresh(record: ConnectionRecord): boolean {
+    return record.auth_type === "oauth2" && record.expires_at !== null &&
+      Date.parse(record.expires_at) - now().getTime() <= REFRESH_WINDOW_MS;
+  }
+
+  /** Revokes a connection's tokens at the provider, where it has a revocation endpoint. */
+  async function revokeRemote(def: ProviderDefinition, record: ConnectionRecord): Promise<void> {
+    if (def.auth_type !== "oauth2" || def.oauth?.revocation_url === undefined) return;
+    const client = await vault.get<ClientRecord>(clientKey(def.name));
+    if (client === undefined) return;
+    const oauth = await import("./providers/oauth_login.ts");
+    const endpoints = oauth.endpointsFor(def, record.base_url ?? undefined);
+    const tokens: Array<[string | undefined, "refresh_token" | "access_token"]> = [
+      [record.secrets.refresh_token, "refresh_token"],
+      [record.secrets.access_token, "access_token"],
+    ];
+    for (const [token, tokenTypeHint] of tokens) {
+      if (token === undefined) continue;
+      await oauth.revokeToken({
+        endpoints,
+        client: oauthClientOf(client),
+        token,
+        tokenTypeHint,
+        fetch: fetchImpl,
+      });
+    }
+  }
+
   const service: AuthService = {
     settings,
 
     async login(provider, opts = {}) {
       const connection = checkName("connection", opts.connection ?? "default");
-      const loaded = await registry.get(provider);
-      const def = loaded.definition;
+      const def = (await registry.get(provider)).definition;
       const flow = opts.flow ?? def.flow;
-      if (def.auth_type !== "api_key" || flow !== "api_key") {
+      if ((def.auth_type === "api_key") !== (flow === "api_key")) {
         throw new AuthsomeError(
-          "NOT_ALLOWED",
-          `Logging in to ${def.display_name} needs the ${flow} OAuth flow, which this version cannot run yet`,
-          { hint: "API-key providers work now; OAuth2 login is on the way" },
+          "USAGE",
+          `--flow ${flow} does not fit ${def.display_name}, an ${def.auth_type} provider`,
+          {
+            hint: def.auth_type === "api_key"
+              ? "Leave out --flow"
+              : "Use --flow pkce, device_code or dcr_pkce",
+          },
         );
       }
       const force = opts.force === true;
@@ -481,61 +862,9 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
         if (!force && await vault.get(connKey(provider, connection)) !== undefined) {
           throw exists(provider, connection);
         }
-        const apiKeyConfig = def.api_key!;
-        const envVar = apiKeyConfig.env_var;
-        let raw = envVar === undefined ? undefined : env.get(envVar);
-        let source: LoginResult["source"] = "env";
-        if (raw === undefined || raw.trim() === "") {
-          source = "input";
-          raw = await opts.readSecret?.({
-            provider: def.display_name,
-            label: "API key",
-            envVar,
-            hint: apiKeyConfig.key_pattern_hint,
-          });
-        }
-        if (raw === undefined) {
-          throw new AuthsomeError("AUTH_FAILED", `No API key was given for ${def.display_name}`, {
-            hint: envVar === undefined
-              ? "Pipe the key in with --stdin, or run the command in a terminal"
-              : `Set ${envVar}, pipe the key in with --stdin, or run the command in a terminal`,
-          });
-        }
-        const key = checkApiKey(def, raw);
-        const at = now().toISOString();
-        return await vault.update(async (tx) => {
-          const previous = await tx.get<ConnectionRecord>(connKey(provider, connection));
-          if (previous !== undefined && !force) throw exists(provider, connection);
-          const record: ConnectionRecord = {
-            provider,
-            connection,
-            auth_type: "api_key",
-            status: "connected",
-            created_at: previous?.created_at ?? at,
-            obtained_at: at,
-            expires_at: null,
-            scopes: [],
-            base_url: opts.baseUrl ?? null,
-            api_url: def.api_url,
-            token_type: null,
-            account: null,
-            secrets: { api_key: key },
-          };
-          tx.set(connKey(provider, connection), record);
-          const state = await tx.get<ProviderState>(providerKey(provider));
-          const isDefault = force || state?.default_connection == null ||
-            state.default_connection === connection;
-          if (isDefault) {
-            tx.set(providerKey(provider), { ...state, default_connection: connection });
-          }
-          return {
-            provider,
-            connection,
-            default: isDefault,
-            replaced: previous !== undefined,
-            source,
-          };
-        });
+        return flow === "api_key"
+          ? await loginApiKey(def, connection, force, opts)
+          : await loginOAuth(def, flow, connection, force, opts);
       });
     },
 
@@ -548,10 +877,25 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     },
 
     async revoke(provider, opts = {}) {
-      await registry.get(provider);
+      const def = (await registry.get(provider)).definition;
       if (opts.connection !== undefined) {
+        const { record } = await resolveConnection(vault, provider, opts.connection);
+        await audited(
+          "revoke-remote",
+          { provider, connection: record.connection },
+          () => revokeRemote(def, record),
+        );
         const { connection } = await deleteConnection("revoke", provider, opts.connection);
         return { provider, connections: [connection] };
+      }
+      const names = await connectionNames(vault, provider);
+      for (const name of names) {
+        const record = (await vault.get<ConnectionRecord>(connKey(provider, name)))!;
+        await audited(
+          "revoke-remote",
+          { provider, connection: name },
+          () => revokeRemote(def, record),
+        );
       }
       return await audited("revoke", { provider }, () =>
         vault.update(async (tx) => {
@@ -570,9 +914,19 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     },
 
     async getConnection(provider, opts = {}) {
-      await registry.get(provider);
-      const { name, record } = await resolveConnection(vault, provider, opts.connection);
-      return info(record, (await defaultOf(vault, provider)) === name);
+      const { def, record } = await loadConnection(provider, opts.connection).catch(
+        async (error) => {
+          // A connection whose refresh failed is still shown, with its status.
+          if (!(error instanceof AuthsomeError) || error.code !== "CREDENTIAL_MISSING") throw error;
+          const def = (await registry.get(provider)).definition;
+          return {
+            def,
+            record: (await resolveConnection(vault, provider, opts.connection)).record,
+          };
+        },
+      );
+      void def;
+      return info(record, (await defaultOf(vault, provider)) === record.connection);
     },
 
     async getSecret(provider, field, opts = {}) {
@@ -701,7 +1055,13 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
             } catch {
               continue; // its definition was removed; nothing to map the values to
             }
-            const { record } = await resolveConnection(vault, p, undefined);
+            let record = (await resolveConnection(vault, p, undefined)).record;
+            try {
+              record = await fresh(loaded.definition, record);
+            } catch (error) {
+              if (error instanceof AuthsomeError && error.code === "CREDENTIAL_MISSING") continue;
+              throw error;
+            }
             if (statusOf(record) !== "connected") continue;
             const tag = `${p}_${record.connection}`.toUpperCase().replace(/[^A-Z0-9]+/g, "_");
             for (const [k, v] of exportVars(loaded.definition, record)) pairs.push([k, v, tag]);

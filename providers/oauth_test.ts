@@ -1,0 +1,792 @@
+import assert from "node:assert/strict";
+import { AuthsomeError } from "../errors.ts";
+import {
+  completeAuthorization,
+  type DeviceAuthorization,
+  discoverRegistrationEndpoint,
+  type OAuthClient,
+  type OAuthEndpoints,
+  pollDeviceToken,
+  refreshTokens,
+  registerClient,
+  revokeToken,
+  startAuthorization,
+  startDeviceAuthorization,
+} from "./oauth.ts";
+
+// ---- helpers ---------------------------------------------------------------------------------
+
+interface Sent {
+  url: string;
+  method: string;
+  headers: Headers;
+  body: string;
+}
+
+type Answer = Response | Error | (() => Response);
+
+/** A fetch that records each request and answers from a list, in order. */
+function fakeFetch(...answers: Answer[]): { fetch: typeof fetch; sent: Sent[] } {
+  const sent: Sent[] = [];
+  const fn = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    sent.push({
+      url: request.url,
+      method: request.method,
+      headers: request.headers,
+      body: await request.text(),
+    });
+    const answer = answers.shift();
+    if (answer === undefined) throw new Error("unexpected request");
+    if (answer instanceof Error) throw answer;
+    return typeof answer === "function" ? answer() : answer;
+  };
+  return { fetch: fn as typeof fetch, sent };
+}
+
+const endpoints: OAuthEndpoints = {
+  authorization_url: "https://as.example/authorize",
+  token_url: "https://as.example/token",
+  revocation_url: "https://as.example/revoke",
+  device_authorization_url: "https://as.example/device/code",
+};
+const publicClient = { client_id: "cli-app" };
+const secretClient = { client_id: "cli-app", client_secret: "CLIENT-SECRET-xyz" };
+const redirectUri = "http://127.0.0.1:7998/auth/callback/oauth";
+const fixedNow = () => new Date("2030-01-01T00:00:00.000Z");
+
+const html = (status: number) =>
+  new Response("<html><body>Internal failure TOPSECRET-BODY</body></html>", {
+    status,
+    headers: { "content-type": "text/html" },
+  });
+
+function isAuthsome(exitCode: number, message?: RegExp | string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError, `expected AuthsomeError, got ${e}`);
+    assert.equal(e.exitCode, exitCode, `exit code of "${e.message}"`);
+    if (typeof message === "string") assert.equal(e.message, message);
+    else if (message !== undefined) assert.match(e.message, message);
+    assert.ok(!e.message.includes("\n"), "one line");
+    for (const secret of ["TOPSECRET", "CLIENT-SECRET", "the-code", "VERIFIER", "REFRESH-1"]) {
+      assert.ok(!e.message.includes(secret), `no secret in "${e.message}"`);
+    }
+    return true;
+  };
+}
+
+function complete(
+  params: Record<string, string>,
+  fetchFn: typeof fetch,
+  more: Partial<Parameters<typeof completeAuthorization>[0]> = {},
+) {
+  return completeAuthorization({
+    endpoints,
+    client: secretClient,
+    redirectUri,
+    callbackParams: new URLSearchParams(params),
+    expectedState: "S1",
+    codeVerifier: "VERIFIER-0123456789-0123456789-0123456789-abc",
+    fetch: fetchFn,
+    now: fixedNow,
+    ...more,
+  });
+}
+
+async function sha256Base64url(text: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)),
+  );
+  return btoa(String.fromCharCode(...digest)).replace(/\+/g, "-").replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+function b64url(value: unknown): string {
+  return btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// ---- authorization URL -----------------------------------------------------------------------
+
+Deno.test("the authorization URL carries an S256 challenge, state, scope and the exact redirect URI", async () => {
+  const start = await startAuthorization({
+    endpoints: { ...endpoints, authorization_url: "https://as.example/authorize?audience=api" },
+    client: publicClient,
+    redirectUri,
+    scopes: ["read", "write:all"],
+  });
+  const q = start.url.searchParams;
+  assert.equal(start.url.origin + start.url.pathname, "https://as.example/authorize");
+  assert.equal(q.get("audience"), "api");
+  assert.equal(q.get("response_type"), "code");
+  assert.equal(q.get("client_id"), "cli-app");
+  assert.equal(q.get("redirect_uri"), redirectUri);
+  assert.equal(q.get("scope"), "read write:all");
+  assert.equal(q.get("state"), start.state);
+  assert.equal(q.get("code_challenge_method"), "S256");
+  assert.equal(q.get("code_challenge"), await sha256Base64url(start.codeVerifier));
+  assert.ok(start.state.length >= 22 && start.codeVerifier.length >= 43);
+  assert.equal(q.get("code_verifier"), null);
+});
+
+Deno.test("each authorization gets a fresh state and verifier, from the injected random source", async () => {
+  let n = 0;
+  const random = (size: number) => new Uint8Array(size).fill(++n);
+  const a = await startAuthorization({
+    endpoints,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+    random,
+  });
+  assert.equal(a.url.searchParams.has("scope"), false);
+  assert.notEqual(a.state, a.codeVerifier);
+  const b = await startAuthorization({ endpoints, client: publicClient, redirectUri, scopes: [] });
+  const c = await startAuthorization({ endpoints, client: publicClient, redirectUri, scopes: [] });
+  assert.notEqual(b.state, c.state);
+  assert.notEqual(b.codeVerifier, c.codeVerifier);
+});
+
+Deno.test("plain http endpoints are refused unless the host is loopback", async () => {
+  await assert.rejects(
+    startAuthorization({
+      endpoints: { ...endpoints, authorization_url: "http://as.example/authorize" },
+      client: publicClient,
+      redirectUri,
+      scopes: [],
+    }),
+    isAuthsome(65, /must be an https URL/),
+  );
+  const { fetch, sent } = fakeFetch(
+    Response.json({ access_token: "A", token_type: "bearer" }),
+  );
+  const local = {
+    authorization_url: "http://127.0.0.1:9/authorize",
+    token_url: "http://127.0.0.1:9/token",
+  };
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch, { endpoints: local });
+  assert.equal(tokens.access_token, "A");
+  assert.equal(sent[0]?.url, "http://127.0.0.1:9/token");
+});
+
+// ---- callback checks -------------------------------------------------------------------------
+
+Deno.test("a callback with another state is refused before any request", async () => {
+  const { fetch, sent } = fakeFetch();
+  await assert.rejects(
+    complete({ code: "the-code", state: "S2" }, fetch),
+    isAuthsome(2, "OAuth state mismatch"),
+  );
+  await assert.rejects(
+    complete({ code: "the-code" }, fetch),
+    isAuthsome(2, "OAuth state mismatch"),
+  );
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("error=access_denied is a denied authorization, exit 2", async () => {
+  const { fetch, sent } = fakeFetch();
+  await assert.rejects(
+    complete({ error: "access_denied", state: "S1" }, fetch),
+    isAuthsome(2, "The authorization was denied (access_denied)"),
+  );
+  await assert.rejects(
+    complete({ error: "invalid_scope", error_description: "bad\nscope <x>", state: "S1" }, fetch),
+    isAuthsome(2, "The authorization server returned an error (invalid_scope): bad scope <x>"),
+  );
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("an iss that is not the issuer is refused (RFC 9207); the right one is accepted", async () => {
+  const { fetch, sent } = fakeFetch(Response.json({ access_token: "A", token_type: "bearer" }));
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1", iss: "https://evil.example" }, fetch),
+    isAuthsome(2, /unexpected|evil\.example/),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1", iss: "https://evil.example" }, fetch, {
+      endpoints: { ...endpoints, issuer: "https://as.example/tenant" },
+    }),
+    isAuthsome(2, /issuer/),
+  );
+  assert.equal(sent.length, 0);
+  const tokens = await complete(
+    { code: "the-code", state: "S1", iss: "https://as.example" },
+    fetch,
+  );
+  assert.equal(tokens.access_token, "A");
+});
+
+Deno.test("a server that promises iss must send it", async () => {
+  const { fetch } = fakeFetch();
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch, {
+      endpoints: { ...endpoints, iss_parameter_supported: true },
+    }),
+    isAuthsome(2, /no issuer/),
+  );
+});
+
+// ---- code exchange ---------------------------------------------------------------------------
+
+Deno.test("a successful exchange sends the verifier and yields a TokenSet with expires_at from now()", async () => {
+  const { fetch, sent } = fakeFetch(
+    Response.json({
+      access_token: "ACCESS-1",
+      token_type: "bearer",
+      expires_in: 3600,
+      refresh_token: "REFRESH-1",
+      scope: "read",
+    }),
+  );
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch, {
+    scopes: ["read", "write"],
+  });
+  assert.deepEqual(tokens, {
+    access_token: "ACCESS-1",
+    refresh_token: "REFRESH-1",
+    token_type: "Bearer",
+    expires_at: "2030-01-01T01:00:00.000Z",
+    scopes: ["read"],
+  });
+  const req = sent[0]!;
+  assert.equal(req.method, "POST");
+  assert.equal(req.url, "https://as.example/token");
+  assert.match(req.headers.get("content-type") ?? "", /application\/x-www-form-urlencoded/);
+  assert.equal(req.headers.get("accept"), "application/json");
+  const body = new URLSearchParams(req.body);
+  assert.equal(body.get("grant_type"), "authorization_code");
+  assert.equal(body.get("code"), "the-code");
+  assert.equal(body.get("redirect_uri"), redirectUri);
+  assert.equal(body.get("code_verifier"), "VERIFIER-0123456789-0123456789-0123456789-abc");
+  assert.equal(body.get("client_id"), "cli-app");
+  assert.equal(body.get("client_secret"), "CLIENT-SECRET-xyz");
+});
+
+Deno.test("a public client sends no secret; without expires_in or scope the requested scopes stand", async () => {
+  const { fetch, sent } = fakeFetch(Response.json({ access_token: "A", token_type: "Bearer" }));
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch, {
+    client: publicClient,
+    scopes: ["repo", "read:user"],
+  });
+  assert.equal(tokens.expires_at, null);
+  assert.deepEqual(tokens.scopes, ["repo", "read:user"]);
+  assert.equal(tokens.refresh_token, undefined);
+  const body = new URLSearchParams(sent[0]!.body);
+  assert.equal(body.get("client_id"), "cli-app");
+  assert.equal(body.has("client_secret"), false);
+});
+
+Deno.test("GitHub-style comma-separated granted scopes are split", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({ access_token: "A", token_type: "bearer", scope: "repo,read:user" }),
+  );
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch);
+  assert.deepEqual(tokens.scopes, ["repo", "read:user"]);
+});
+
+Deno.test("an ID token gives identity claims and an account label", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const idToken = [
+    b64url({ alg: "RS256", typ: "JWT" }),
+    b64url({
+      iss: "https://as.example",
+      sub: "u-1",
+      aud: "cli-app",
+      iat: now,
+      exp: now + 300,
+      email: "ada@example.com",
+      name: "Ada",
+    }),
+    "c2lnbmF0dXJl",
+  ].join(".");
+  const { fetch } = fakeFetch(
+    Response.json({ access_token: "A", token_type: "bearer", id_token: idToken }),
+  );
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch);
+  assert.deepEqual(tokens.id_token_claims, { sub: "u-1", name: "Ada", email: "ada@example.com" });
+  assert.equal(tokens.account_label, "ada@example.com");
+});
+
+Deno.test("an invalid_grant during login is exit 2 naming the error code", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({ error: "invalid_grant", error_description: "code TOPSECRET used" }, {
+      status: 400,
+    }),
+    // GitHub answers errors with HTTP 200
+    Response.json({ error: "bad_verification_code" }),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch),
+    isAuthsome(2, "The token endpoint of as.example refused the request (invalid_grant)"),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch),
+    isAuthsome(2, /refused the request \(bad_verification_code\)/),
+  );
+});
+
+Deno.test("a 500, an HTML page or a non-JSON body from the token endpoint is one clear line at login", async () => {
+  const cases: Array<[Response, string]> = [
+    [html(500), "The token endpoint of as.example answered HTTP 500"],
+    [html(502), "The token endpoint of as.example answered HTTP 502"],
+    [html(200), "The token endpoint of as.example answered with something that is not JSON"],
+    [html(400), "The token endpoint of as.example answered with something that is not JSON"],
+    [
+      new Response("TOPSECRET{", { headers: { "content-type": "application/json" } }),
+      "The token endpoint of as.example answered with something that is not JSON",
+    ],
+    [
+      Response.json({ token_type: "bearer" }),
+      "The token endpoint of as.example sent an invalid response",
+    ],
+  ];
+  for (const [answer, message] of cases) {
+    const { fetch } = fakeFetch(answer);
+    await assert.rejects(
+      complete({ code: "the-code", state: "S1" }, fetch),
+      isAuthsome(2, message),
+    );
+  }
+});
+
+Deno.test("fetch throwing is exit 8 'Cannot reach <host>'", async () => {
+  const { fetch } = fakeFetch(
+    new TypeError("error sending request: Connection refused (os error 111)"),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch),
+    isAuthsome(8, "Cannot reach as.example"),
+  );
+});
+
+// ---- refresh ---------------------------------------------------------------------------------
+
+function refresh(fetchFn: typeof fetch, client: OAuthClient = secretClient) {
+  return refreshTokens({
+    endpoints,
+    client,
+    refreshToken: "REFRESH-1",
+    fetch: fetchFn,
+    now: fixedNow,
+    scopes: ["read"],
+  });
+}
+
+Deno.test("a refresh with rotation returns the new refresh token", async () => {
+  const { fetch, sent } = fakeFetch(
+    Response.json({
+      access_token: "A2",
+      token_type: "bearer",
+      expires_in: 60,
+      refresh_token: "R2",
+    }),
+  );
+  const tokens = await refresh(fetch);
+  assert.equal(tokens.access_token, "A2");
+  assert.equal(tokens.refresh_token, "R2");
+  assert.equal(tokens.expires_at, "2030-01-01T00:01:00.000Z");
+  assert.deepEqual(tokens.scopes, ["read"]);
+  const body = new URLSearchParams(sent[0]!.body);
+  assert.equal(body.get("grant_type"), "refresh_token");
+  assert.equal(body.get("refresh_token"), "REFRESH-1");
+  assert.equal(body.get("client_id"), "cli-app");
+  assert.equal(body.get("client_secret"), "CLIENT-SECRET-xyz");
+});
+
+Deno.test("a refresh without rotation returns no refresh token, so the caller keeps the old one", async () => {
+  const { fetch } = fakeFetch(Response.json({ access_token: "A2", token_type: "bearer" }));
+  const tokens = await refresh(fetch, publicClient);
+  assert.equal("refresh_token" in tokens, false);
+});
+
+Deno.test("a refresh token rejected with invalid_grant is exit 5", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({ error: "invalid_grant" }, { status: 400 }),
+    Response.json({ error: "invalid_client" }, { status: 401 }),
+  );
+  await assert.rejects(
+    refresh(fetch),
+    isAuthsome(5, "The refresh token was rejected (invalid_grant)"),
+  );
+  await assert.rejects(refresh(fetch), isAuthsome(5, /refused the refresh \(invalid_client\)/));
+});
+
+Deno.test("an unreachable, failing or non-JSON token endpoint during refresh is exit 8", async () => {
+  const answers: Array<[Answer, string]> = [
+    [new TypeError("Connection refused"), "Cannot reach as.example"],
+    [html(500), "The token endpoint of as.example answered HTTP 500"],
+    [html(503), "The token endpoint of as.example answered HTTP 503"],
+    [html(200), "The token endpoint of as.example answered with something that is not JSON"],
+  ];
+  for (const [answer, message] of answers) {
+    const { fetch } = fakeFetch(answer);
+    await assert.rejects(refresh(fetch), isAuthsome(8, message));
+  }
+});
+
+// ---- device flow -----------------------------------------------------------------------------
+
+Deno.test("the device authorization request sends client_id and scope; defaults and Google's spelling are accepted", async () => {
+  const { fetch, sent } = fakeFetch(
+    Response.json({
+      device_code: "DEV",
+      user_code: "ABCD-EFGH",
+      verification_url: "https://as.example/device",
+    }),
+  );
+  const device = await startDeviceAuthorization({
+    endpoints,
+    client: publicClient,
+    scopes: ["a", "b"],
+    fetch,
+  });
+  assert.deepEqual(device, {
+    device_code: "DEV",
+    user_code: "ABCD-EFGH",
+    verification_uri: "https://as.example/device",
+    expires_in: 900,
+    interval: 5,
+  });
+  assert.equal(sent[0]?.url, "https://as.example/device/code");
+  const body = new URLSearchParams(sent[0]!.body);
+  assert.equal(body.get("client_id"), "cli-app");
+  assert.equal(body.get("scope"), "a b");
+});
+
+Deno.test("the device authorization keeps verification_uri_complete and the server's interval", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({
+      device_code: "DEV",
+      user_code: "U",
+      verification_uri: "https://as.example/device",
+      verification_uri_complete: "https://as.example/device?user_code=U",
+      expires_in: 600,
+      interval: 2,
+    }),
+  );
+  const device = await startDeviceAuthorization({
+    endpoints,
+    client: publicClient,
+    scopes: [],
+    fetch,
+  });
+  assert.equal(device.verification_uri_complete, "https://as.example/device?user_code=U");
+  assert.equal(device.interval, 2);
+  assert.equal(device.expires_in, 600);
+  await assert.rejects(
+    startDeviceAuthorization({
+      endpoints: { authorization_url: endpoints.authorization_url, token_url: endpoints.token_url },
+      client: publicClient,
+      scopes: [],
+      fetch,
+    }),
+    isAuthsome(4, /no device authorization endpoint/),
+  );
+});
+
+const device: DeviceAuthorization = {
+  device_code: "DEV",
+  user_code: "U",
+  verification_uri: "https://as.example/device",
+  expires_in: 120,
+  interval: 5,
+};
+
+/** A clock that only moves when the poller sleeps. */
+function fakeClock() {
+  let t = fixedNow().getTime();
+  const slept: number[] = [];
+  return {
+    now: () => new Date(t),
+    sleep: (ms: number) => {
+      slept.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+    slept,
+  };
+}
+
+const pending = () => Response.json({ error: "authorization_pending" }, { status: 400 });
+
+Deno.test("device polling waits the interval before each poll, and slow_down adds 5 s", async () => {
+  const clock = fakeClock();
+  const left: number[] = [];
+  const { fetch, sent } = fakeFetch(
+    pending(),
+    Response.json({ error: "slow_down" }, { status: 400 }),
+    // GitHub: HTTP 200 with an error member
+    Response.json({ error: "authorization_pending" }),
+    Response.json({ access_token: "A", token_type: "bearer", expires_in: 100 }),
+  );
+  const tokens = await pollDeviceToken({
+    endpoints,
+    client: publicClient,
+    device,
+    fetch,
+    now: clock.now,
+    sleep: clock.sleep,
+    onPending: (s) => left.push(s),
+    scopes: ["x"],
+  });
+  assert.deepEqual(clock.slept, [5000, 5000, 10000, 10000]);
+  assert.deepEqual(left, [115, 110, 100]);
+  assert.equal(tokens.access_token, "A");
+  assert.deepEqual(tokens.scopes, ["x"]);
+  assert.equal(tokens.expires_at, new Date(fixedNow().getTime() + 30_000 + 100_000).toISOString());
+  const body = new URLSearchParams(sent[0]!.body);
+  assert.equal(body.get("grant_type"), "urn:ietf:params:oauth:grant-type:device_code");
+  assert.equal(body.get("device_code"), "DEV");
+  assert.equal(body.get("client_id"), "cli-app");
+});
+
+Deno.test("device polling: access_denied is exit 2 'denied', expired_token is 'The device code expired'", async () => {
+  for (
+    const [answer, message] of [
+      [Response.json({ error: "access_denied" }, { status: 400 }), /denied \(access_denied\)/],
+      [Response.json({ error: "expired_token" }, { status: 400 }), /^The device code expired$/],
+    ] as const
+  ) {
+    const clock = fakeClock();
+    const { fetch } = fakeFetch(pending(), answer);
+    await assert.rejects(
+      pollDeviceToken({ endpoints, client: publicClient, device, fetch, ...clock }),
+      isAuthsome(2, message),
+    );
+  }
+});
+
+Deno.test("device polling stops when expires_in has passed on the clock", async () => {
+  const clock = fakeClock();
+  const { fetch, sent } = fakeFetch(...Array.from({ length: 30 }, pending));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device: { ...device, expires_in: 12, interval: 5 },
+      fetch,
+      ...clock,
+    }),
+    isAuthsome(2, "The device code expired"),
+  );
+  assert.equal(sent.length, 2); // polls at 5 s and 10 s; at 15 s the code is dead
+});
+
+Deno.test("device polling rides out three transport failures, then reports the fourth", async () => {
+  const ok = Response.json({ access_token: "A", token_type: "bearer" });
+  const clock = fakeClock();
+  const first = fakeFetch(new TypeError("reset"), html(502), html(200), ok);
+  const tokens = await pollDeviceToken({
+    endpoints,
+    client: publicClient,
+    device,
+    fetch: first.fetch,
+    ...clock,
+  });
+  assert.equal(tokens.access_token, "A");
+  const second = fakeFetch(html(500), html(500), html(500), new TypeError("refused"));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device,
+      fetch: second.fetch,
+      ...fakeClock(),
+    }),
+    isAuthsome(8, "Cannot reach as.example"),
+  );
+  const third = fakeFetch(Response.json({ access_token: "A", token_type: "mac" }));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device,
+      fetch: third.fetch,
+      ...fakeClock(),
+    }),
+    isAuthsome(2, "The token endpoint of as.example sent an unsupported token type"),
+  );
+  assert.equal(third.sent.length, 1, "a token response it cannot use is not polled again");
+});
+
+Deno.test("the json device poll variant posts {device_code} without grant_type", async () => {
+  const clock = fakeClock();
+  const { fetch, sent } = fakeFetch(
+    Response.json({ error: "authorization_pending" }, { status: 400 }),
+    Response.json({ access_token: "A", expires_in: "60" }),
+  );
+  const tokens = await pollDeviceToken({
+    endpoints,
+    client: { client_id: "" },
+    device,
+    fetch,
+    ...clock,
+    jsonBody: true,
+  });
+  assert.equal(tokens.access_token, "A");
+  assert.equal(tokens.token_type, "Bearer");
+  assert.equal(tokens.expires_at, new Date(fixedNow().getTime() + 10_000 + 60_000).toISOString());
+  assert.equal(sent.length, 2);
+  assert.equal(sent[0]?.headers.get("content-type"), "application/json");
+  assert.deepEqual(JSON.parse(sent[0]!.body), { device_code: "DEV" });
+  const denied = fakeFetch(Response.json({ error: "access_denied" }, { status: 403 }));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device,
+      fetch: denied.fetch,
+      ...fakeClock(),
+      jsonBody: true,
+    }),
+    isAuthsome(2, /denied/),
+  );
+});
+
+// ---- dynamic client registration -------------------------------------------------------------
+
+Deno.test("client registration posts RFC 7591 metadata and returns a confidential or public client", async () => {
+  const { fetch, sent } = fakeFetch(
+    Response.json(
+      { client_id: "new-id", client_secret: "NEW-SECRET", client_secret_expires_at: 0 },
+      {
+        status: 201,
+      },
+    ),
+    Response.json({ client_id: "public-id" }, { status: 200 }),
+  );
+  const options = {
+    registrationEndpoint: "https://as.example/register",
+    redirectUri,
+    clientName: "authsome-acme",
+    scopes: ["read", "write"],
+    fetch,
+  };
+  assert.deepEqual(await registerClient(options), {
+    client_id: "new-id",
+    client_secret: "NEW-SECRET",
+  });
+  assert.deepEqual(await registerClient(options), { client_id: "public-id" });
+  const req = sent[0]!;
+  assert.equal(req.url, "https://as.example/register");
+  assert.equal(req.method, "POST");
+  assert.equal(req.headers.get("content-type"), "application/json");
+  assert.deepEqual(JSON.parse(req.body), {
+    client_name: "authsome-acme",
+    application_type: "native",
+    redirect_uris: [redirectUri],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "client_secret_post",
+    scope: "read write",
+  });
+});
+
+Deno.test("a refused registration names the server's error", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({ error: "invalid_redirect_uri", error_description: "loopback only" }, {
+      status: 400,
+    }),
+  );
+  await assert.rejects(
+    registerClient({
+      registrationEndpoint: "https://as.example/register",
+      redirectUri,
+      clientName: "authsome-acme",
+      scopes: [],
+      fetch,
+    }),
+    isAuthsome(
+      2,
+      "The registration endpoint of as.example refused the registration (invalid_redirect_uri): loopback only",
+    ),
+  );
+});
+
+Deno.test("discovery tries RFC 8414 first, then OpenID configuration, at the origin", async () => {
+  const { fetch, sent } = fakeFetch(
+    html(404),
+    Response.json({
+      issuer: "https://as.example",
+      registration_endpoint: "https://as.example/reg",
+    }),
+  );
+  const found = await discoverRegistrationEndpoint({
+    authorizationUrl: "https://as.example/oauth/authorize",
+    fetch,
+  });
+  assert.equal(found, "https://as.example/reg");
+  assert.deepEqual(sent.map((s) => s.url), [
+    "https://as.example/.well-known/oauth-authorization-server",
+    "https://as.example/.well-known/openid-configuration",
+  ]);
+  const none = fakeFetch(
+    Response.json({ issuer: "https://other.example", registration_endpoint: "https://x/reg" }),
+    Response.json({ issuer: "https://as.example" }),
+  );
+  assert.equal(
+    await discoverRegistrationEndpoint({
+      authorizationUrl: endpoints.authorization_url,
+      fetch: none.fetch,
+    }),
+    undefined,
+  );
+  const down = fakeFetch(new TypeError("refused"));
+  await assert.rejects(
+    discoverRegistrationEndpoint({
+      authorizationUrl: endpoints.authorization_url,
+      fetch: down.fetch,
+    }),
+    isAuthsome(8, "Cannot reach as.example"),
+  );
+});
+
+// ---- revocation ------------------------------------------------------------------------------
+
+Deno.test("revocation posts token, token_type_hint and the client authentication", async () => {
+  const { fetch, sent } = fakeFetch(
+    new Response(null, { status: 200 }),
+    new Response(null, { status: 204 }),
+  );
+  await revokeToken({
+    endpoints,
+    client: secretClient,
+    token: "REFRESH-1",
+    tokenTypeHint: "refresh_token",
+    fetch,
+  });
+  await revokeToken({ endpoints, client: publicClient, token: "ACCESS-1", fetch });
+  assert.equal(sent[0]?.url, "https://as.example/revoke");
+  const body = new URLSearchParams(sent[0]!.body);
+  assert.equal(body.get("token"), "REFRESH-1");
+  assert.equal(body.get("token_type_hint"), "refresh_token");
+  assert.equal(body.get("client_id"), "cli-app");
+  assert.equal(body.get("client_secret"), "CLIENT-SECRET-xyz");
+  const second = new URLSearchParams(sent[1]!.body);
+  assert.equal(second.has("token_type_hint"), false);
+  assert.equal(second.has("client_secret"), false);
+});
+
+Deno.test("revocation failures: unreachable is exit 8, a server error exit 2 with its code", async () => {
+  const { fetch } = fakeFetch(
+    new TypeError("refused"),
+    Response.json({ error: "unsupported_token_type" }, { status: 400 }),
+    html(503),
+  );
+  const revoke = () => revokeToken({ endpoints, client: publicClient, token: "TOPSECRET", fetch });
+  await assert.rejects(revoke(), isAuthsome(8, "Cannot reach as.example"));
+  await assert.rejects(revoke(), isAuthsome(2, /refused the request \(unsupported_token_type\)/));
+  await assert.rejects(
+    revoke(),
+    isAuthsome(2, "The revocation endpoint of as.example answered HTTP 503"),
+  );
+  await assert.rejects(
+    revokeToken({
+      endpoints: { authorization_url: endpoints.authorization_url, token_url: endpoints.token_url },
+      client: publicClient,
+      token: "t",
+      fetch,
+    }),
+    isAuthsome(4),
+  );
+});
