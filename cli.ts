@@ -167,7 +167,7 @@ const COMMANDS: Record<string, Command> = {
           readInput: (request) => readInput(io, request),
           onAuthorizationUrl: async (url) => {
             io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
-            await openBrowser(io, url);
+            openBrowser(io, url);
             io.stderr(
               `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
             );
@@ -636,7 +636,7 @@ function wholeNumber(flag: string, value: string, min: number, max: number): num
  * Opens `url` with $BROWSER when set, else xdg-open (when there is a display) or open (macOS).
  * Failing to open is not an error: the URL is always printed.
  */
-async function openBrowser(io: CliIO, url: string): Promise<void> {
+function openBrowser(io: CliIO, url: string): void {
   const browser = io.env.get("BROWSER");
   let command: string | undefined;
   if (browser !== undefined && browser !== "") command = browser;

@@ -24,6 +24,7 @@ export {
   type ConnectionStatus,
   type ConnectionSummary,
   createAuthService,
+  type DeviceCodePrompt,
   type DoctorCheck,
   type LoginOptions,
   type LoginResult,

@@ -15,6 +15,7 @@ import {
   type Flow,
   type ProviderDefinition,
 } from "./providers/schema.ts";
+import type { DeviceCodePrompt } from "./providers/oauth_login.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
 import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
 import { readTextIfExists } from "./storage/files.ts";
@@ -179,18 +180,6 @@ export interface LoginOptions {
   timeoutSeconds?: number | undefined;
   /** Cancels a waiting login (Ctrl-C). */
   signal?: AbortSignal | undefined;
-}
-
-/** What a device-code login shows the user. */
-export interface DeviceCodePrompt {
-  /** The code to type. */
-  user_code: string;
-  /** Where to type it. */
-  verification_uri: string;
-  /** The same page with the code filled in, when the server offers one. */
-  verification_uri_complete?: string;
-  /** Seconds before the code expires. */
-  expires_in: number;
 }
 
 /** The result of a login. */
@@ -1233,3 +1222,5 @@ async function runDoctor(
   });
   return checks;
 }
+
+export type { DeviceCodePrompt };

@@ -64,7 +64,9 @@ export interface OAuthFlowIO {
 /** Resolves the provider's endpoints with a base URL. */
 export function endpointsFor(def: ProviderDefinition, baseUrl: string | undefined): OAuthEndpoints {
   const o = def.oauth;
-  if (o === undefined) throw new AuthsomeError("NOT_ALLOWED", `${def.display_name} does not use OAuth2`);
+  if (o === undefined) {
+    throw new AuthsomeError("NOT_ALLOWED", `${def.display_name} does not use OAuth2`);
+  }
   const base = baseUrl ?? o.base_url;
   const out: OAuthEndpoints = {
     authorization_url: fillBaseUrl(o.authorization_url, base),
