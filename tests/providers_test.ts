@@ -247,16 +247,26 @@ Deno.test("provider remove refuses a bundled provider and an unknown one (exit 4
   ok(gh, "github is still there");
 });
 
-Deno.test("login to an OAuth2 provider is not available yet (exit 4) and stores nothing", async () => {
+Deno.test("an OAuth2 login nobody completes times out (exit 2) and stores nothing", async () => {
   await using h = await tempHome();
-  const r = await runCli(["login", "github"], {
+  const r = await runCli(["login", "github", "--callback-port", "0", "--timeout", "1"], {
     home: h.home,
-    env: { GITHUB_CLIENT_ID: "client-id", GITHUB_CLIENT_SECRET: "client-secret" },
+    // BROWSER=true: nothing is opened and no request leaves the machine.
+    env: { GITHUB_CLIENT_ID: "client-id", GITHUB_CLIENT_SECRET: "client-secret", BROWSER: "true" },
   });
-  assert.equal(r.code, 4, `exit ${r.code}\nstderr: ${r.stderr}`);
+  assert.equal(r.code, 2, `exit ${r.code}\nstderr: ${r.stderr}`);
   assert.ok(!r.stderr.includes("    at "), r.stderr);
-  assert.match(r.stderr, /^error: /);
+  assert.match(r.stderr, /https:\/\/github\.com\/login\/oauth\/authorize\?/);
+  assert.match(r.stderr, /^error: Timed out/m);
+  assert.ok(!r.stderr.includes("client-secret"), "the client secret was printed");
   assert.ok(!await exists(join(h.home, "vaults", "default.json")), "no vault was written");
   const get = await runCli(["get", "github"], { home: h.home });
   assert.equal(get.code, 3, get.stderr);
+});
+
+Deno.test("--flow api_key for an OAuth2 provider is a usage error", async () => {
+  await using h = await tempHome();
+  const r = await runCli(["login", "github", "--flow", "api_key"], { home: h.home });
+  assert.equal(r.code, 64, r.stderr);
+  assert.match(r.stderr, /^error: --flow api_key does not fit GitHub/);
 });
