@@ -440,9 +440,11 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     return (await reader.keys(prefix)).map((k) => k.slice(prefix.length));
   }
 
+  /** The status as of now: a lapsed token without a refresh token is expired. */
   function statusOf(record: ConnectionRecord): ConnectionStatus {
     if (
       record.status === "connected" && record.expires_at !== null &&
+      record.secrets.refresh_token === undefined &&
       Date.parse(record.expires_at) <= now().getTime()
     ) return "expired";
     return record.status;
