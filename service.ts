@@ -724,6 +724,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     record: ConnectionRecord,
   ): Promise<ConnectionRecord> {
     if (def.auth_type !== "oauth2" || !needsRefresh(record)) return record;
+    const seen = record.secrets.access_token;
     const provider = def.name;
     const name = record.connection;
     const oauth = await import("./providers/oauth_login.ts");
@@ -739,7 +740,11 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
               `No connection "${name}" for ${provider}`,
             );
           }
-          if (!needsRefresh(current)) return { record: current }; // another process refreshed it
+          // Another process refreshed while this one waited for the lock: use its token (even a
+          // short-lived one that is already due again), so N waiting processes cause one refresh.
+          if (!needsRefresh(current) || current.secrets.access_token !== seen) {
+            return { record: current };
+          }
           const relogin = `Log in again: authsome login ${provider} --connection ${name} --force`;
           const refreshToken = current.secrets.refresh_token;
           const client = await tx.get<ClientRecord>(clientKey(provider));
@@ -934,7 +939,10 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
           }
           return client.client_secret;
         }
-        const { record } = await resolveConnection(vault, provider, opts.connection);
+        // Tokens are handed out fresh, like getAccessToken: refreshed when they expire soon.
+        const { record } = field === "api_key"
+          ? await resolveConnection(vault, provider, opts.connection)
+          : await loadConnection(provider, opts.connection);
         const value = record.secrets[field];
         if (value === undefined) {
           throw new AuthsomeError(

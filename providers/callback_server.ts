@@ -35,7 +35,7 @@ export interface CallbackServerOptions {
    * The `state` of this login, when known: a callback with another state is still the one use
    * (and the login then fails with "OAuth state mismatch"), but its page says "Login failed".
    */
-  expectedState?: string;
+  expectedState?: string | (() => string | undefined);
 }
 
 /** A running callback server. */
@@ -225,8 +225,10 @@ export function startCallbackServer(options: CallbackServerOptions = {}): Callba
     onCallback(params) {
       // The page is sent before the shutdown completes: shutdown lets in-flight requests finish.
       void finish(params);
-      const stateOk = options.expectedState === undefined ||
-        params.get("state") === options.expectedState;
+      const expected = typeof options.expectedState === "function"
+        ? options.expectedState()
+        : options.expectedState;
+      const stateOk = expected === undefined || params.get("state") === expected;
       return stateOk && !params.has("error") ? "ok" : "error";
     },
   });

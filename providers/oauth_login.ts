@@ -129,7 +129,9 @@ export async function runOAuthFlow(options: {
     return { tokens };
   }
 
+  let state: string | undefined;
   const server = startCallbackServer({
+    expectedState: () => state, // known once the authorization URL is built, below
     port: io.callbackPort,
     path: io.callbackPath,
     timeoutMs: io.timeoutMs,
@@ -167,6 +169,7 @@ export async function runOAuthFlow(options: {
       redirectUri: server.redirectUri,
       scopes,
     });
+    state = start.state;
     await io.onAuthorizationUrl(start.url.href);
     const params = await server.waitForCallback();
     const tokens = await completeAuthorization({
