@@ -18,9 +18,9 @@ import {
   type AuthService,
   type ConnectionInfo,
   createAuthService,
+  type InputRequest,
   SECRET_FIELDS,
   type SecretField,
-  type SecretRequest,
 } from "./service.ts";
 
 /** The version printed by `--version`; kept equal to deno.json's by a test. */
@@ -163,8 +163,7 @@ const COMMANDS: Record<string, Command> = {
           callbackPort,
           timeoutSeconds,
           signal: abort.signal,
-          readSecret: (request) => readSecret(io, request, values.stdin === true),
-          readInput: (request) => readInput(io, request),
+          readFields: (request) => readFields(io, request, values.stdin === true),
           onAuthorizationUrl: async (url) => {
             io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
             openBrowser(io, url);
@@ -683,23 +682,36 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join("\n");
 }
 
-async function readSecret(
+/**
+ * Asks for the values of a login, in the documented order of sources (the provider's variables
+ * were tried by the service): stdin with --stdin, else a hidden prompt in a terminal.
+ */
+async function readFields(
   io: CliIO,
-  request: SecretRequest,
+  request: InputRequest,
   fromStdin: boolean,
-): Promise<string | undefined> {
+): Promise<Record<string, string> | undefined> {
+  const values: Record<string, string> = {};
+  for (const f of request.fields) if (f.value !== undefined) values[f.name] = f.value;
   if (fromStdin) {
-    const text = await io.readStdin();
-    return text.replace(/\r?\n$/, "");
+    // stdin carries the one secret; other values must come from flags or variables.
+    const secret = request.fields.find((f) => f.secret);
+    if (secret !== undefined) values[secret.name] = (await io.readStdin()).replace(/\r?\n$/, "");
+    return values;
   }
   if (!io.stdinIsTerminal()) return undefined;
-  if (request.hint) io.stderr(`${request.hint}\n`);
-  return await io.readMasked(`${request.provider} ${request.label} (input hidden): `);
-}
-
-async function readInput(io: CliIO, request: SecretRequest): Promise<string | undefined> {
-  if (!io.stdinIsTerminal()) return undefined;
-  return await io.readLine(`${request.provider} ${request.label}: `);
+  io.stderr(`${request.title}\n`);
+  for (const info of request.info ?? []) io.stderr(`${info.label}: ${info.value}\n`);
+  if (request.docsUrl) io.stderr(`Docs: ${request.docsUrl}\n`);
+  for (const f of request.fields) {
+    if (f.value !== undefined) continue;
+    if (f.hint) io.stderr(`${f.hint}\n`);
+    const prompt = `${request.provider} ${f.label}${f.secret ? " (input hidden)" : ""}: `;
+    const value = f.secret ? await io.readMasked(prompt) : await io.readLine(prompt);
+    if (value === undefined) return undefined;
+    values[f.name] = value;
+  }
+  return values;
 }
 
 function helpText(name?: string): string {

@@ -26,12 +26,13 @@ export {
   createAuthService,
   type DeviceCodePrompt,
   type DoctorCheck,
+  type InputField,
+  type InputRequest,
   type LoginOptions,
   type LoginResult,
   type ProviderSummary,
   SECRET_FIELDS,
   type SecretField,
-  type SecretRequest,
 } from "./service.ts";
 export { AuthsomeError, type AuthsomeErrorOptions, type ErrorCode, EXIT_CODES } from "./errors.ts";
 export type {

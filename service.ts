@@ -133,16 +133,42 @@ export const SECRET_FIELDS = ["api_key", "access_token", "refresh_token", "clien
 /** One of {@linkcode SECRET_FIELDS}. */
 export type SecretField = typeof SECRET_FIELDS[number];
 
-/** What a login asks the caller for when no environment variable holds the secret. */
-export interface SecretRequest {
+/** One value a login asks the user for. */
+export interface InputField {
+  /** Field name: `api_key`, `client_id`, `client_secret`. */
+  name: string;
+  /** Label shown to the user. */
+  label: string;
+  /** Masked input; never echoed, re-filled or logged. */
+  secret: boolean;
+  /** Whether an empty value is refused. */
+  required: boolean;
+  /** Regular expression the whole value must match. */
+  pattern?: string;
+  /** Help shown under the field, and as the error when the value does not match. */
+  hint?: string;
+  /** A known value to prefill (never for secrets). */
+  value?: string;
+}
+
+/** What a login asks the user for when no environment variable or flag supplied it. */
+export interface InputRequest {
   /** The provider's display name. */
   provider: string;
-  /** What is asked, e.g. `API key`. */
-  label: string;
-  /** The environment variable that could have held it, if the provider names one. */
-  envVar: string | undefined;
-  /** The pattern hint, when the provider has one. */
-  hint: string | undefined;
+  /** Page or prompt title, e.g. `Log in to OpenAI`. */
+  title: string;
+  /** One sentence on what is asked and why. */
+  intro?: string;
+  /** The values asked for. */
+  fields: InputField[];
+  /** Values to show (e.g. the redirect URI to register), not asked for. */
+  info?: Array<{ label: string; value: string; copy?: boolean }>;
+  /** Where to get the credentials. */
+  docsUrl?: string;
+  /** Environment variables that could have supplied the values, for hints. */
+  envVars: string[];
+  /** Checks values; returns field errors (name → message), or undefined when they are fine. */
+  validate?: (values: Record<string, string>) => Record<string, string> | undefined;
 }
 
 /** Options of {@linkcode AuthService.login}. */
@@ -158,13 +184,11 @@ export interface LoginOptions {
   /** Base URL for `{base_url}` templating. */
   baseUrl?: string | undefined;
   /**
-   * Asked for the secret when the provider's environment variable is not set; return undefined
-   * when there is no way to ask.
+   * Asks the user for values no environment variable or flag supplied (an API key, OAuth client
+   * credentials); resolves undefined when there is no way to ask.
    */
-  readSecret?: ((request: SecretRequest) => Promise<string | undefined>) | undefined;
-  /** Asked for a value that is not secret (an OAuth client ID); undefined when there is no way. */
-  readInput?: ((request: SecretRequest) => Promise<string | undefined>) | undefined;
-  /** OAuth client ID (not secret); else the provider's client ID variable, else `readInput`. */
+  readFields?: ((request: InputRequest) => Promise<Record<string, string> | undefined>) | undefined;
+  /** OAuth client ID (not secret); else the provider's client ID variable, else `readFields`. */
   clientId?: string | undefined;
   /** Ask for the OAuth client credentials again instead of reusing the stored ones. */
   resetClient?: boolean | undefined;
@@ -541,12 +565,29 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     let source: LoginResult["source"] = "env";
     if (raw === undefined || raw.trim() === "") {
       source = "input";
-      raw = await opts.readSecret?.({
+      const field: InputField = { name: "api_key", label: "API key", secret: true, required: true };
+      if (apiKeyConfig.key_pattern) field.pattern = apiKeyConfig.key_pattern;
+      if (apiKeyConfig.key_pattern_hint) field.hint = apiKeyConfig.key_pattern_hint;
+      const request: InputRequest = {
         provider: def.display_name,
-        label: "API key",
-        envVar,
-        hint: apiKeyConfig.key_pattern_hint,
-      });
+        title: `Log in to ${def.display_name}`,
+        intro: `Paste your ${def.display_name} API key. authsome stores it encrypted on this ` +
+          "computer; it is not shown again.",
+        fields: [field],
+        envVars: envVar === undefined ? [] : [envVar],
+        validate: (values) => {
+          try {
+            checkApiKey(def, values.api_key ?? "");
+            return undefined;
+          } catch (error) {
+            return {
+              api_key: error instanceof AuthsomeError ? error.hint ?? error.message : "Invalid",
+            };
+          }
+        },
+      };
+      if (def.docs) request.docsUrl = def.docs;
+      raw = (await opts.readFields?.(request))?.api_key;
     }
     if (raw === undefined) {
       throw new AuthsomeError("AUTH_FAILED", `No API key was given for ${def.display_name}`, {
@@ -583,7 +624,11 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       : await vault.get<ClientRecord>(clientKey(def.name));
     let client: ClientRecord | undefined = stored;
     if (client === undefined && (flow !== "dcr_pkce" || opts.clientId !== undefined)) {
-      client = await collectClient(def, opts);
+      const port = opts.callbackPort ?? def.oauth!.callback_port;
+      const redirectUri = flow === "device_code" || port === 0
+        ? undefined
+        : `http://127.0.0.1:${port}${def.oauth!.callback_path}`;
+      client = await collectClient(def, opts, redirectUri);
     }
     const baseUrl = opts.baseUrl ?? client?.base_url ?? undefined;
     const endpoints = oauth.endpointsFor(def, baseUrl);
@@ -639,7 +684,11 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
   }
 
   /** Gathers OAuth client credentials: flag or variable, then input; secrets never from flags. */
-  async function collectClient(def: ProviderDefinition, opts: LoginOptions): Promise<ClientRecord> {
+  async function collectClient(
+    def: ProviderDefinition,
+    opts: LoginOptions,
+    redirectUri: string | undefined,
+  ): Promise<ClientRecord> {
     const names = def.oauth?.client;
     const idEnv = names?.client_id_env;
     const secretEnv = names?.client_secret_env;
@@ -647,30 +696,45 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       const v = name === undefined ? undefined : env.get(name)?.trim();
       return v === "" ? undefined : v;
     };
-    let source: ClientRecord["source"] = "input";
     let clientId = opts.clientId ?? fromEnv(idEnv);
-    if (clientId !== undefined) source = opts.clientId !== undefined ? "flag" : "env";
-    else {
-      clientId = (await opts.readInput?.({
+    let secret = fromEnv(secretEnv);
+    let source: ClientRecord["source"] = opts.clientId !== undefined ? "flag" : "env";
+    if (clientId === undefined || secret === undefined) {
+      source = "input";
+      const idField: InputField = {
+        name: "client_id",
+        label: "Client ID",
+        secret: false,
+        required: true,
+      };
+      if (clientId !== undefined) idField.value = clientId;
+      const request: InputRequest = {
         provider: def.display_name,
-        label: "OAuth client ID",
-        envVar: idEnv,
-        hint: undefined,
-      }))?.trim();
+        title: `Connect your ${def.display_name} OAuth app`,
+        intro: `authsome needs the client ID and secret of an OAuth app you registered with ` +
+          `${def.display_name}. They are stored encrypted and shared by all your ` +
+          `${def.display_name} connections in this vault.`,
+        fields: [idField, {
+          name: "client_secret",
+          label: "Client secret",
+          secret: true,
+          required: false,
+          hint: "Leave empty for a public client",
+        }],
+        envVars: [idEnv, secretEnv].filter((v): v is string => v !== undefined),
+      };
+      if (redirectUri !== undefined) {
+        request.info = [{ label: "Redirect URI to register", value: redirectUri, copy: true }];
+      }
+      if (def.docs) request.docsUrl = def.docs;
+      const values = await opts.readFields?.(request);
+      clientId = values?.client_id?.trim() || clientId;
+      secret = values?.client_secret?.trim() || secret;
     }
     if (clientId === undefined || clientId === "") {
       throw new AuthsomeError("AUTH_FAILED", `No OAuth client ID for ${def.display_name}`, {
         hint: idEnv ? `Set ${idEnv} or pass --client-id` : "Pass --client-id",
       });
-    }
-    let secret = fromEnv(secretEnv);
-    if (secret === undefined) {
-      secret = (await opts.readSecret?.({
-        provider: def.display_name,
-        label: "OAuth client secret (empty for a public client)",
-        envVar: secretEnv,
-        hint: undefined,
-      }))?.trim();
     }
     const client: ClientRecord = { client_id: clientId, source };
     if (secret !== undefined && secret !== "") client.client_secret = secret;
