@@ -164,7 +164,7 @@ const COMMANDS: Record<string, Command> = {
           timeoutSeconds,
           signal: abort.signal,
           readFields: (request) => readFields(io, request, values.stdin === true),
-          onAuthorizationUrl: async (url) => {
+          onAuthorizationUrl: (url) => {
             io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
             openBrowser(io, url);
             io.stderr(
