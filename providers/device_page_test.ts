@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { AuthsomeError } from "../errors.ts";
+import { createDevicePageApp, type DeviceStatus, startDevicePage } from "./device_page.ts";
+
+const HOST = "127.0.0.1:41235";
+const TOKEN = "dev_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+const PAGE = `http://${HOST}/device/${TOKEN}`;
+const START = Date.UTC(2030, 0, 1, 12, 0);
+
+function setup(options: { complete?: string; uri?: string } = {}) {
+  let status: DeviceStatus = "waiting";
+  let clock = new Date(START);
+  const app = createDevicePageApp({
+    provider: "GitHub",
+    user_code: "WDJB-MJHT",
+    verification_uri: options.uri ?? "https://github.com/login/device",
+    ...(options.complete === undefined ? {} : { verification_uri_complete: options.complete }),
+    deadline: new Date(START + 900_000),
+    token: TOKEN,
+    expectedHost: HOST,
+    status: () => status,
+    now: () => clock,
+  });
+  const get = (url = PAGE, headers: Record<string, string> = { host: HOST }) =>
+    app.request(url, { headers });
+  return {
+    app,
+    get,
+    setStatus: (next: DeviceStatus) => void (status = next),
+    setClock: (ms: number) => void (clock = new Date(START + ms)),
+  };
+}
+
+function assertSafeHeaders(res: Response): void {
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  const csp = res.headers.get("content-security-policy") ?? "";
+  for (
+    const directive of [
+      "default-src 'none'",
+      "form-action 'self'",
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ]
+  ) {
+    assert.ok(csp.split("; ").includes(directive), `${directive} in ${csp}`);
+  }
+  assert.match(csp, /script-src 'nonce-[A-Za-z0-9_-]{43}'/);
+  assert.equal(res.headers.get("x-frame-options"), "DENY");
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+}
+
+Deno.test("the device page shows the code with a Copy button, the links, the time left and the status", async () => {
+  const { get } = setup({ complete: "https://github.com/login/device?user_code=WDJB-MJHT" });
+  const res = await get();
+  assert.equal(res.status, 200);
+  assertSafeHeaders(res);
+  assert.match(res.headers.get("content-security-policy") ?? "", /connect-src 'self'/);
+  const html = await res.text();
+  assert.match(html, /<h1>Log in to GitHub<\/h1>/);
+  assert.match(html, /<span class="user-code" id="user-code">WDJB-MJHT<\/span>/);
+  assert.match(
+    html,
+    /<button type="button" class="secondary" data-copy="user-code" hidden><span class="label">Copy</,
+  );
+  assert.match(
+    html,
+    /<a href="https:\/\/github\.com\/login\/device" target="_blank" rel="noopener noreferrer">/,
+  );
+  assert.match(html, /href="https:\/\/github\.com\/login\/device\?user_code=WDJB-MJHT"/);
+  assert.match(html, /data-status="waiting" data-poll="\/device\/dev_A+\/status"/);
+  assert.match(html, /role="status"/);
+  assert.match(html, /Waiting for you to approve this device/);
+  assert.match(html, /data-seconds-left="900">15:00</);
+  assert.match(html, /<noscript><meta http-equiv="refresh" content="3"><\/noscript>/);
+  const nonce = /'nonce-([^']+)'/.exec(res.headers.get("content-security-policy") ?? "")?.[1];
+  for (const tag of html.match(/<(style|script)\b[^>]*>/g) ?? []) {
+    assert.ok(tag.includes(`nonce="${nonce}"`), tag);
+  }
+});
+
+Deno.test("the status JSON follows the login, and a waiting login turns expired at the deadline", async () => {
+  const { get, setStatus, setClock } = setup();
+  const status = async () => {
+    const res = await get(`${PAGE}/status`);
+    assert.equal(res.status, 200);
+    assertSafeHeaders(res);
+    assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
+    return await res.json();
+  };
+  assert.deepEqual(await status(), {
+    status: "waiting",
+    message: "Waiting for you to approve this device…",
+    seconds_left: 900,
+  });
+  setStatus("approved");
+  assert.equal((await status()).status, "approved");
+  assert.match((await status()).message, /can be closed/);
+  const page = await (await get()).text();
+  assert.match(page, /data-status="approved"/);
+  assert.doesNotMatch(page, /http-equiv="refresh"/, "a final page stops refreshing");
+  setStatus("denied");
+  assert.equal((await status()).status, "denied");
+  setStatus("waiting");
+  setClock(900_000);
+  assert.deepEqual(await status(), {
+    status: "expired",
+    message: "The code expired. Run the login again in the terminal.",
+    seconds_left: 0,
+  });
+});
+
+Deno.test("the device page refuses a missing or wrong token, a forged Host, and anything but GET", async () => {
+  const { app, get } = setup();
+  const cases: Array<[string, Record<string, string>]> = [
+    [`http://${HOST}/`, { host: HOST }],
+    [`http://${HOST}/device/`, { host: HOST }],
+    [`http://${HOST}/device/wrong`, { host: HOST }],
+    [`http://${HOST}/device/wrong/status`, { host: HOST }],
+    [`http://${HOST}/device/${TOKEN}x/status`, { host: HOST }],
+    [PAGE, { host: "evil.example:41235" }],
+    [`${PAGE}/status`, { host: "localhost:41235" }],
+    [PAGE, {}],
+  ];
+  for (const [url, headers] of cases) {
+    const res = await get(url, headers);
+    assert.equal(res.status, 403, `${url} ${JSON.stringify(headers)}`);
+    assertSafeHeaders(res);
+    const html = await res.text();
+    assert.ok(!html.includes("WDJB-MJHT") && !html.includes(TOKEN));
+  }
+  for (const method of ["POST", "PUT", "DELETE", "HEAD"]) {
+    const res = await app.request(PAGE, { method, headers: { host: HOST } });
+    assert.equal(res.status, 405, method);
+    assert.equal(res.headers.get("allow"), "GET");
+    assertSafeHeaders(res);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("the device page escapes the code and refuses non-http verification links", async () => {
+  const evil = setup({ uri: 'https://example.com/?a=<b>&c="d"' });
+  const html = await (await evil.get()).text();
+  assert.ok(html.includes("https://example.com/?a=&#60;b&#62;&#38;c=&#34;d&#34;"));
+  for (const uri of ["javascript:alert(1)", "data:text/html,x", "not a url"]) {
+    assert.throws(
+      () => setup({ uri }),
+      (e: unknown) => e instanceof AuthsomeError && e.code === "AUTH_FAILED",
+    );
+    assert.throws(
+      () => setup({ complete: uri }),
+      (e: unknown) => e instanceof AuthsomeError && e.code === "AUTH_FAILED",
+    );
+  }
+});
+
+async function portIsClosed(port: number): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.ConnectionRefused;
+  }
+}
+
+Deno.test("the device page on a real socket serves the page and status, then frees its port", async () => {
+  const page = startDevicePage({
+    provider: "GitHub",
+    user_code: "WDJB-MJHT",
+    verification_uri: "https://github.com/login/device",
+    expires_in: 900,
+  });
+  const url = new URL(page.url);
+  assert.equal(url.hostname, "127.0.0.1");
+  assert.match(url.pathname, /^\/device\/[A-Za-z0-9_-]{43}$/);
+  const port = Number(url.port);
+  const res = await fetch(page.url);
+  assert.equal(res.status, 200);
+  assertSafeHeaders(res);
+  assert.match(await res.text(), /WDJB-MJHT/);
+  const waiting = await (await fetch(`${page.url}/status`)).json();
+  assert.equal(waiting.status, "waiting");
+  page.setStatus("approved");
+  const approved = await (await fetch(`${page.url}/status`)).json();
+  assert.equal(approved.status, "approved");
+  await page.close();
+  assert.equal(await portIsClosed(port), true);
+  await page.close();
+  assert.throws(
+    () =>
+      startDevicePage({
+        provider: "GitHub",
+        user_code: "X",
+        verification_uri: "https://github.com/login/device",
+        expires_in: 0,
+      }),
+    (e: unknown) => e instanceof AuthsomeError && e.code === "AUTH_FAILED",
+  );
+});
+
+Deno.test("closing with a final status the open page has not seen waits briefly for its poll", async () => {
+  const page = startDevicePage({
+    provider: "GitHub",
+    user_code: "WDJB-MJHT",
+    verification_uri: "https://github.com/login/device",
+    expires_in: 900,
+  });
+  await (await fetch(page.url)).body?.cancel();
+  page.setStatus("denied");
+  const closed = page.close();
+  const seen = await (await fetch(`${page.url}/status`)).json();
+  assert.equal(seen.status, "denied");
+  await closed;
+  assert.equal(await portIsClosed(Number(new URL(page.url).port)), true);
+});
