@@ -151,6 +151,10 @@ const COMMANDS: Record<string, Command> = {
       };
       Deno.addSignalListener("SIGINT", onSigint);
       let waiting = false;
+      let devicePage: {
+        setStatus(s: "approved" | "denied" | "expired"): void;
+        close(): Promise<void>;
+      } | undefined;
       try {
         const result = await auth.login(provider, {
           connection: values.connection,
@@ -163,7 +167,12 @@ const COMMANDS: Record<string, Command> = {
           callbackPort,
           timeoutSeconds,
           signal: abort.signal,
-          readFields: (request) => readFields(io, request, values.stdin === true),
+          readFields: (request) =>
+            readFields(io, request, {
+              fromStdin: values.stdin === true,
+              timeoutSeconds: timeoutSeconds ?? 300,
+              signal: abort.signal,
+            }),
           onAuthorizationUrl: (url) => {
             io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
             openBrowser(io, url);
@@ -171,7 +180,14 @@ const COMMANDS: Record<string, Command> = {
               `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
             );
           },
-          onDeviceCode: (d) => {
+          onDeviceCode: async (d) => {
+            if (canOpenBrowser(io)) {
+              const { startDevicePage } = await import("./providers/device_page.ts");
+              const page = startDevicePage({ provider, ...d });
+              devicePage = page;
+              io.stderr(`Showing the code in your browser: ${page.url}\n`);
+              openBrowser(io, page.url);
+            }
             io.stderr(
               `To log in to ${provider}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
                 (d.verification_uri_complete
@@ -187,6 +203,7 @@ const COMMANDS: Record<string, Command> = {
           },
         });
         if (waiting) io.stderr("\n");
+        devicePage?.setStatus("approved");
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {
           out.note(
@@ -196,8 +213,13 @@ const COMMANDS: Record<string, Command> = {
           );
         }
         return 0;
+      } catch (error) {
+        const expired = error instanceof Error && /expired/i.test(error.message);
+        devicePage?.setStatus(expired ? "expired" : "denied");
+        throw error;
       } finally {
         Deno.removeSignalListener("SIGINT", onSigint);
+        await devicePage?.close();
       }
     },
   },
@@ -682,23 +704,31 @@ function table(header: string[], rows: string[][]): string {
   return [line(header), ...rows.map(line)].join("\n");
 }
 
+/** Whether a page can be shown: $BROWSER is set, or there is a desktop to open one on. */
+function canOpenBrowser(io: CliIO): boolean {
+  return (io.env.get("BROWSER") ?? "") !== "" || Deno.build.os === "darwin" ||
+    (io.env.get("DISPLAY") ?? "") !== "" || (io.env.get("WAYLAND_DISPLAY") ?? "") !== "";
+}
+
 /**
  * Asks for the values of a login, in the documented order of sources (the provider's variables
- * were tried by the service): stdin with --stdin, else a hidden prompt in a terminal.
+ * were tried by the service): stdin with --stdin, else the local browser form when a browser can
+ * be opened, else hidden prompts in a terminal.
  */
 async function readFields(
   io: CliIO,
   request: InputRequest,
-  fromStdin: boolean,
+  options: { fromStdin: boolean; timeoutSeconds: number; signal: AbortSignal },
 ): Promise<Record<string, string> | undefined> {
   const values: Record<string, string> = {};
   for (const f of request.fields) if (f.value !== undefined) values[f.name] = f.value;
-  if (fromStdin) {
+  if (options.fromStdin) {
     // stdin carries the one secret; other values must come from flags or variables.
     const secret = request.fields.find((f) => f.secret);
     if (secret !== undefined) values[secret.name] = (await io.readStdin()).replace(/\r?\n$/, "");
     return values;
   }
+  if (canOpenBrowser(io)) return await readFieldsInBrowser(io, request, options);
   if (!io.stdinIsTerminal()) return undefined;
   io.stderr(`${request.title}\n`);
   for (const info of request.info ?? []) io.stderr(`${info.label}: ${info.value}\n`);
@@ -712,6 +742,46 @@ async function readFields(
     values[f.name] = value;
   }
   return values;
+}
+
+/** Serves the local form, opens it, and waits with a countdown until it is submitted. */
+async function readFieldsInBrowser(
+  io: CliIO,
+  request: InputRequest,
+  options: { timeoutSeconds: number; signal: AbortSignal },
+): Promise<Record<string, string>> {
+  const { startFormServer } = await import("./providers/input_form.ts");
+  const { validate, envVars, ...formRequest } = request;
+  const form = startFormServer({
+    request: formRequest,
+    timeoutMs: options.timeoutSeconds * 1000,
+    signal: options.signal,
+    ...(validate ? { validate } : {}),
+  });
+  const asked = request.fields.map((f) => f.label.toLowerCase()).join(" and ");
+  io.stderr(`Enter the ${asked} in your browser:\n\n  ${form.url}\n\n`);
+  if (envVars.length > 0) io.stderr(`(Or set ${envVars.join(", ")} and run this again.)\n`);
+  openBrowser(io, form.url);
+  const tty = io.stderrIsTerminal();
+  const tick = () => {
+    const left = Math.max(0, Math.round((form.deadline.getTime() - Date.now()) / 1000));
+    const clock = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    io.stderr(`${tty ? "\r" : ""}Waiting for the form... ${clock} left (Ctrl-C cancels) `);
+    if (!tty) io.stderr("\n");
+  };
+  tick();
+  const timer = tty ? setInterval(tick, 1000) : undefined;
+  try {
+    const values = await form.waitForSubmit();
+    io.stderr(tty ? "\rReceived from the browser form.                              \n" : "");
+    return values;
+  } catch (error) {
+    if (tty) io.stderr("\n");
+    throw error;
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    await form.close();
+  }
 }
 
 function helpText(name?: string): string {

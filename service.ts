@@ -697,7 +697,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       return v === "" ? undefined : v;
     };
     let clientId = opts.clientId ?? fromEnv(idEnv);
-    let secret = fromEnv(secretEnv);
+    // A secret variable that is set but empty marks a public client: nothing is asked for it.
+    let secret = secretEnv === undefined ? undefined : env.get(secretEnv)?.trim();
     let source: ClientRecord["source"] = opts.clientId !== undefined ? "flag" : "env";
     if (clientId === undefined || secret === undefined) {
       source = "input";

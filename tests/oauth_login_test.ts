@@ -115,7 +115,8 @@ async function fixture(
       ACME_CLIENT_ID: server.confidentialClient.client_id,
       ACME_CLIENT_SECRET: server.confidentialClient.client_secret,
     },
-    public: { ACME_CLIENT_ID: server.publicClient.client_id },
+    // An empty secret variable marks a public client: nothing is asked for it.
+    public: { ACME_CLIENT_ID: server.publicClient.client_id, ACME_CLIENT_SECRET: "" },
     cli,
     async [Symbol.asyncDispose]() {
       await server.close();
@@ -639,8 +640,8 @@ Deno.test("revoke --connection revokes that connection at the server and keeps t
   assert.equal(acme.state, "available", "no client credentials are left");
   assert.equal(await storedRecord(f.home, "client/acme"), undefined);
 
-  // The client is gone: a login without the variables (and no terminal) cannot find one.
-  const again = await f.cli(["login", "acme", "--callback-port", "0"]);
+  // The client is gone: a login without the variables (no terminal, no browser) cannot find one.
+  const again = await f.cli(["login", "acme", "--callback-port", "0"], { BROWSER: "" });
   assertFailure(again, 2, /No OAuth client ID/, "login after revoke acme");
 });
 
