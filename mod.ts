@@ -47,3 +47,4 @@ export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
 export type { EnvSource, Settings } from "./config.ts";
+export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";

@@ -15,6 +15,7 @@ import {
   type Flow,
   type ProviderDefinition,
 } from "./providers/schema.ts";
+import type { FormField, FormRequest } from "./providers/input_form.ts";
 import type { DeviceCodePrompt } from "./providers/oauth_login.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
 import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
@@ -133,38 +134,11 @@ export const SECRET_FIELDS = ["api_key", "access_token", "refresh_token", "clien
 /** One of {@linkcode SECRET_FIELDS}. */
 export type SecretField = typeof SECRET_FIELDS[number];
 
-/** One value a login asks the user for. */
-export interface InputField {
-  /** Field name: `api_key`, `client_id`, `client_secret`. */
-  name: string;
-  /** Label shown to the user. */
-  label: string;
-  /** Masked input; never echoed, re-filled or logged. */
-  secret: boolean;
-  /** Whether an empty value is refused. */
-  required: boolean;
-  /** Regular expression the whole value must match. */
-  pattern?: string;
-  /** Help shown under the field, and as the error when the value does not match. */
-  hint?: string;
-  /** A known value to prefill (never for secrets). */
-  value?: string;
-}
+/** One value a login asks the user for (the same shape the browser form renders). */
+export type InputField = FormField;
 
 /** What a login asks the user for when no environment variable or flag supplied it. */
-export interface InputRequest {
-  /** The provider's display name. */
-  provider: string;
-  /** Page or prompt title, e.g. `Log in to OpenAI`. */
-  title: string;
-  /** One sentence on what is asked and why. */
-  intro?: string;
-  /** The values asked for. */
-  fields: InputField[];
-  /** Values to show (e.g. the redirect URI to register), not asked for. */
-  info?: Array<{ label: string; value: string; copy?: boolean }>;
-  /** Where to get the credentials. */
-  docsUrl?: string;
+export interface InputRequest extends FormRequest {
   /** Environment variables that could have supplied the values, for hints. */
   envVars: string[];
   /** Checks values; returns field errors (name → message), or undefined when they are fine. */
@@ -810,21 +784,22 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
           if (!needsRefresh(current) || current.secrets.access_token !== seen) {
             return { record: current };
           }
-          const relogin = `Log in again: authsome login ${provider} --connection ${name} --force`;
+          /** Marks the connection expired (saved with this transaction) and says why. */
+          const expire = (why: string) => {
+            const expired: ConnectionRecord = { ...current, status: "expired" };
+            tx.set(connKey(provider, name), expired);
+            const hint = `Log in again: authsome login ${provider} --connection ${name} --force`;
+            const message = `The ${provider} connection "${name}" ${why}`;
+            return {
+              record: expired,
+              error: new AuthsomeError("CREDENTIAL_MISSING", message, { hint }),
+            };
+          };
           const refreshToken = current.secrets.refresh_token;
           const client = await tx.get<ClientRecord>(clientKey(provider));
           if (refreshToken === undefined || client === undefined) {
             if (Date.parse(current.expires_at!) > now().getTime()) return { record: current };
-            const expired: ConnectionRecord = { ...current, status: "expired" };
-            tx.set(connKey(provider, name), expired);
-            return {
-              record: expired,
-              error: new AuthsomeError(
-                "CREDENTIAL_MISSING",
-                `The ${provider} connection "${name}" has expired and cannot be refreshed`,
-                { hint: relogin },
-              ),
-            };
+            return expire("has expired and cannot be refreshed");
           }
           try {
             const t = await oauth.refreshTokens({
@@ -853,16 +828,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
             if (
               !(error instanceof AuthsomeError) || error.code !== "CREDENTIAL_MISSING"
             ) throw error;
-            const expired: ConnectionRecord = { ...current, status: "expired" };
-            tx.set(connKey(provider, name), expired);
-            return {
-              record: expired,
-              error: new AuthsomeError(
-                "CREDENTIAL_MISSING",
-                `The ${provider} connection "${name}" could not be refreshed: ${error.message}`,
-                { hint: relogin },
-              ),
-            };
+            return expire(`could not be refreshed: ${error.message}`);
           }
         }).then((o) => {
           if (o.error) throw o.error;
