@@ -5,26 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { type CliResult, fileHash, runCli, tempHome } from "./helpers.ts";
+import { assertCleanError, fileHash, runCli, tempHome } from "./helpers.ts";
 
 const KEY = "sk-test_default_0123456789abcdefghij";
-
-/** Asserts the run failed with `code`, one `error:` line, one `hint:` line, no stack trace. */
-function assertCleanError(r: CliResult, code: number, ...contains: string[]): void {
-  const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-  assert.equal(r.code, code, context);
-  assert.ok(!r.stderr.includes("    at "), `stack trace on stderr:\n${context}`);
-  const lines = r.stderr.trimEnd().split("\n");
-  assert.equal(lines.length, 2, `expected an error line and a hint line:\n${context}`);
-  assert.match(lines[0]!, /^error: \S/, context);
-  assert.match(lines[1]!, /^hint: \S/, context);
-  for (const text of contains) {
-    assert.ok(
-      r.stderr.includes(text),
-      `stderr should contain ${JSON.stringify(text)}:\n${context}`,
-    );
-  }
-}
 
 function vaultFile(home: string, vault = "default"): string {
   return join(home, "vaults", `${vault}.json`);

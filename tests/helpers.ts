@@ -3,6 +3,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
 
 /** The repository root. */
@@ -93,4 +94,21 @@ export async function readTree(dir: string): Promise<Map<string, string>> {
 export async function fileHash(path: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
   return new Uint8Array(digest).toHex();
+}
+
+/** Asserts the run failed with `code`, one `error:` line, one `hint:` line, no stack trace. */
+export function assertCleanError(r: CliResult, code: number, ...contains: string[]): void {
+  const context = `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+  assert.equal(r.code, code, context);
+  assert.ok(!r.stderr.includes("    at "), `stack trace on stderr:\n${context}`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 2, `expected an error line and a hint line:\n${context}`);
+  assert.match(lines[0]!, /^error: \S/, context);
+  assert.match(lines[1]!, /^hint: \S/, context);
+  for (const text of contains) {
+    assert.ok(
+      r.stderr.includes(text),
+      `stderr should contain ${JSON.stringify(text)}:\n${context}`,
+    );
+  }
 }
