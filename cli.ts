@@ -126,7 +126,8 @@ const COMMANDS: Record<string, Command> = {
     details: [
       "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from the",
       "provider's environment variable (e.g. OPENAI_API_KEY), else stdin with --stdin, else a",
-      "hidden prompt. --force replaces an existing connection and makes it the default.",
+      "local browser form (when $BROWSER is set or a desktop is there), else a hidden prompt.",
+      "--force replaces an existing connection and makes it the default.",
       "OAuth2 (flows pkce, device_code, dcr_pkce): the browser login redirects to",
       "http://127.0.0.1:7998/auth/callback/oauth unless the provider or --callback-port says",
       "otherwise; register that exact URI in your OAuth app. $BROWSER opens the URL when set.",

@@ -565,9 +565,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     }
     if (raw === undefined) {
       throw new AuthsomeError("AUTH_FAILED", `No API key was given for ${def.display_name}`, {
-        hint: envVar === undefined
-          ? "Pipe the key in with --stdin, or run the command in a terminal"
-          : `Set ${envVar}, pipe the key in with --stdin, or run the command in a terminal`,
+        hint: `${envVar === undefined ? "" : `Set ${envVar}, `}pipe the key in with --stdin, ` +
+          "set BROWSER to use the browser form, or run the command in a terminal",
       });
     }
     const key = checkApiKey(def, raw);
