@@ -184,7 +184,7 @@ const COMMANDS: Record<string, Command> = {
           onDeviceCode: async (d) => {
             if (canOpenBrowser(io)) {
               const { startDevicePage } = await import("./providers/device_page.ts");
-              const page = startDevicePage({ provider, ...d });
+              const page = startDevicePage(d);
               devicePage = page;
               io.stderr(`Showing the code in your browser: ${page.url}\n`);
               openBrowser(io, page.url);

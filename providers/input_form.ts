@@ -218,7 +218,14 @@ export function createFormApp(options: FormAppOptions): Hono {
         provider,
       });
     }
-    const body = await readBodyLimited(req, MAX_BODY_BYTES);
+    let body: string | undefined;
+    try {
+      body = await readBodyLimited(req, MAX_BODY_BYTES);
+    } catch (error) {
+      // Accepting another submission shuts the server down, which ends bodies still arriving.
+      if (used) return gone();
+      throw error;
+    }
     if (body === undefined) {
       return messagePage(413, "Too much data", "The form data is too large.", { provider });
     }

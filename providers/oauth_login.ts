@@ -27,6 +27,8 @@ export type { OAuthClient, OAuthEndpoints, TokenSet };
 
 /** What the device flow shows the user. */
 export interface DeviceCodePrompt {
+  /** The provider's display name. */
+  provider: string;
   /** The code to type. */
   user_code: string;
   /** Where to type it. */
@@ -107,6 +109,7 @@ export async function runOAuthFlow(options: {
     const client = requireClient(options.client, options.def);
     const device = await startDeviceAuthorization({ endpoints, client, scopes, fetch: io.fetch });
     const prompt: DeviceCodePrompt = {
+      provider: options.def.display_name,
       user_code: device.user_code,
       verification_uri: device.verification_uri,
       expires_in: device.expires_in,
