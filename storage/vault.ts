@@ -88,7 +88,21 @@ export function openFileVault(options: FileVaultOptions): Vault {
   const path = vaultPath(options.home, options.name);
   const lockPath = joinPath(options.home, "vaults", `${options.name}.lock`);
   let snapshot: Promise<Snapshot> | undefined;
-  const current = () => snapshot ??= loadSnapshot(path, options);
+  let seen = "";
+  // Reads reuse the decrypted snapshot while the file is the same one (another process's write
+  // renames a new file into place, which changes the inode), so a long-lived library user sees
+  // logins and refreshes made by other processes.
+  const current = async () => {
+    const identity = await fileIdentity(path);
+    if (snapshot === undefined || identity !== seen) {
+      seen = identity;
+      snapshot = loadSnapshot(path, options);
+      snapshot.catch(() => {
+        seen = "";
+      });
+    }
+    return await snapshot;
+  };
   return {
     name: options.name,
     async get<T>(key: string) {
@@ -113,10 +127,22 @@ export function openFileVault(options: FileVaultOptions): Vault {
         } else {
           snapshot = Promise.resolve(fresh);
         }
+        seen = await fileIdentity(path);
         return result;
       });
     },
   };
+}
+
+/** Inode, size and modification time of the vault file, or "" when it does not exist. */
+async function fileIdentity(path: string): Promise<string> {
+  try {
+    const info = await Deno.stat(path);
+    return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
 }
 
 interface Snapshot extends VaultReader {

@@ -205,3 +205,13 @@ Deno.test("golden vault v1 decrypts to the known records", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("file vault: a long-lived handle sees writes made by another process", () =>
+  withFileVault(async (open) => {
+    const reader = open();
+    await open().update((tx) => tx.set("connection/openai/default", { v: 1 }));
+    assert.deepEqual(await reader.get("connection/openai/default"), { v: 1 });
+    await open().update((tx) => tx.set("connection/openai/default", { v: 2 }));
+    assert.deepEqual(await reader.get("connection/openai/default"), { v: 2 });
+    assert.deepEqual(await reader.keys("connection/"), ["connection/openai/default"]);
+  }));
