@@ -855,13 +855,24 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     ];
     for (const [token, tokenTypeHint] of tokens) {
       if (token === undefined) continue;
-      await oauth.revokeToken({
-        endpoints,
-        client: oauthClientOf(client),
-        token,
-        tokenTypeHint,
-        fetch: fetchImpl,
-      });
+      try {
+        await oauth.revokeToken({
+          endpoints,
+          client: oauthClientOf(client),
+          token,
+          tokenTypeHint,
+          fetch: fetchImpl,
+        });
+      } catch (error) {
+        if (!(error instanceof AuthsomeError)) throw error;
+        // Nothing is deleted locally, so the user can retry, or drop it without the provider.
+        throw new AuthsomeError(error.code, error.message, {
+          cause: error,
+          hint:
+            `Nothing was deleted. Retry, or delete it locally only: authsome logout ${def.name} ` +
+            `--connection ${record.connection}`,
+        });
+      }
     }
   }
 
