@@ -753,3 +753,15 @@ Deno.test("login --timeout 2 with nobody at the browser exits 2 'Timed out' and 
   await assertPortClosed(port, "timeout");
   await assertNothingStored(f, "timeout");
 });
+
+Deno.test("a revocation the server refuses deletes nothing and points to logout", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  assertOk((await loginPkce(f, { login: "alice" })).result, "login");
+  const before = await fileHash(f.vaultFile);
+  await f.server.failNext("500", 1, "revocation");
+  const r = await f.cli(["revoke", "acme", "--connection", "default"]);
+  assertFailure(r, 2, /revocation endpoint/, "revoke with the endpoint failing");
+  assert.match(r.stderr, /hint: Nothing was deleted\. .*authsome logout acme --connection default/);
+  assert.equal(await fileHash(f.vaultFile), before, "the vault is unchanged");
+  assert.equal((await getJson(f)).status, "connected");
+});
