@@ -602,8 +602,11 @@ const COMMANDS: Record<string, Command> = {
  * flags, and `--` to end the options. Hand-written instead of `node:util`'s `parseArgs`, whose
  * Node-compat start-up costs about 10 ms on every command.
  */
-export function parseArgv(argv: string[]): { values: Values; positionals: string[] } {
+export function parseArgv(
+  argv: string[],
+): { values: Values; positionals: string[]; all: Partial<Record<OptionName, string[]>> } {
   const values: Record<string, string | boolean> = {};
+  const all: Partial<Record<OptionName, string[]>> = {};
   const positionals: string[] = [];
   const shorts = new Map<string, OptionName>();
   for (const [name, spec] of Object.entries(OPTIONS)) {
@@ -617,6 +620,11 @@ export function parseArgv(argv: string[]): { values: Values; positionals: string
     }
     if (!arg.startsWith("-") || arg === "-") {
       positionals.push(arg);
+      // `run CMD ARGS...`: everything from the command on belongs to the command.
+      if (positionals.length === 2 && positionals[0] === "run") {
+        positionals.push(...argv.slice(i + 1));
+        break;
+      }
       continue;
     }
     const long = arg.startsWith("--");
@@ -635,8 +643,9 @@ export function parseArgv(argv: string[]): { values: Values; positionals: string
     const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i];
     if (value === undefined) throw usage(`${shown} needs a value`, `Example: ${shown} VALUE`);
     values[name] = value;
+    (all[name] ??= []).push(value);
   }
-  return { values: values as Values, positionals };
+  return { values: values as Values, positionals, all };
 }
 
 function usage(message: string, hint: string): AuthsomeError {
