@@ -54,6 +54,7 @@ const OPTIONS = {
   "base-url": { type: "string" },
   "client-id": { type: "string" },
   stdin: { type: "boolean" },
+  env: { type: "boolean" },
   "reset-client": { type: "boolean" },
   "callback-port": { type: "string" },
   timeout: { type: "string" },
@@ -81,6 +82,8 @@ interface Command {
 
 interface Context {
   values: Values;
+  /** Every value of options given more than once (e.g. run's --connection P=C). */
+  all: Partial<Record<OptionName, string[]>>;
   args: string[];
   io: CliIO;
   out: Output;
@@ -527,6 +530,39 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  run: {
+    usage: "run [--connection PROVIDER=NAME]... [--env] -- COMMAND [ARGS...]",
+    summary: "Run a command behind the proxy that adds your credentials to its HTTPS requests",
+    options: ["connection", "env"],
+    details: [
+      "The command gets placeholders (e.g. OPENAI_API_KEY=authsome-proxy-managed), proxy variables",
+      "and a CA bundle; the proxy adds the real auth header to HTTPS requests for hosts of",
+      "providers you are logged in to, so the command never holds the secret. Other hosts are",
+      "tunnelled untouched. --env passes the real values as variables instead (no proxy).",
+      "Exit status: the command's; 125 the proxy could not start; 126 not executable;",
+      "127 not found; 128+N killed by signal N.",
+    ],
+    args: [1, Number.POSITIVE_INFINITY],
+    async run({ values, all, args, io, service }) {
+      const connections: Record<string, string> = {};
+      for (const pair of all.connection ?? []) {
+        const m = /^([^=]+)=([^=]+)$/.exec(pair);
+        if (m === null) {
+          throw usage(
+            `--connection for run takes PROVIDER=NAME, not "${pair}"`,
+            "Example: authsome run --connection github=work -- gh repo list",
+          );
+        }
+        connections[m[1]!] = m[2]!;
+      }
+      const auth = await service();
+      return await auth.run(args, {
+        connections,
+        env: values.env === true,
+        onWarning: (message) => io.stderr(`warning: ${message}\n`),
+      });
+    },
+  },
   whoami: {
     usage: "whoami",
     summary: "Show the home folder, vault and master-key source",
@@ -880,6 +916,7 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     const out = new Output(io, json, values.quiet === true);
     return await command.run({
       values,
+      all: parsed.all,
       args,
       io,
       out,

@@ -19,7 +19,10 @@ export type ErrorCode =
   | "ENDPOINT_UNREACHABLE"
   | "VAULT_UNAVAILABLE"
   | "USAGE"
-  | "INVALID_INPUT";
+  | "INVALID_INPUT"
+  | "PROXY_FAILED"
+  | "COMMAND_NOT_EXECUTABLE"
+  | "COMMAND_NOT_FOUND";
 
 /**
  * Exit status for every error code, as documented in the README.
@@ -43,6 +46,9 @@ export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
   VAULT_UNAVAILABLE: 10,
   USAGE: 64,
   INVALID_INPUT: 65,
+  PROXY_FAILED: 125,
+  COMMAND_NOT_EXECUTABLE: 126,
+  COMMAND_NOT_FOUND: 127,
 };
 
 /** Options of {@linkcode AuthsomeError}. */

@@ -31,6 +31,7 @@ export {
   type LoginOptions,
   type LoginResult,
   type ProviderSummary,
+  type RunOptions,
   SECRET_FIELDS,
   type SecretField,
 } from "./service.ts";

@@ -19,7 +19,7 @@ import type { FormField, FormRequest } from "./providers/input_form.ts";
 import type { DeviceCodePrompt } from "./providers/oauth_login.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
 import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
-import { readTextIfExists } from "./storage/files.ts";
+import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "./storage/files.ts";
 import {
   describeKeySource,
   KEY_FILE,
@@ -206,6 +206,18 @@ export interface DoctorCheck {
   detail: string;
 }
 
+/** Options of {@linkcode AuthService.run}. */
+export interface RunOptions {
+  /** Connections to use instead of the defaults, by provider: `{ github: "work" }`. */
+  connections?: Record<string, string> | undefined;
+  /** Pass the real credentials as environment variables instead of running the proxy. */
+  env?: boolean | undefined;
+  /** The environment the child starts from; default this process's. */
+  parentEnv?: Record<string, string> | undefined;
+  /** Receives warnings (e.g. a provider route that could not be built); never a secret. */
+  onWarning?: ((message: string) => void) | undefined;
+}
+
 /** Options of {@linkcode createAuthService}. */
 export interface AuthServiceOptions {
   /** Home folder; default `AUTHSOME_HOME`, else `~/.authsome`. */
@@ -270,6 +282,11 @@ export interface AuthService {
   ): Promise<LoadedProvider>;
   /** Removes a user provider definition. */
   removeProvider(name: string): Promise<{ restoredBundled: boolean }>;
+  /**
+   * Runs `command` behind the injecting proxy (default), or with the real variables (`env: true`),
+   * and resolves with its exit status (126/127 when it cannot start, 128+N when killed by signal N).
+   */
+  run(command: string[], options?: RunOptions): Promise<number>;
   /** Home, vault, key source and counts. */
   whoami(): Promise<Record<string, unknown>>;
   /** Health checks. */
@@ -315,6 +332,14 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     if (signal?.aborted) cancelled();
     else signal?.addEventListener("abort", cancelled, { once: true });
+  });
+}
+
+/** A random URL-safe secret of 32 bytes. */
+function randomToken(): string {
+  return crypto.getRandomValues(new Uint8Array(32)).toBase64({
+    alphabet: "base64url",
+    omitPadding: true,
   });
 }
 
@@ -876,6 +901,93 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     }
   }
 
+  /**
+   * Starts the injecting proxy for `run`: the CA from the vault (created once), its files under
+   * `<home>/proxy/`, the routes of the chosen connections, and headers from getAuthHeaders (cached
+   * until the token is due for refresh).
+   */
+  async function startRunProxy(
+    chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }>,
+    onWarning: ((message: string) => void) | undefined,
+  ) {
+    const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy }, certs, tls] = await Promise
+      .all([
+        import("./proxy/routing.ts"),
+        import("./proxy/server.ts"),
+        import("./proxy/certs.ts"),
+        import("node:tls"),
+      ]);
+    const ca = await vault.update(async (tx) => {
+      const stored = await tx.get<{ certPem: string; keyPkcs8Pem: string }>("proxy/ca");
+      if (stored !== undefined) return stored;
+      const created = await certs.createCa();
+      tx.set("proxy/ca", created);
+      return created;
+    });
+    const dir = joinPath(settings.home, "proxy");
+    await ensurePrivateDir(dir);
+    const caCertPath = joinPath(dir, "ca.pem");
+    const caBundlePath = joinPath(dir, "ca-bundle.pem");
+    const bundle = [...tls.rootCertificates, ca.certPem].join("\n") + "\n";
+    if (await readTextIfExists(caCertPath) !== ca.certPem) {
+      await writeFileAtomic(caCertPath, ca.certPem);
+    }
+    if (await readTextIfExists(caBundlePath) !== bundle) {
+      await writeFileAtomic(caBundlePath, bundle);
+    }
+
+    const oauth = chosen.some((c) => c.def.auth_type === "oauth2")
+      ? await import("./providers/oauth_login.ts")
+      : undefined;
+    const { routes, warnings } = buildRoutes(chosen.map(({ def, record }) => {
+      const endpoints = oauth && def.oauth
+        ? oauth.endpointsFor(def, record.base_url ?? undefined)
+        : undefined;
+      return {
+        provider: def.name,
+        connection: record.connection,
+        api_url: record.api_url,
+        authEndpoints: endpoints
+          ? Object.values(endpoints).filter((v): v is string => typeof v === "string")
+          : [],
+      };
+    }));
+    for (const w of warnings) onWarning?.(w);
+    const cache = new Map<string, { headers: Record<string, string>; until: number }>();
+    const secret = randomToken();
+    // Upstream TLS is verified against the built-in roots plus, as Node does, the certificates in
+    // NODE_EXTRA_CA_CERTS (e.g. a company's TLS-inspecting proxy).
+    const extraCaFile = env.get("NODE_EXTRA_CA_CERTS");
+    const extraCa = extraCaFile ? await readTextIfExists(extraCaFile) : undefined;
+    const proxy = await startProxy({
+      secret,
+      ca,
+      ...(extraCa ? { upstreamCa: [extraCa] } : {}),
+      shouldIntercept: (host) => hostIsRouted(routes, host),
+      headersFor: async (request) => {
+        const decision = routeRequest(routes, request);
+        if (decision.action !== "inject") return undefined;
+        const { provider, connection } = decision.route;
+        const key = `${provider}/${connection}`;
+        const hit = cache.get(key);
+        if (hit !== undefined && hit.until > now().getTime()) return hit.headers;
+        const headers = await service.getAuthHeaders(provider, { connection });
+        const record = await vault.get<ConnectionRecord>(connKey(provider, connection));
+        const until = record?.expires_at == null
+          ? Number.POSITIVE_INFINITY
+          : Date.parse(record.expires_at) - REFRESH_WINDOW_MS;
+        cache.set(key, { headers, until });
+        return headers;
+      },
+    });
+    return {
+      proxyUrl: `http://authsome:${secret}@127.0.0.1:${proxy.port}`,
+      caCertPath,
+      caBundlePath,
+      close: () => proxy.close(),
+    };
+  }
+
   const service: AuthService = {
     settings,
 
@@ -1146,6 +1258,109 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
         }
         return await registry.remove(name);
       });
+    },
+
+    async run(command, opts = {}) {
+      if (command.length === 0) {
+        throw new AuthsomeError("USAGE", "No command to run", {
+          hint: "Example: authsome run -- python agent.py",
+        });
+      }
+      const { spawnChild } = await import("./proxy/runner.ts");
+      const parent = opts.parentEnv ?? Deno.env.toObject();
+      const { providers } = await registry.list();
+      const defs = new Map(providers.map((p) => [p.definition.name, p.definition]));
+      // Every variable name that could carry a credential is removed from the child's environment.
+      const credentialVars = new Set<string>();
+      for (const def of defs.values()) {
+        for (const names of Object.values(def.export.env)) {
+          names.forEach((n) => credentialVars.add(n));
+        }
+        if (def.api_key?.env_var) credentialVars.add(def.api_key.env_var);
+        if (def.oauth?.client?.client_id_env) credentialVars.add(def.oauth.client.client_id_env);
+        if (def.oauth?.client?.client_secret_env) {
+          credentialVars.add(def.oauth.client.client_secret_env);
+        }
+      }
+      // The connection of each provider: the default, or the one asked for.
+      const chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }> = [];
+      const withConnections = new Set(
+        (await vault.keys("connection/")).map((k) => k.split("/")[1]!),
+      );
+      for (const provider of opts.connections ? Object.keys(opts.connections) : []) {
+        if (!defs.has(provider)) await registry.get(provider); // a clear "unknown provider" error
+      }
+      for (const provider of withConnections) {
+        const def = defs.get(provider);
+        if (def === undefined) continue;
+        const wanted = opts.connections?.[provider];
+        const { record } = await resolveConnection(vault, provider, wanted).catch((error) => {
+          if (wanted === undefined && error instanceof AuthsomeError) return { record: undefined };
+          throw error;
+        }) as { record: ConnectionRecord | undefined };
+        if (record !== undefined) chosen.push({ def, record });
+      }
+      for (const [provider, name] of Object.entries(opts.connections ?? {})) {
+        if (!withConnections.has(provider)) await resolveConnection(vault, provider, name);
+      }
+      const program = command[0]!.split("/").pop()!;
+      const mode = opts.env ? "env" : "proxy";
+      return await audited(
+        "run",
+        { detail: { program, mode, connections: chosen.length } },
+        async () => {
+          const spawn = async (env: Record<string, string>) => {
+            const result = await spawnChild(command, env);
+            if (typeof result === "number") return result;
+            throw result.code === 127
+              ? new AuthsomeError("COMMAND_NOT_FOUND", `Command not found: ${result.program}`, {
+                hint: "Check the command name and PATH",
+              })
+              : new AuthsomeError("COMMAND_NOT_EXECUTABLE", `Cannot execute: ${result.program}`, {
+                hint: "Check that it is a program and has execute permission",
+              });
+          };
+          if (opts.env) {
+            const { realEnv } = await import("./proxy/child_env.ts");
+            const values: Record<string, string> = {};
+            for (const { def, record } of chosen) {
+              for (const [k, v] of exportVars(def, await fresh(def, record))) values[k] = v;
+            }
+            const env = realEnv({ parent, credentialVars: [...credentialVars], values });
+            return await spawn(env);
+          }
+          const session = await startRunProxy(chosen, opts.onWarning).catch((error) => {
+            if (error instanceof AuthsomeError && error.code !== "UNEXPECTED") throw error;
+            throw new AuthsomeError(
+              "PROXY_FAILED",
+              `The proxy could not start: ${
+                error instanceof Error ? error.message.split("\n")[0] : String(error)
+              }`,
+              { cause: error, hint: "Run 'authsome doctor', or use 'authsome run --env'" },
+            );
+          });
+          try {
+            const { childEnv } = await import("./proxy/child_env.ts");
+            const placeholders = new Set<string>();
+            for (const provider of withConnections) {
+              for (const names of Object.values(defs.get(provider)?.export.env ?? {})) {
+                names.forEach((n) => placeholders.add(n));
+              }
+            }
+            const env = childEnv({
+              parent,
+              proxyUrl: session.proxyUrl,
+              caBundlePath: session.caBundlePath,
+              caCertPath: session.caCertPath,
+              placeholders: [...placeholders],
+              credentialVars: [...credentialVars],
+            });
+            return await spawn(env);
+          } finally {
+            await session.close();
+          }
+        },
+      );
     },
 
     async whoami() {

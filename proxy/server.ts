@@ -1,0 +1,591 @@
+/**
+ * The local proxy that `authsome run` puts in front of its child. It accepts only clients that
+ * present the per-run secret, decrypts CONNECT tunnels to the hosts it is told to (TLS terminated
+ * in-process with a leaf from authsome's CA), adds the auth header and forwards each request over
+ * verified HTTPS, streaming bodies both ways. Every other CONNECT is tunnelled untouched, and plain
+ * HTTP is forwarded but never injected.
+ *
+ * Which host is decrypted and which headers a request gets are decided by the caller
+ * (`shouldIntercept`, `headersFor`); this file only moves bytes.
+ *
+ * @module
+ */
+
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
+import http from "node:http";
+import https from "node:https";
+import net from "node:net";
+import type { Readable, Writable } from "node:stream";
+import tls from "node:tls";
+import { AuthsomeError } from "../errors.ts";
+import { type CertificateAuthority, createLeafIssuer } from "./certs.ts";
+
+/** An audit event of the proxy; it never carries a header value or a query string. */
+export interface ProxyEvent {
+  /**
+   * `inject`: headers were added; `pass`: a decrypted or plain-HTTP request was forwarded unchanged;
+   * `tunnel`: a CONNECT was relayed untouched; `denied`: refused (proxy credentials, misdirected
+   * request, bad request line); `error`: upstream or TLS failure.
+   */
+  kind: "inject" | "pass" | "tunnel" | "denied" | "error";
+  /** The target host. */
+  host: string;
+  /** The request path without its query, when there is a request. */
+  path?: string;
+  /** The request method, when there is a request. */
+  method?: string;
+  /** Why, in a few words. */
+  detail?: string;
+}
+
+/** A request the proxy has decrypted, as shown to {@linkcode ProxyOptions.headersFor}. */
+export interface InterceptedRequest {
+  /** Always `https`: plain HTTP is never injected. */
+  scheme: "https";
+  /** The CONNECT host, lower-case, without IPv6 brackets. */
+  host: string;
+  /** The CONNECT port. */
+  port: number;
+  /** The path without its query string (`/` when empty). */
+  path: string;
+  /** The request method, upper-case. */
+  method: string;
+}
+
+/** Options of {@linkcode startProxy}. */
+export interface ProxyOptions {
+  /**
+   * The per-run secret: clients must send `Proxy-Authorization: Basic base64("authsome:" + secret)`
+   * on every plain request and CONNECT; anything else gets 407.
+   */
+  secret: string;
+  /** The CA that signs the leaf certificates shown to the client. */
+  ca: CertificateAuthority;
+  /** Should a CONNECT to this host be decrypted (`true`) or tunnelled untouched (`false`)? */
+  shouldIntercept(host: string, port: number): boolean;
+  /**
+   * For a decrypted request: the headers to set (replacing what the client sent), or `undefined` to
+   * forward it unchanged. A rejection answers the request with 502 and the error's message, so an
+   * {@linkcode AuthsomeError}'s message (never a secret) reaches the client.
+   */
+  headersFor(request: InterceptedRequest): Promise<Record<string, string> | undefined>;
+  /** Where to connect for host:port; default the same. Tests map a name to 127.0.0.1. */
+  resolveUpstream?: (host: string, port: number) => { host: string; port: number };
+  /**
+   * Extra CA certificates (PEM) trusted for upstream TLS besides the built-in roots. Upstream TLS is
+   * always verified against the requested host name, whatever `resolveUpstream` returns.
+   */
+  upstreamCa?: string[];
+  /** Receives one event per request or tunnel; errors it throws are ignored. */
+  onEvent?: (event: ProxyEvent) => void;
+}
+
+/** A running proxy. */
+export interface RunningProxy {
+  /** `http://127.0.0.1:PORT`, without credentials. */
+  url: string;
+  /** The port it listens on. */
+  port: number;
+  /** Stops listening, destroys every open connection and resolves when the port is free. */
+  close(): Promise<void>;
+}
+
+/** Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1, plus proxy auth). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+interface Tunnel {
+  host: string;
+  port: number;
+}
+
+/**
+ * Starts the proxy on 127.0.0.1 on a fresh port.
+ *
+ * @example
+ * ```ts ignore
+ * import { createCa } from "./certs.ts";
+ * import { startProxy } from "./server.ts";
+ * const proxy = await startProxy({
+ *   secret: crypto.randomUUID(),
+ *   ca: await createCa(),
+ *   shouldIntercept: (host) => host === "api.openai.com",
+ *   headersFor: async () => ({ Authorization: "Bearer sk-…" }),
+ * });
+ * console.log(proxy.url); // http://127.0.0.1:PORT — give the child http://authsome:SECRET@127.0.0.1:PORT
+ * await proxy.close();
+ * ```
+ */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const leaves = createLeafIssuer(options.ca);
+  // Fail now, not on the first CONNECT, when the CA cannot sign.
+  await leaves.issue("localhost");
+  const resolveUpstream = options.resolveUpstream ?? ((host, port) => ({ host, port }));
+  const expectedCredentials = digest(`authsome:${options.secret}`);
+  const sockets = new Set<net.Socket>();
+  const tunnels = new WeakMap<object, Tunnel>();
+  // Node's `ca` replaces the built-in roots rather than adding to them, so both are given.
+  const ca = options.upstreamCa?.length
+    ? [...tls.rootCertificates, ...options.upstreamCa]
+    : undefined;
+  const httpsAgent = new https.Agent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  const httpAgent = new http.Agent({ keepAlive: true });
+
+  const emit = (event: ProxyEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch {
+      // An audit sink that fails must not take the proxy down.
+    }
+  };
+  const track = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
+  const authorized = (header: string | undefined) => {
+    const match = /^basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? "");
+    if (!match) return false;
+    // Equal-length digests, so the comparison time says nothing about the secret.
+    return timingSafeEqual(
+      digest(Buffer.from(match[1]!, "base64").toString("utf8")),
+      expectedCredentials,
+    );
+  };
+
+  // The decrypted side: one http.Server that never listens, fed with each client TLS socket.
+  const inner = http.createServer((req, res) => {
+    const tunnel = tunnels.get(req.socket);
+    if (!tunnel) {
+      res.writeHead(500).end();
+      return;
+    }
+    void forwardIntercepted(req, res, tunnel);
+  });
+  // Deno's node:http closes a connection after one response on a server that is not listening;
+  // claiming it listens keeps client connections alive.
+  Object.defineProperty(inner, "listening", { get: () => true });
+  inner.on("clientError", (_error, socket) => socket.destroy());
+
+  async function forwardIntercepted(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    tunnel: Tunnel,
+  ) {
+    const method = req.method ?? "GET";
+    const target = parseTarget(req.url ?? "");
+    const path = target?.path ?? "/";
+    const base = { host: tunnel.host, path, method };
+    if (!target || (target.authority !== undefined && !sameAuthority(target.authority, tunnel))) {
+      emit({ kind: "denied", ...base, detail: "bad request target" });
+      return reply(req, res, 400, "authsome proxy: bad request target");
+    }
+    if (!sameAuthority(req.headers.host ?? "", tunnel)) {
+      // A Host other than the CONNECT host would carry the credential to a host not chosen for it.
+      emit({ kind: "denied", ...base, detail: "Host header differs from the CONNECT host" });
+      return reply(
+        req,
+        res,
+        421,
+        "authsome proxy: the Host header does not match the tunnel's host",
+      );
+    }
+    let injected: Record<string, string> | undefined;
+    try {
+      injected = await options.headersFor({
+        scheme: "https",
+        host: tunnel.host,
+        port: tunnel.port,
+        path,
+        method: method.toUpperCase(),
+      });
+    } catch (error) {
+      const message = error instanceof AuthsomeError
+        ? error.message
+        : "the credential could not be loaded";
+      emit({ kind: "error", ...base, detail: `headers: ${message}` });
+      return reply(req, res, 502, `authsome proxy: ${message}`);
+    }
+    const headers = forwardHeaders(req.rawHeaders);
+    // Only the Host value checked above goes upstream, even if the client sent several.
+    headers.host = req.headers.host!;
+    if (injected) {
+      for (const [name, value] of Object.entries(injected)) headers[name.toLowerCase()] = value;
+      emit({ kind: "inject", ...base });
+    } else {
+      emit({ kind: "pass", ...base, detail: "no credential for this request" });
+    }
+    let upstreamReq: http.ClientRequest;
+    try {
+      const upstream = resolveUpstream(tunnel.host, tunnel.port);
+      upstreamReq = https.request({
+        host: upstream.host,
+        port: upstream.port,
+        // Verify the upstream certificate against the host the client asked for.
+        ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+        method,
+        path: target.pathAndQuery,
+        headers,
+        agent: httpsAgent,
+      });
+    } catch (error) {
+      // E.g. an injected header value with a line break, refused by node:http.
+      emit({ kind: "error", ...base, detail: `request: ${describe(error)}` });
+      return reply(req, res, 502, "authsome proxy: the request could not be built");
+    }
+    relay(req, res, upstreamReq, base);
+  }
+
+  /** Streams the client request to upstream and the response back; 502 when upstream fails first. */
+  function relay(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    upstreamReq: http.ClientRequest,
+    base: { host: string; path: string; method: string },
+  ) {
+    let upstreamRes: http.IncomingMessage | undefined;
+    let abandoned = false;
+    const drop = () => {
+      upstreamRes?.destroy();
+      upstreamReq.destroy();
+    };
+    upstreamReq.on("response", (response) => {
+      upstreamRes = response;
+      if (abandoned) return drop();
+      const headers: http.OutgoingHttpHeaders = {};
+      for (const [name, value] of Object.entries(response.headers)) {
+        if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
+      }
+      res.writeHead(response.statusCode ?? 502, response.statusMessage, headers);
+      // Send the head now: an event stream's client waits for it before the first event.
+      res.flushHeaders();
+      stream(response, res, response.headers["content-length"], () => res.destroy());
+    });
+    upstreamReq.on("error", (error) => {
+      if (abandoned) return;
+      emit({ kind: "error", ...base, detail: `upstream: ${describe(error)}` });
+      reply(req, res, 502, `authsome proxy: upstream failed: ${describe(error)}`);
+    });
+    res.on("close", () => {
+      if (res.writableFinished) return;
+      abandoned = true;
+      // Deno's node:http sends a request again when it is destroyed on a reused keep-alive socket
+      // before its response arrives (denoland/deno#36786). A request sent in full is therefore
+      // dropped only when its response begins, so the client's going away never duplicates it.
+      if (upstreamRes || !upstreamReq.writableEnded) drop();
+    });
+    stream(req, upstreamReq, req.headers["content-length"], drop);
+  }
+
+  function connectHandler(req: http.IncomingMessage, socket: net.Socket, head: Buffer) {
+    track(socket);
+    socket.on("error", () => socket.destroy());
+    const target = parseAuthority(req.url ?? "");
+    if (!authorized(req.headers["proxy-authorization"])) {
+      emit({
+        kind: "denied",
+        host: target?.host ?? "",
+        detail: "missing or wrong proxy credentials",
+      });
+      return rawReply(
+        socket,
+        407,
+        "Proxy Authentication Required",
+        "authsome proxy: authentication required",
+        [
+          'Proxy-Authenticate: Basic realm="authsome"',
+        ],
+      );
+    }
+    if (!target) {
+      emit({ kind: "denied", host: "", detail: "bad CONNECT target" });
+      return rawReply(socket, 400, "Bad Request", "authsome proxy: bad CONNECT target");
+    }
+    let decrypt: boolean;
+    try {
+      decrypt = options.shouldIntercept(target.host, target.port);
+    } catch (error) {
+      emit({ kind: "error", host: target.host, detail: `routing: ${describe(error)}` });
+      return rawReply(socket, 502, "Bad Gateway", "authsome proxy: routing failed");
+    }
+    if (decrypt) void intercept(socket, head, target);
+    else tunnelThrough(socket, head, target);
+  }
+
+  async function intercept(socket: net.Socket, head: Buffer, tunnel: Tunnel) {
+    let leaf;
+    try {
+      leaf = await leaves.issue(tunnel.host);
+    } catch (error) {
+      emit({ kind: "error", host: tunnel.host, detail: `certificate: ${describe(error)}` });
+      return rawReply(socket, 502, "Bad Gateway", "authsome proxy: cannot issue a certificate");
+    }
+    if (socket.destroyed) return;
+    socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    // Deno starts no TLS on a socket wrapped in the same tick as the CONNECT event.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    if (head.length > 0) socket.unshift(head);
+    const tlsSocket = new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem }),
+    });
+    track(tlsSocket);
+    tunnels.set(tlsSocket, tunnel);
+    tlsSocket.on("error", (error) => {
+      emit({ kind: "error", host: tunnel.host, detail: `client TLS: ${describe(error)}` });
+      tlsSocket.destroy();
+    });
+    inner.emit("connection", tlsSocket);
+  }
+
+  function tunnelThrough(socket: net.Socket, head: Buffer, target: Tunnel) {
+    let upstreamSocket: net.Socket;
+    try {
+      const upstream = resolveUpstream(target.host, target.port);
+      upstreamSocket = net.connect({ host: upstream.host, port: upstream.port });
+    } catch (error) {
+      emit({ kind: "error", host: target.host, detail: `tunnel: ${describe(error)}` });
+      return rawReply(socket, 502, "Bad Gateway", "authsome proxy: upstream failed");
+    }
+    track(upstreamSocket);
+    let connected = false;
+    upstreamSocket.once("connect", () => {
+      connected = true;
+      emit({ kind: "tunnel", host: target.host, detail: `port ${target.port}` });
+      socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+      if (head.length > 0) upstreamSocket.write(head);
+      socket.pipe(upstreamSocket);
+      upstreamSocket.pipe(socket);
+    });
+    upstreamSocket.on("error", (error) => {
+      if (connected) {
+        socket.destroy();
+      } else {
+        emit({ kind: "error", host: target.host, detail: `tunnel: ${describe(error)}` });
+        rawReply(socket, 502, "Bad Gateway", `authsome proxy: upstream failed: ${describe(error)}`);
+      }
+      upstreamSocket.destroy();
+    });
+    socket.on("close", () => upstreamSocket.destroy());
+    upstreamSocket.on("close", () => socket.destroy());
+  }
+
+  /** Plain-HTTP absolute-form requests: forwarded as they are, never injected. */
+  function requestHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+    const method = req.method ?? "GET";
+    let url: URL | undefined;
+    try {
+      url = /^http:\/\//i.test(req.url ?? "") ? new URL(req.url ?? "") : undefined;
+    } catch {
+      url = undefined;
+    }
+    const host = url ? url.hostname.replace(/^\[|\]$/g, "").toLowerCase() : "";
+    if (!authorized(req.headers["proxy-authorization"])) {
+      emit({ kind: "denied", host, method, detail: "missing or wrong proxy credentials" });
+      res.writeHead(407, {
+        "proxy-authenticate": 'Basic realm="authsome"',
+        "content-type": "text/plain; charset=utf-8",
+      });
+      res.end("authsome proxy: authentication required\n");
+      return;
+    }
+    if (!url) {
+      emit({ kind: "denied", host, method, detail: "not an absolute http:// URL" });
+      return reply(req, res, 400, "authsome proxy: expected an absolute http:// URL");
+    }
+    const base = { host, path: url.pathname, method };
+    emit({ kind: "pass", ...base, detail: "plain HTTP is never injected" });
+    let upstreamReq: http.ClientRequest;
+    try {
+      const upstream = resolveUpstream(host, url.port ? Number(url.port) : 80);
+      upstreamReq = http.request({
+        host: upstream.host,
+        port: upstream.port,
+        method,
+        path: url.pathname + url.search,
+        headers: forwardHeaders(req.rawHeaders),
+        agent: httpAgent,
+      });
+    } catch (error) {
+      emit({ kind: "error", ...base, detail: `request: ${describe(error)}` });
+      return reply(req, res, 502, "authsome proxy: the request could not be built");
+    }
+    relay(req, res, upstreamReq, base);
+  }
+
+  const server = http.createServer(requestHandler);
+  server.on("connection", track);
+  server.on("connect", connectHandler);
+  server.on("clientError", (_error, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once(
+      "error",
+      (cause) => reject(new AuthsomeError("UNEXPECTED", "The proxy could not start", { cause })),
+    );
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") {
+    server.close();
+    throw new AuthsomeError("UNEXPECTED", "The proxy could not start: no TCP address");
+  }
+  const port = address.port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Client sockets go; requests upstream end as explained in relay(), idle ones go now.
+        for (const socket of sockets) socket.destroy();
+        destroyIdle(httpsAgent);
+        destroyIdle(httpAgent);
+      });
+      return closing;
+    },
+  };
+}
+
+/** Closes an agent's idle keep-alive sockets; agent.destroy() would also cut requests in flight. */
+function destroyIdle(agent: http.Agent) {
+  for (const idle of Object.values(agent.freeSockets)) {
+    for (const socket of idle ?? []) socket.destroy();
+  }
+}
+
+/** The client's headers minus hop-by-hop ones and those the `Connection` header names. */
+function forwardHeaders(rawHeaders: string[]): Record<string, string | string[]> {
+  const named = new Set<string>();
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === "connection") {
+      for (const token of rawHeaders[i + 1]!.split(",")) named.add(token.trim().toLowerCase());
+    }
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (HOP_BY_HOP.has(name) || named.has(name)) continue;
+    const previous = headers[name];
+    if (previous === undefined) headers[name] = value;
+    else if (Array.isArray(previous)) previous.push(value);
+    else headers[name] = [previous, value];
+  }
+  return headers;
+}
+
+/** `host:port` of a CONNECT line; the host lower-case and without IPv6 brackets. */
+function parseAuthority(authority: string): Tunnel | undefined {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+)):(\d{1,5})$/.exec(authority);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: (match[1] ?? match[2]!).toLowerCase(), port };
+}
+
+/** Does a Host header or URL authority name the tunnel's host (and port, when it gives one)? */
+function sameAuthority(value: string, tunnel: Tunnel): boolean {
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!match) return false;
+  const host = (match[1] ?? match[2]!).toLowerCase().replace(/\.$/, "");
+  // Clients leave the port out when it is the scheme's default; some do so for any port.
+  return host === tunnel.host && (match[3] === undefined || Number(match[3]) === tunnel.port);
+}
+
+/** The request target inside a tunnel: origin form, or absolute form (whose authority is checked). */
+function parseTarget(
+  url: string,
+): { path: string; pathAndQuery: string; authority?: string } | undefined {
+  if (url.startsWith("/")) {
+    const path = url.split("?", 1)[0]!;
+    return { path, pathAndQuery: url };
+  }
+  const match = /^https:\/\/([^/?#]+)([^#]*)$/i.exec(url);
+  if (!match) return undefined;
+  const rest = match[2] || "/";
+  const pathAndQuery = rest.startsWith("/") ? rest : `/${rest}`;
+  return { path: pathAndQuery.split("?", 1)[0]!, pathAndQuery, authority: match[1]! };
+}
+
+/** Answers with a one-line text; once a response has begun, cuts the connection instead. */
+function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, text: string) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  // Deno's node:http stalls a kept-alive connection whose request body was never read.
+  req.resume();
+  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
+  res.end(`${text}\n`);
+}
+
+/**
+ * Streams one HTTP message body with back-pressure. The chunk that completes a declared
+ * Content-Length is passed to end() rather than write(): Deno's node:http never finishes a message
+ * whose last byte was written in an earlier tick than end(), and the kept-alive socket then hangs.
+ */
+function stream(
+  from: Readable & { complete?: boolean },
+  to: Writable,
+  contentLength: string | undefined,
+  abort: () => void,
+) {
+  let remaining = contentLength !== undefined && /^\d+$/.test(contentLength)
+    ? Number(contentLength)
+    : undefined;
+  from.on("data", (chunk: Buffer) => {
+    if (to.writableEnded) return;
+    if (remaining !== undefined) {
+      remaining -= chunk.length;
+      if (remaining <= 0) return void to.end(chunk);
+    }
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once("drain", () => from.resume());
+    }
+  });
+  from.on("end", () => {
+    if (!to.writableEnded) to.end();
+  });
+  from.on("error", abort);
+  from.on("close", () => {
+    if (from.complete === false) abort();
+  });
+}
+
+function rawReply(
+  socket: net.Socket,
+  status: number,
+  reason: string,
+  text: string,
+  extra: string[] = [],
+) {
+  const body = `${text}\n`;
+  const head = [
+    `HTTP/1.1 ${status} ${reason}`,
+    ...extra,
+    "Content-Type: text/plain; charset=utf-8",
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+  ];
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
+}
+
+function digest(text: string): Buffer {
+  return createHash("sha256").update(text, "utf8").digest();
+}
+
+/** A one-line description of a network error, without anything from the request. */
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n", 1)[0]! : "unknown error";
+}

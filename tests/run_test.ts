@@ -1,0 +1,242 @@
+/**
+ * `authsome run` end to end: the real CLI runs real clients (curl, Python requests, Deno fetch)
+ * behind its proxy against a local HTTPS server. The provider host api.acme.test is mapped to
+ * 127.0.0.1 inside a private mount namespace (`unshare -m` + a bind-mounted /etc/hosts), so the
+ * machine's own /etc/hosts is never touched and no traffic leaves loopback.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { createCa, createLeafIssuer } from "../proxy/certs.ts";
+import { LAUNCHER, readTree, runCli, tempHome } from "./helpers.ts";
+
+const KEY = "acme-real-secret-0123456789";
+const WORK_KEY = "acme-work-secret-9876543210";
+
+interface Upstream {
+  port: number;
+  caFile: string;
+  seen: Array<{ path: string; headers: Record<string, string> }>;
+  close(): Promise<void>;
+}
+
+/** An HTTPS server for api.acme.test on 127.0.0.1 that echoes what it received. */
+async function startUpstream(dir: string): Promise<Upstream> {
+  const ca = await createCa({ commonName: "upstream test CA" });
+  const leaf = await createLeafIssuer(ca).issue("api.acme.test");
+  const seen: Upstream["seen"] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, cert: leaf.certPem, key: leaf.keyPem, onListen() {} },
+    (req) => {
+      const headers = Object.fromEntries(req.headers);
+      const path = new URL(req.url).pathname;
+      seen.push({ path, headers });
+      return Response.json({ path, headers });
+    },
+  );
+  const caFile = join(dir, "upstream-ca.pem");
+  await Deno.writeTextFile(caFile, ca.certPem);
+  return { port: server.addr.port, caFile, seen, close: () => server.shutdown() };
+}
+
+interface Fixture {
+  home: string;
+  dir: string;
+  upstream: Upstream;
+  hosts: string;
+  /** Runs `./authsome ARGS` in the namespace where api.acme.test is 127.0.0.1. */
+  run(
+    args: string[],
+    env?: Record<string, string>,
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+async function fixture(): Promise<Fixture> {
+  const tmp = await tempHome();
+  const dir = join(tmp.home, "..");
+  const upstream = await startUpstream(dir);
+  const hosts = join(dir, "hosts");
+  await Deno.writeTextFile(
+    hosts,
+    (await Deno.readTextFile("/etc/hosts")) + "\n127.0.0.1 api.acme.test\n",
+  );
+  const definition = {
+    name: "acme",
+    display_name: "Acme",
+    auth_type: "api_key",
+    api_url: "api.acme.test",
+    api_key: { header_name: "x-acme-key", header_prefix: null, env_var: "ACME_API_KEY" },
+  };
+  await Deno.writeTextFile(join(dir, "acme.json"), JSON.stringify(definition));
+  const home = tmp.home;
+  assert.equal((await runCli(["provider", "register", join(dir, "acme.json")], { home })).code, 0);
+  assert.equal(
+    (await runCli(["login", "acme"], { home, env: { ACME_API_KEY: KEY } })).code,
+    0,
+  );
+  assert.equal(
+    (await runCli(["login", "acme", "-c", "work"], { home, env: { ACME_API_KEY: WORK_KEY } })).code,
+    0,
+  );
+  return {
+    home,
+    dir,
+    upstream,
+    hosts,
+    async run(args, env = {}) {
+      const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
+      const out = await new Deno.Command("unshare", {
+        args: ["-m", "sh", "-c", script, hosts, LAUNCHER, ...args],
+        clearEnv: true,
+        env: {
+          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+          HOME: Deno.env.get("HOME") ?? "/root",
+          AUTHSOME_HOME: home,
+          NO_COLOR: "1",
+          // The proxy verifies upstream TLS; the test server's CA is trusted the way Node does it.
+          NODE_EXTRA_CA_CERTS: upstream.caFile,
+          ...env,
+        },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const d = new TextDecoder();
+      return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
+    },
+    async [Symbol.asyncDispose]() {
+      await upstream.close();
+      await tmp[Symbol.asyncDispose]();
+    },
+  };
+}
+
+function noSecret(text: string, what: string) {
+  assert.ok(!text.includes(KEY) && !text.includes(WORK_KEY), `${what} holds a real key:\n${text}`);
+}
+
+Deno.test("run: curl's request gets the real header from the proxy while curl holds a placeholder", async () => {
+  await using f = await fixture();
+  const url = `https://api.acme.test:${f.upstream.port}/v1/things?x=1`;
+  const r = await f.run([
+    "run",
+    "--",
+    "sh",
+    "-c",
+    'curl -sS -H "x-acme-key: $ACME_API_KEY" "$0"; echo; echo "child sees: $ACME_API_KEY"',
+    url,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const seen = f.upstream.seen.at(-1)!;
+  assert.equal(seen.path, "/v1/things");
+  assert.equal(seen.headers["x-acme-key"], KEY, "the upstream got the real key");
+  assert.match(r.stdout, /child sees: authsome-proxy-managed/);
+  assert.ok(!("proxy-authorization" in seen.headers), "the proxy secret is not forwarded");
+});
+
+Deno.test("run: Python requests and Deno fetch get the header injected too", async () => {
+  await using f = await fixture();
+  const url = `https://api.acme.test:${f.upstream.port}/v1/py`;
+  const py = await f.run([
+    "run",
+    "--",
+    "python3",
+    "-c",
+    "import requests,sys; r = requests.get(sys.argv[1]); print(r.status_code)",
+    url,
+  ]);
+  assert.equal(py.code, 0, py.stderr);
+  assert.match(py.stdout, /200/);
+  assert.equal(f.upstream.seen.at(-1)!.headers["x-acme-key"], KEY);
+
+  const deno = await f.run([
+    "run",
+    "--",
+    Deno.execPath(),
+    "eval",
+    "const r = await fetch(Deno.args[0]); console.log(r.status);",
+    url.replace("/v1/py", "/v1/deno"),
+  ]);
+  assert.equal(deno.code, 0, deno.stderr);
+  assert.equal(f.upstream.seen.at(-1)!.path, "/v1/deno");
+  assert.equal(f.upstream.seen.at(-1)!.headers["x-acme-key"], KEY);
+});
+
+Deno.test("run --connection acme=work injects that connection's key", async () => {
+  await using f = await fixture();
+  const url = `https://api.acme.test:${f.upstream.port}/v1/work`;
+  const r = await f.run(["run", "--connection", "acme=work", "--", "curl", "-sS", url]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(f.upstream.seen.at(-1)!.headers["x-acme-key"], WORK_KEY);
+});
+
+Deno.test("run: the child's environment holds placeholders, proxy and CA variables, never a secret", async () => {
+  await using f = await fixture();
+  const r = await f.run(["run", "--", "env"], { ACME_API_KEY: "leaked-from-parent" });
+  assert.equal(r.code, 0, r.stderr);
+  const env = Object.fromEntries(
+    r.stdout.trim().split("\n").map((
+      l,
+    ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  assert.equal(env.ACME_API_KEY, "authsome-proxy-managed", "the parent's value is replaced");
+  assert.match(env.HTTPS_PROXY ?? "", /^http:\/\/authsome:[^@]+@127\.0\.0\.1:\d+$/);
+  assert.match(env.NO_PROXY ?? "", /127\.0\.0\.1/);
+  assert.equal(env.AUTHSOME_PROXY_MODE, "true");
+  for (
+    const name of [
+      "SSL_CERT_FILE",
+      "REQUESTS_CA_BUNDLE",
+      "CURL_CA_BUNDLE",
+      "DENO_CERT",
+      "GIT_SSL_CAINFO",
+    ]
+  ) {
+    assert.ok(env[name]?.endsWith("ca-bundle.pem"), `${name}=${env[name]}`);
+  }
+  noSecret(r.stdout, "the child's environment");
+  noSecret(r.stderr, "stderr");
+  for (const [path, text] of await readTree(f.home)) noSecret(text, path);
+});
+
+Deno.test("run --env passes the real value instead, and no proxy", async () => {
+  await using f = await fixture();
+  const r = await f.run([
+    "run",
+    "--env",
+    "--",
+    "sh",
+    "-c",
+    'printf "%s|%s" "$ACME_API_KEY" "$HTTPS_PROXY"',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${KEY}|`);
+});
+
+Deno.test("run exits with the command's status: its code, 127 not found, 126 not executable, 128+N on a signal", async () => {
+  await using f = await fixture();
+  assert.equal((await f.run(["run", "--", "sh", "-c", "exit 7"])).code, 7);
+  const missing = await f.run(["run", "--", "no-such-command-xyz"]);
+  assert.equal(missing.code, 127, missing.stderr);
+  assert.match(missing.stderr, /^error: Command not found: no-such-command-xyz$/m);
+  const file = join(f.dir, "not-executable.sh");
+  await Deno.writeTextFile(file, "echo hi\n");
+  await Deno.chmod(file, 0o644);
+  assert.equal((await f.run(["run", "--", file])).code, 126);
+  assert.equal((await f.run(["run", "--", "sh", "-c", "kill -TERM $$"])).code, 143);
+});
+
+Deno.test("run: hosts without a credential are tunnelled untouched (end-to-end TLS with the server)", async () => {
+  await using f = await fixture();
+  // other.acme.test is not a provider host: the proxy tunnels it, so curl sees the upstream's own
+  // certificate (issued for api.acme.test, hence a name mismatch) instead of one from authsome's CA.
+  await Deno.writeTextFile(
+    f.hosts,
+    (await Deno.readTextFile(f.hosts)) + "127.0.0.1 other.acme.test\n",
+  );
+  const url = `https://other.acme.test:${f.upstream.port}/v1/tunnel`;
+  const r = await f.run(["run", "--", "curl", "-sS", "--cacert", f.upstream.caFile, url]);
+  assert.notEqual(r.code, 0, "the name does not match the upstream's certificate");
+  assert.match(r.stderr, /certificate|SSL|subject/i);
+  assert.ok(!f.upstream.seen.some((s) => s.path === "/v1/tunnel"), "nothing reached the upstream");
+});
