@@ -62,19 +62,24 @@ export interface ProxyOptions {
   secret: string;
   /** The CA that signs the leaf certificates shown to the client. */
   ca: CertificateAuthority;
-  /** Should a CONNECT to this host be decrypted (`true`) or tunnelled untouched (`false`)? */
+  /**
+   * Should a CONNECT to this host be decrypted (`true`) or tunnelled untouched (`false`)? A decrypted
+   * tunnel gets a leaf for the CONNECT host (the client's SNI is not consulted), and its requests
+   * must carry that host in `Host`, else 421.
+   */
   shouldIntercept(host: string, port: number): boolean;
   /**
    * For a decrypted request: the headers to set (replacing what the client sent), or `undefined` to
-   * forward it unchanged. A rejection answers the request with 502 and the error's message, so an
-   * {@linkcode AuthsomeError}'s message (never a secret) reaches the client.
+   * forward it unchanged. A rejection answers the request with 502: an {@linkcode AuthsomeError}'s
+   * message (never a secret) is shown to the client, any other error as a fixed text.
    */
   headersFor(request: InterceptedRequest): Promise<Record<string, string> | undefined>;
   /** Where to connect for host:port; default the same. Tests map a name to 127.0.0.1. */
   resolveUpstream?: (host: string, port: number) => { host: string; port: number };
   /**
-   * Extra CA certificates (PEM) trusted for upstream TLS besides the built-in roots. Upstream TLS is
-   * always verified against the requested host name, whatever `resolveUpstream` returns.
+   * Extra CA certificates (PEM) trusted for upstream TLS besides the bundled roots
+   * (`tls.rootCertificates`). Upstream TLS is always verified against the requested host name,
+   * whatever `resolveUpstream` returns.
    */
   upstreamCa?: string[];
   /** Receives one event per request or tunnel; errors it throws are ignored. */
@@ -87,7 +92,11 @@ export interface RunningProxy {
   url: string;
   /** The port it listens on. */
   port: number;
-  /** Stops listening, destroys every open connection and resolves when the port is free. */
+  /**
+   * Stops listening, destroys every client connection and idle upstream connection, and resolves
+   * when the port is free. An upstream request already sent in full is dropped when its response
+   * begins, not before (see `relay`).
+   */
   close(): Promise<void>;
 }
 
@@ -110,7 +119,8 @@ interface Tunnel {
 }
 
 /**
- * Starts the proxy on 127.0.0.1 on a fresh port.
+ * Starts the proxy on 127.0.0.1 on a fresh port. Rejects with `INVALID_INPUT` when the CA cannot
+ * sign, and `UNEXPECTED` when it cannot listen.
  *
  * @example
  * ```ts ignore
