@@ -38,7 +38,11 @@ export interface LeafCertificate {
 
 /** Issues leaf certificates signed by one CA, caching them per host in memory. */
 export interface LeafIssuer {
-  /** Returns a certificate for a DNS name or IP address, issuing one the first time. */
+  /**
+   * Returns a certificate for a DNS name or IP address (IPv6 with or without brackets), issuing one
+   * the first time. Rejects with `INVALID_INPUT` for anything else, or when the CA cannot be read
+   * or its key does not match its certificate.
+   */
   issue(host: string): Promise<LeafCertificate>;
 }
 
