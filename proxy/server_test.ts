@@ -30,7 +30,6 @@ interface Fixture {
   acmePort: number;
   otherPort: number;
   plainPort: number;
-  downPort: number;
   proxyCaFile: string;
   upstreamCaFile: string;
   dir: string;
@@ -137,7 +136,6 @@ async function withProxy(fn: (f: Fixture) => Promise<void>): Promise<void> {
       acmePort: acme.addr.port,
       otherPort: other.addr.port,
       plainPort: plain.addr.port,
-      downPort,
       proxyCaFile,
       upstreamCaFile,
       dir,
