@@ -16,6 +16,7 @@ import {
   type ProviderDefinition,
 } from "./providers/schema.ts";
 import type { FormField, FormRequest } from "./providers/input_form.ts";
+import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "./proxy/certs.ts";
 import type { DeviceCodePrompt } from "./providers/oauth_login.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
 import { appendAudit, type AuditEntry, readAudit } from "./storage/audit.ts";
@@ -910,27 +911,46 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }>,
     onWarning: ((message: string) => void) | undefined,
   ) {
-    const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy }, certs, tls] = await Promise
-      .all([
-        import("./proxy/routing.ts"),
-        import("./proxy/server.ts"),
-        import("./proxy/certs.ts"),
-        import("node:tls"),
-      ]);
-    const ca = await vault.update(async (tx) => {
-      const stored = await tx.get<{ certPem: string; keyPkcs8Pem: string }>("proxy/ca");
-      if (stored !== undefined) return stored;
-      const created = await certs.createCa();
-      tx.set("proxy/ca", created);
-      return created;
-    });
+    const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy }, tls] = await Promise.all([
+      import("./proxy/routing.ts"),
+      import("./proxy/server.ts"),
+      import("node:tls"),
+    ]);
+    // The CA is created once and kept sealed in the vault, with the leaf certificates it issued,
+    // so a run starts without generating keys (or loading the certificate library) after the first.
+    let ca = await vault.get<CertificateAuthority>("proxy/ca");
+    if (ca === undefined) {
+      const { createCa } = await import("./proxy/certs.ts");
+      const created = await createCa();
+      ca = await vault.update(async (tx) => {
+        const stored = await tx.get<CertificateAuthority>("proxy/ca");
+        if (stored !== undefined) return stored;
+        tx.set("proxy/ca", created);
+        return created;
+      });
+    }
+    const authority = ca;
+    let issuer: LeafIssuer | undefined;
+    const leaves: LeafIssuer = {
+      async issue(host) {
+        const key = `proxy/leaf/${host.toLowerCase()}`;
+        const stored = await vault.get<LeafCertificate & { renew_after: number }>(key);
+        if (stored !== undefined && stored.renew_after > now().getTime()) return stored;
+        issuer ??= (await import("./proxy/certs.ts")).createLeafIssuer(authority);
+        const leaf = await issuer.issue(host);
+        // Leaves live 30 days; renew after 25.
+        const renew_after = now().getTime() + 25 * 86_400_000;
+        await vault.update((tx) => tx.set(key, { ...leaf, renew_after }));
+        return leaf;
+      },
+    };
     const dir = joinPath(settings.home, "proxy");
     await ensurePrivateDir(dir);
     const caCertPath = joinPath(dir, "ca.pem");
     const caBundlePath = joinPath(dir, "ca-bundle.pem");
-    const bundle = [...tls.rootCertificates, ca.certPem].join("\n") + "\n";
-    if (await readTextIfExists(caCertPath) !== ca.certPem) {
-      await writeFileAtomic(caCertPath, ca.certPem);
+    const bundle = [...tls.rootCertificates, authority.certPem].join("\n") + "\n";
+    if (await readTextIfExists(caCertPath) !== authority.certPem) {
+      await writeFileAtomic(caCertPath, authority.certPem);
     }
     if (await readTextIfExists(caBundlePath) !== bundle) {
       await writeFileAtomic(caBundlePath, bundle);
@@ -961,7 +981,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     const extraCa = extraCaFile ? await readTextIfExists(extraCaFile) : undefined;
     const proxy = await startProxy({
       secret,
-      ca,
+      ca: authority,
+      leaves,
       ...(extraCa ? { upstreamCa: [extraCa] } : {}),
       shouldIntercept: (host) => hostIsRouted(routes, host),
       headersFor: async (request) => {

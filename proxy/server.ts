@@ -19,7 +19,7 @@ import net from "node:net";
 import type { Readable, Writable } from "node:stream";
 import tls from "node:tls";
 import { AuthsomeError } from "../errors.ts";
-import { type CertificateAuthority, createLeafIssuer } from "./certs.ts";
+import type { CertificateAuthority, LeafIssuer } from "./certs.ts";
 
 /** An audit event of the proxy; it never carries a header value or a query string. */
 export interface ProxyEvent {
@@ -62,6 +62,8 @@ export interface ProxyOptions {
   secret: string;
   /** The CA that signs the leaf certificates shown to the client. */
   ca: CertificateAuthority;
+  /** Issues (or recalls) the leaf certificate per host; default: issued by `ca`, kept in memory. */
+  leaves?: LeafIssuer;
   /**
    * Should a CONNECT to this host be decrypted (`true`) or tunnelled untouched (`false`)? A decrypted
    * tunnel gets a leaf for the CONNECT host (the client's SNI is not consulted), and its requests
@@ -137,9 +139,16 @@ interface Tunnel {
  * ```
  */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
-  const leaves = createLeafIssuer(options.ca);
-  // Fail now, not on the first CONNECT, when the CA cannot sign.
-  await leaves.issue("localhost");
+  let leaves = options.leaves;
+  if (leaves === undefined) {
+    // Loaded only here: @peculiar/x509 costs ≈ 170 ms to import, and a runner that keeps its
+    // leaf certificates passes its own issuer.
+    const { createLeafIssuer } = await import("./certs.ts");
+    leaves = createLeafIssuer(options.ca);
+    // Fail now, not on the first CONNECT, when the CA cannot sign.
+    await leaves.issue("localhost");
+  }
+  const issuer = leaves;
   const resolveUpstream = options.resolveUpstream ?? ((host, port) => ({ host, port }));
   const expectedCredentials = digest(`authsome:${options.secret}`);
   const sockets = new Set<net.Socket>();
@@ -334,7 +343,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   async function intercept(socket: net.Socket, head: Buffer, tunnel: Tunnel) {
     let leaf;
     try {
-      leaf = await leaves.issue(tunnel.host);
+      leaf = await issuer.issue(tunnel.host);
     } catch (error) {
       emit({ kind: "error", host: tunnel.host, detail: `certificate: ${describe(error)}` });
       return rawReply(socket, 502, "Bad Gateway", "authsome proxy: cannot issue a certificate");
