@@ -144,8 +144,8 @@ Deno.test({
           await page.goto(server.url);
           // The field has the focus on load, so the user can paste and press Enter. (Wait for the
           // focus itself: on a loaded machine it can land a moment after the load event.)
-          await page.waitForFunction(() =>
-            document.activeElement?.getAttribute("type") === "password"
+          await page.waitForFunction(
+            'document.activeElement?.getAttribute("type") === "password"',
           );
           await page.keyboard.type(GOOD_KEY);
           await page.keyboard.press("Enter");
