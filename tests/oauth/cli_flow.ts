@@ -26,6 +26,10 @@ export interface CliProcess {
   stderr(): string;
   /** Waits for the exit and returns the whole output. */
   done(): Promise<CliResult>;
+  /** Whether the process has exited. */
+  exited(): boolean;
+  /** Sends `sig` when the process still runs. */
+  signal(sig: Deno.Signal): void;
   /** Sends SIGTERM when the process still runs. */
   kill(): void;
 }
@@ -53,6 +57,8 @@ export function spawnCli(args: string[], options: SpawnOptions): CliProcess {
 
   let stderrText = "";
   let ended = false;
+  let exited = false;
+  child.status.then(() => exited = true, () => exited = true);
   const listeners = new Set<() => void>();
   const notify = () => {
     for (const listener of listeners) listener();
@@ -76,6 +82,13 @@ export function spawnCli(args: string[], options: SpawnOptions): CliProcess {
       const [status, stdout] = await Promise.all([child.status, stdoutDone, stderrDone]);
       return { code: status.code, stdout, stderr: stderrText };
     })();
+
+  const signal = (sig: Deno.Signal) => {
+    if (exited) return;
+    try {
+      child.kill(sig);
+    } catch { /* already gone */ }
+  };
 
   return {
     waitForStderr(pattern, timeoutMs = 15_000) {
@@ -104,11 +117,9 @@ export function spawnCli(args: string[], options: SpawnOptions): CliProcess {
     },
     stderr: () => stderrText,
     done,
-    kill() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already gone */ }
-    },
+    exited: () => exited,
+    signal,
+    kill: () => signal("SIGTERM"),
   };
 }
 

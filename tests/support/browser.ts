@@ -7,7 +7,6 @@
  * @module
  */
 import { type Browser, chromium, type Page } from "playwright-core";
-import { type CliResult, LAUNCHER } from "../helpers.ts";
 
 /** Where Debian's chromium lives (installed by `.ci/run`). */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -46,118 +45,12 @@ export function watchPageProblems(page: Page): string[] {
   return problems;
 }
 
-/** Options of {@linkcode spawnLogin}. */
-export interface SpawnLoginOptions {
-  /** AUTHSOME_HOME for the run. */
-  home: string;
-  /** Extra environment variables over the minimal clean one (BROWSER=true is always set). */
-  env?: Record<string, string>;
-}
-
-/** A running `./authsome` process. */
-export interface LoginProcess {
-  /** Resolves with the first match of `pattern` in stderr; rejects when the process ends first. */
-  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** Everything written to stderr so far. */
-  stderr(): string;
-  /** Whether the process has exited. */
-  exited(): boolean;
-  /** Waits for the exit and returns the whole output. */
-  done(): Promise<CliResult>;
-  /** Sends `signal` when the process still runs. */
-  signal(signal: Deno.Signal): void;
-  /** Sends SIGTERM when the process still runs (cleanup). */
-  kill(): void;
-}
-
-/**
- * Spawns `./authsome ARGS` with a minimal environment (PATH, HOME, AUTHSOME_HOME, NO_COLOR, and
- * BROWSER=true so that "opening" a page runs `true` and the test opens it instead) plus `env`;
- * stdin is /dev/null. Like tests/oauth/cli_flow.ts's spawnCli, and it can send any signal.
- */
-export function spawnLogin(args: string[], options: SpawnLoginOptions): LoginProcess {
-  const child = new Deno.Command(LAUNCHER, {
-    args,
-    clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/root",
-      AUTHSOME_HOME: options.home,
-      NO_COLOR: "1",
-      BROWSER: "true",
-      ...options.env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-
-  let stderrText = "";
-  let ended = false;
-  let exited = false;
-  child.status.then(() => exited = true, () => exited = true);
-  const listeners = new Set<() => void>();
-  const notify = () => {
-    for (const listener of listeners) listener();
-  };
-  const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-    new WritableStream({
-      write(chunk) {
-        stderrText += chunk;
-        notify();
-      },
-    }),
-  ).catch(() => {}).finally(() => {
-    ended = true;
-    notify();
-  });
-  const stdoutDone = new Response(child.stdout).text();
-
-  let result: Promise<CliResult> | undefined;
-  const done = () =>
-    result ??= (async () => {
-      const [status, stdout] = await Promise.all([child.status, stdoutDone, stderrDone]);
-      return { code: status.code, stdout, stderr: stderrText };
-    })();
-  const signal = (sig: Deno.Signal) => {
-    if (exited) return;
-    try {
-      child.kill(sig);
-    } catch { /* already gone */ }
-  };
-
-  return {
-    waitForStderr(pattern, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const match = stderrText.match(pattern);
-          if (match) {
-            cleanup();
-            resolve(match);
-          } else if (ended) {
-            cleanup();
-            reject(new Error(`the CLI ended before printing ${pattern}; stderr:\n${stderrText}`));
-          }
-        };
-        const cleanup = () => {
-          listeners.delete(check);
-          clearTimeout(timer);
-        };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(new Error(`no ${pattern} on stderr within ${timeoutMs} ms:\n${stderrText}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      });
-    },
-    stderr: () => stderrText,
-    exited: () => exited,
-    done,
-    signal,
-    kill: () => signal("SIGTERM"),
-  };
-}
+import type { CliProcess as LoginProcess } from "../oauth/cli_flow.ts";
+export type { LoginProcess };
+export {
+  spawnCli as spawnLogin,
+  type SpawnOptions as SpawnLoginOptions,
+} from "../oauth/cli_flow.ts";
 
 /**
  * What `login` prints when it serves the form: "Enter the <fields> in your browser:", a blank line,
