@@ -1291,9 +1291,14 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       const parent = opts.parentEnv ?? Deno.env.toObject();
       const { providers } = await registry.list();
       const defs = new Map(providers.map((p) => [p.definition.name, p.definition]));
-      // Every variable name that could carry a credential is removed from the child's environment.
+      const withConnections = new Set(
+        (await vault.keys("connection/")).map((k) => k.split("/")[1]!),
+      );
+      // The variables of every provider authsome holds a connection for are removed from the
+      // child's environment (and become placeholders); other variables are the user's own.
       const credentialVars = new Set<string>();
       for (const def of defs.values()) {
+        if (!withConnections.has(def.name)) continue;
         for (const names of Object.values(def.export.env)) {
           names.forEach((n) => credentialVars.add(n));
         }
@@ -1305,9 +1310,6 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       }
       // The connection of each provider: the default, or the one asked for.
       const chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }> = [];
-      const withConnections = new Set(
-        (await vault.keys("connection/")).map((k) => k.split("/")[1]!),
-      );
       for (const provider of opts.connections ? Object.keys(opts.connections) : []) {
         if (!defs.has(provider)) await registry.get(provider); // a clear "unknown provider" error
       }

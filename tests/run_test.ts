@@ -172,7 +172,11 @@ Deno.test("run --connection acme=work injects that connection's key", async () =
 
 Deno.test("run: the child's environment holds placeholders, proxy and CA variables, never a secret", async () => {
   await using f = await fixture();
-  const r = await f.run(["run", "--", "env"], { ACME_API_KEY: "leaked-from-parent" });
+  const r = await f.run(["run", "--", "env"], {
+    ACME_API_KEY: "leaked-from-parent",
+    // A provider authsome holds no connection for: the user's own variable passes through.
+    GROQ_API_KEY: "users-own-groq-key",
+  });
   assert.equal(r.code, 0, r.stderr);
   const env = Object.fromEntries(
     r.stdout.trim().split("\n").map((
@@ -180,6 +184,7 @@ Deno.test("run: the child's environment holds placeholders, proxy and CA variabl
     ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
   );
   assert.equal(env.ACME_API_KEY, "authsome-proxy-managed", "the parent's value is replaced");
+  assert.equal(env.GROQ_API_KEY, "users-own-groq-key", "unmanaged variables are left alone");
   assert.match(env.HTTPS_PROXY ?? "", /^http:\/\/authsome:[^@]+@127\.0\.0\.1:\d+$/);
   assert.match(env.NO_PROXY ?? "", /127\.0\.0\.1/);
   assert.equal(env.AUTHSOME_PROXY_MODE, "true");
