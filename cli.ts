@@ -148,10 +148,16 @@ const COMMANDS: Record<string, Command> = {
         : wholeNumber("--timeout", values.timeout, 1, 86400);
       const auth = await service();
       const abort = new AbortController();
+      // Ctrl-C cancels (exit 2): a waiting browser, form or device login stops and closes its
+      // server; anything that does not stop within a second (a read of stdin) is ended here.
+      const cancel = () => {
+        io.stderr("\nerror: Cancelled\nhint: Nothing was stored\n");
+        Deno.exit(EXIT_CODES.AUTH_FAILED);
+      };
       const onSigint = () => {
-        if (abort.signal.aborted) Deno.exit(130);
-        abort.abort(); // a waiting OAuth login stops and cleans up; anything else exits below
-        Deno.unrefTimer(setTimeout(() => Deno.exit(130), 1000));
+        if (abort.signal.aborted) cancel();
+        abort.abort();
+        Deno.unrefTimer(setTimeout(cancel, 1000));
       };
       Deno.addSignalListener("SIGINT", onSigint);
       let waiting = false;
