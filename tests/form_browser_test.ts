@@ -5,12 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { type FormRequest, startFormServer } from "../providers/input_form.ts";
 import { startDevicePage } from "../providers/device_page.ts";
 import { ROOT } from "./helpers.ts";
+import { chromiumAvailable, launchChromium } from "./support/browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const HINT = 'OpenAI API keys start with "sk-" followed by at least 20 letters or digits';
 const GOOD_KEY = "sk-Ab3dEfGh1jKlMnOpQrStUvWx";
 
@@ -30,22 +30,6 @@ const API_KEY_FORM: FormRequest = {
   docsUrl: "https://platform.openai.com/api-keys",
 };
 
-async function launch(): Promise<Browser> {
-  return await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
-}
-
 /** Collects what would show that the CSP blocked our own style or script, or a page error. */
 function watchProblems(page: Page): string[] {
   const problems: string[] = [];
@@ -61,16 +45,14 @@ function watchProblems(page: Page): string[] {
   return problems;
 }
 
-const available = await Deno.stat(CHROMIUM).then(() => true, () => false);
-
 Deno.test({
   name: "the browser form and the device page work in headless Chromium",
-  ignore: !available,
+  ignore: !chromiumAvailable,
   // playwright-core keeps its own pipes and timers to the browser process between steps.
   sanitizeOps: false,
   sanitizeResources: false,
   async fn(t) {
-    const browser = await launch();
+    const browser = await launchChromium();
     try {
       await t.step(
         "a wrong key shows the hint in the page and from the server, a retry succeeds",

@@ -14,7 +14,7 @@ export const CHROMIUM = "/usr/bin/chromium";
 /** Whether the browser is installed; tests that need it are ignored without it. */
 export const chromiumAvailable: boolean = await Deno.stat(CHROMIUM).then(() => true, () => false);
 
-/** Launches headless Chromium with the same options as tests/form_browser_test.ts. */
+/** Launches headless Debian Chromium with the options this machine needs (no sandbox as root, no background networking). */
 export async function launchChromium(): Promise<Browser> {
   return await chromium.launch({
     executablePath: CHROMIUM,
