@@ -239,8 +239,7 @@ export async function completeAuthorization(options: {
     throw new AuthsomeError("AUTH_FAILED", "The authorization response is not valid", { cause });
   }
   const tokenUrl = endpointUrl(endpoints.token_url, "token endpoint");
-  const where = { url: tokenUrl, endpoint: "token endpoint", phase: "login" } as const;
-  try {
+  return await tokenGrant({ url: tokenUrl, phase: "login", ...options }, async () => {
     const response = await oauth.authorizationCodeGrantRequest(
       as,
       oc,
@@ -250,10 +249,28 @@ export async function completeAuthorization(options: {
       options.codeVerifier,
       httpOptions(tokenUrl, options.fetch),
     );
-    const result = await consumed(
+    return await consumed(
       response,
       () => oauth.processAuthorizationCodeResponse(as, oc, response),
     );
+  });
+}
+
+/**
+ * Runs one token-endpoint grant (send, then process its response) and turns the result into a
+ * {@linkcode TokenSet}, or any failure into the one-line error of `phase`.
+ */
+async function tokenGrant(
+  options: {
+    url: URL;
+    phase: "login" | "refresh";
+    scopes?: readonly string[];
+    now: () => Date;
+  },
+  grant: () => Promise<oauth.TokenEndpointResponse>,
+): Promise<TokenSet> {
+  try {
+    const result = await grant();
     return tokenSet(
       result,
       options.scopes ?? [],
@@ -261,7 +278,7 @@ export async function completeAuthorization(options: {
       oauth.getValidatedIdTokenClaims(result),
     );
   } catch (error) {
-    throw failure(error, where);
+    throw failure(error, { url: options.url, endpoint: "token endpoint", phase: options.phase });
   }
 }
 
@@ -305,8 +322,7 @@ export async function refreshTokens(options: {
   const as = authorizationServer(endpoints);
   const oc = oauthClient(client);
   const tokenUrl = endpointUrl(endpoints.token_url, "token endpoint");
-  const where = { url: tokenUrl, endpoint: "token endpoint", phase: "refresh" } as const;
-  try {
+  return await tokenGrant({ url: tokenUrl, phase: "refresh", ...options }, async () => {
     const response = await oauth.refreshTokenGrantRequest(
       as,
       oc,
@@ -314,19 +330,11 @@ export async function refreshTokens(options: {
       options.refreshToken,
       httpOptions(tokenUrl, options.fetch),
     );
-    const result = await consumed(
+    return await consumed(
       response,
       () => oauth.processRefreshTokenResponse(as, oc, response),
     );
-    return tokenSet(
-      result,
-      options.scopes ?? [],
-      options.now,
-      oauth.getValidatedIdTokenClaims(result),
-    );
-  } catch (error) {
-    throw failure(error, where);
-  }
+  });
 }
 
 /**
