@@ -29,6 +29,20 @@ export interface RunOptions {
 }
 
 /**
+ * The environment every spawned CLI gets: PATH, HOME, AUTHSOME_HOME, NO_COLOR, plus `extra`.
+ * The real HOME keeps Deno's module cache warm; AUTHSOME_HOME is what authsome uses.
+ */
+export function cliEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/root",
+    AUTHSOME_HOME: home,
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
+/**
  * Runs `./authsome ARGS` as a separate process. The environment is minimal (PATH, HOME,
  * AUTHSOME_HOME, NO_COLOR) plus `env`, so a developer's own variables cannot leak in. HOME stays
  * the real one so Deno's module cache is shared; tests may override it.
@@ -37,14 +51,7 @@ export async function runCli(args: string[], options: RunOptions): Promise<CliRe
   const command = new Deno.Command(LAUNCHER, {
     args,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      // The real HOME keeps Deno's module cache warm; AUTHSOME_HOME is what authsome uses.
-      HOME: Deno.env.get("HOME") ?? "/root",
-      AUTHSOME_HOME: options.home,
-      NO_COLOR: "1",
-      ...options.env,
-    },
+    env: cliEnv(options.home, options.env),
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type CliResult, LAUNCHER } from "../helpers.ts";
+import { cliEnv, type CliResult, LAUNCHER } from "../helpers.ts";
 import { loadMasterKey } from "../../storage/master_key.ts";
 import { openFileVault } from "../../storage/vault.ts";
 
@@ -42,14 +42,7 @@ export function spawnCli(args: string[], options: SpawnOptions): CliProcess {
   const child = new Deno.Command(LAUNCHER, {
     args,
     clearEnv: true,
-    env: {
-      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-      HOME: Deno.env.get("HOME") ?? "/root",
-      AUTHSOME_HOME: options.home,
-      NO_COLOR: "1",
-      BROWSER: "true",
-      ...options.env,
-    },
+    env: cliEnv(options.home, { BROWSER: "true", ...options.env }),
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
