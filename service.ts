@@ -16,6 +16,7 @@ import {
   type ProviderDefinition,
 } from "./providers/schema.ts";
 import type { FormField, FormRequest } from "./providers/input_form.ts";
+import { randomToken } from "./providers/page_style.ts";
 import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "./proxy/certs.ts";
 import type { DeviceCodePrompt } from "./providers/oauth_login.ts";
 import { type ExportFormat, formatEnv } from "./proxy/env_format.ts";
@@ -333,14 +334,6 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }, ms);
     if (signal?.aborted) cancelled();
     else signal?.addEventListener("abort", cancelled, { once: true });
-  });
-}
-
-/** A random URL-safe secret of 32 bytes. */
-function randomToken(): string {
-  return crypto.getRandomValues(new Uint8Array(32)).toBase64({
-    alphabet: "base64url",
-    omitPadding: true,
   });
 }
 

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import { AuthsomeError } from "../errors.ts";
+import { escapeHtml } from "./page_style.ts";
 
 /** What the login made of a callback: decides whether the page says "complete" or "failed". */
 export type CallbackVerdict = "ok" | "error";
@@ -285,8 +286,4 @@ function page(
 </html>
 `;
   return new Response(html, { status, headers: { ...SECURITY_HEADERS, ...extraHeaders } });
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 }
