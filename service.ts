@@ -28,7 +28,9 @@ import {
   loadMasterKey,
   type MasterKey,
 } from "./storage/master_key.ts";
-import { openFileVault, type Vault, type VaultReader } from "./storage/vault.ts";
+import { listHomeVaults, openHomeStore, openHomeVault } from "./storage/home.ts";
+import type { Vault, VaultReader } from "./storage/vault.ts";
+import { summarizeRecord } from "./service/summary.ts";
 
 /** Connection status values. */
 export type ConnectionStatus = "connected" | "expired" | "revoked" | "invalid";
@@ -379,10 +381,13 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     }
     return masterKey;
   };
-  const vault: Vault = openFileVault({
+  const store = openHomeStore(settings.home);
+  const vault: Vault = openHomeVault({
     home: settings.home,
+    store,
     name: settings.vault,
     masterKey: getMasterKey,
+    summarize: summarizeRecord,
   });
 
   const audit = async (
@@ -1385,7 +1390,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       return {
         home: settings.home,
         vault: settings.vault,
-        vaults: await vaultNames(settings.home),
+        vaults: await listHomeVaults(settings.home, store),
         key_source: key.source,
         key_detail: key.detail,
         vault_exists: await vault.exists(),
@@ -1400,7 +1405,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
 
     auditLog: (limit = 50) => readAudit(settings.home, limit),
 
-    close: () => Promise.resolve(),
+    close: () => Promise.resolve(store.close()),
   };
   return Promise.resolve(service);
 }
@@ -1415,18 +1420,6 @@ function exists(provider: string, connection: string): AuthsomeError {
       } --force`,
     },
   );
-}
-
-async function vaultNames(home: string): Promise<string[]> {
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(joinPath(home, "vaults"))) {
-      if (e.isFile && e.name.endsWith(".json")) names.push(e.name.slice(0, -".json".length));
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  return names.sort();
 }
 
 async function runDoctor(

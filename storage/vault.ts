@@ -1,15 +1,21 @@
 /**
  * A vault: an isolated set of records (connections, client credentials, provider settings),
- * each sealed with the vault's own data key, which is itself wrapped by the master key.
- * The on-disk format is documented in docs/STORAGE.md.
+ * each sealed on its own with the vault's data key, which is itself wrapped by the master key.
+ * Records live in a {@linkcode Store}; this module seals and opens them. The format is in
+ * docs/STORAGE.md.
+ *
+ * Listing does not open every record: a vault made with a `summarize` function keeps, for each
+ * collection of records (`connection/openai/…`), sealed index records holding a non-secret
+ * summary of each member, written in the same transaction as the record itself. Reading the
+ * summaries of 2,000 connections opens 16 index records instead of 2,000 connections.
  *
  * @module
  */
-import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { importAesKey, openSealed, randomBytes, seal, type Sealed } from "./crypto.ts";
-import { ensurePrivateDir, readTextIfExists, withFileLock, writeFileAtomic } from "./files.ts";
 import type { KeySource, MasterKey } from "./master_key.ts";
+import type { LockOptions, Store, StoreReader, VaultHeader } from "./store.ts";
+import { compareKeys } from "./store.ts";
 
 /** Read access to a vault's records. Record keys look like `connection/github/work`. */
 export interface VaultReader {
@@ -28,158 +34,303 @@ export interface VaultTransaction extends VaultReader {
 }
 
 /**
- * A vault. Reads see the last committed state; {@linkcode Vault.update} runs its function on a
- * fresh copy under a cross-process lock and commits its changes atomically, or none of them.
+ * A vault. Reads see the last committed state (also other processes' commits);
+ * {@linkcode Vault.update} runs its function as one atomic transaction of the store.
  */
 export interface Vault extends VaultReader {
   /** The vault's name. */
   readonly name: string;
-  /** Runs a read-modify-write transaction. */
+  /** Runs a read-modify-write transaction: all of its changes commit, or none. */
   update<T>(fn: (tx: VaultTransaction) => Promise<T> | T): Promise<T>;
   /** Whether the vault has been written at least once. */
   exists(): Promise<boolean>;
+  /**
+   * The summaries of the members of `collection` (e.g. `connection/openai`), by member name,
+   * sorted; read from the index records, without opening the members.
+   */
+  summaries<T>(collection: string): Promise<Map<string, T>>;
+  /** Runs `fn` holding this vault's lock `name` (e.g. one per connection for a refresh). */
+  withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
 }
 
-/** The name of the on-disk format and the only version this code reads and writes. */
-export const VAULT_FORMAT = "authsome-vault";
-/** Current on-disk format version. */
-export const VAULT_VERSION = 1;
-
-/** The JSON document stored in `vaults/<name>.json`. */
-export interface VaultFileV1 {
-  format: typeof VAULT_FORMAT;
-  version: typeof VAULT_VERSION;
-  vault: string;
-  key_source: KeySource;
-  data_key: Sealed;
-  records: Record<string, Sealed>;
-}
-
-/** Associated data binding a wrapped data key to its vault. */
-export function dataKeyAad(vault: string): string {
-  return `${VAULT_FORMAT}/v${VAULT_VERSION}/data-key/${vault}`;
-}
-
-/** Associated data binding a sealed record to its vault and record key. */
-export function recordAad(vault: string, key: string): string {
-  return `${VAULT_FORMAT}/v${VAULT_VERSION}/record/${vault}/${key}`;
-}
-
-/** Path of a vault's file under the home folder. */
-export function vaultPath(home: string, name: string): string {
-  return joinPath(home, "vaults", `${name}.json`);
-}
-
-/** Options of {@linkcode openFileVault}. */
-export interface FileVaultOptions {
-  /** The home folder. */
-  home: string;
+/** Options of {@linkcode openVault}. */
+export interface VaultOptions {
+  /** Where the records live. */
+  store: Store;
   /** The vault name (already validated). */
   name: string;
   /** Loads the master key; `create` is true when a write may need to create the key. */
   masterKey: (create: boolean) => Promise<MasterKey>;
+  /**
+   * The non-secret summary kept in the collection index for the record at `key`, or undefined
+   * for records that are not indexed. Must answer the same way for every key of a collection.
+   */
+  summarize?: (key: string, value: unknown) => unknown;
+  /** Runs once before the first use (e.g. to migrate an older format into the store). */
+  prepare?: () => Promise<void>;
 }
 
+/** Prefix of the index records; they are not records of their own collection. */
+export const INDEX_PREFIX = "index/";
+/** How many index records a collection is spread over, so a write re-seals a sixteenth. */
+export const INDEX_BUCKETS = 16;
+
+/** Associated data binding a wrapped data key to its vault and key identifier. */
+export function dataKeyAad(vault: string, keyId: string): string {
+  return `authsome/v2/data-key/${vault}/${keyId}`;
+}
+
+/** Associated data binding a sealed record to its vault, data key and record key. */
+export function recordAad(vault: string, keyId: string, key: string): string {
+  return `authsome/v2/record/${vault}/${keyId}/${key}`;
+}
+
+/** The index record holding the summary of the record at `key`. */
+export function indexKeyOf(key: string): string {
+  const slash = key.lastIndexOf("/");
+  return `${INDEX_PREFIX}${key.slice(0, slash)}/${bucketOf(key.slice(slash + 1))}`;
+}
+
+/** FNV-1a of `name`, as one of {@linkcode INDEX_BUCKETS} hex digits. */
+function bucketOf(name: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash ^= name.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return (hash % INDEX_BUCKETS).toString(16);
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /**
- * Opens a vault stored in `<home>/vaults/<name>.json`. Nothing is read until first use; a vault
- * that does not exist yet reads as empty and is created by the first write.
+ * Opens vault `name` in `store`. Nothing is read until first use; a vault that does not exist
+ * reads as empty and is created (with a fresh data key) by its first write.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryStore } from "./memory_store.ts";
+ * import { importAesKey, randomBytes } from "./crypto.ts";
+ * import { openVault } from "./vault.ts";
+ * const master = { source: "env" as const, key: await importAesKey(randomBytes(32)) };
+ * const vault = openVault({ store: createMemoryStore(), name: "default", masterKey: () => Promise.resolve(master) });
+ * await vault.update((tx) => tx.set("connection/openai/default", { status: "connected" }));
+ * console.log(await vault.keys("connection/")); // ["connection/openai/default"]
+ * ```
  */
-export function openFileVault(options: FileVaultOptions): Vault {
-  const path = vaultPath(options.home, options.name);
-  const lockPath = joinPath(options.home, "vaults", `${options.name}.lock`);
-  let snapshot: Promise<Snapshot> | undefined;
-  let seen = "";
-  // Reads reuse the decrypted snapshot while the file is the same one (another process's write
-  // renames a new file into place, which changes the inode), so a long-lived library user sees
-  // logins and refreshes made by other processes.
-  const current = async () => {
-    const identity = await fileIdentity(path);
-    if (snapshot === undefined || identity !== seen) {
-      seen = identity;
-      snapshot = loadSnapshot(path, options);
-      snapshot.catch(() => {
-        seen = "";
+export function openVault(options: VaultOptions): Vault {
+  const { store, name } = options;
+  const keys = new Map<string, Promise<CryptoKey>>();
+  const indexCache = new Map<string, { ciphertext: string; value: Record<string, unknown> }>();
+  let prepared: Promise<void> | undefined;
+  const ready = () => {
+    if (prepared === undefined && options.prepare !== undefined) {
+      const attempt = options.prepare();
+      prepared = attempt;
+      attempt.catch(() => {
+        if (prepared === attempt) prepared = undefined;
       });
     }
-    return await snapshot;
+    return prepared;
   };
+
+  /** The data key of `header`, unwrapped once per distinct wrapped key. */
+  const dataKeyOf = (header: VaultHeader): Promise<CryptoKey> => {
+    const id = `${header.keyId}:${header.dataKey.ciphertext}`;
+    let key = keys.get(id);
+    if (key === undefined) {
+      key = unwrapDataKey(options, header);
+      keys.set(id, key);
+      key.catch(() => keys.delete(id));
+    }
+    return key;
+  };
+
+  const opener = (header: VaultHeader | undefined) => {
+    if (header === undefined) return undefined;
+    return async <T>(key: string, sealed: Sealed): Promise<T> => {
+      const bytes = await openSealed(
+        await dataKeyOf(header),
+        sealed,
+        recordAad(name, header.keyId, key),
+        `record "${key}" of vault "${name}"`,
+      );
+      return JSON.parse(decoder.decode(bytes)) as T;
+    };
+  };
+
+  const read = async <T>(reader: StoreReader, key: string): Promise<T | undefined> => {
+    const header = await reader.header(name);
+    const sealed = header && await reader.get(name, key);
+    if (sealed === undefined) return undefined;
+    return await opener(header)!<T>(key, sealed);
+  };
+
+  const readIndex = async (reader: StoreReader, key: string) => {
+    const header = await reader.header(name);
+    const sealed = header && await reader.get(name, key);
+    if (sealed === undefined) return {};
+    const cached = indexCache.get(key);
+    if (cached?.ciphertext === sealed.ciphertext) return cached.value;
+    const value = await opener(header)!<Record<string, unknown>>(key, sealed);
+    indexCache.set(key, { ciphertext: sealed.ciphertext, value });
+    return value;
+  };
+
   return {
-    name: options.name,
+    name,
     async get<T>(key: string) {
-      return (await current()).get<T>(key);
+      await ready();
+      return await read<T>(store, key);
     },
     async keys(prefix = "") {
-      return (await current()).keys(prefix);
+      await ready();
+      return await store.keys(name, prefix);
     },
     async exists() {
-      return (await current()).file !== undefined;
+      await ready();
+      return await store.header(name) !== undefined;
+    },
+    async summaries<T>(collection: string) {
+      await ready();
+      const out = new Map<string, T>();
+      for (const key of await store.keys(name, `${INDEX_PREFIX}${collection}/`)) {
+        const index = await read<Record<string, T>>(store, key) ?? {};
+        for (const [member, summary] of Object.entries(index)) out.set(member, summary);
+      }
+      return new Map([...out].sort(([a], [b]) => compareKeys(a, b)));
+    },
+    withLock(lockName, fn, lockOptions) {
+      return store.withLock(`${name}/${lockName}`, fn, lockOptions);
     },
     async update<T>(fn: (tx: VaultTransaction) => Promise<T> | T): Promise<T> {
-      await ensurePrivateDir(joinPath(options.home, "vaults"));
-      return await withFileLock(lockPath, async () => {
-        const fresh = await loadSnapshot(path, options);
+      await ready();
+      return await store.transaction(async (stx) => {
         const changes = new Map<string, unknown>();
-        const result = await fn(transaction(fresh, changes));
-        if (changes.size > 0) {
-          const next = await fresh.commit(changes);
-          await writeFileAtomic(path, JSON.stringify(next.file, null, 2) + "\n");
-          snapshot = Promise.resolve(next);
-        } else {
-          snapshot = Promise.resolve(fresh);
+        const tx: VaultTransaction = {
+          get: async <U>(key: string) =>
+            changes.has(key) ? clone(changes.get(key)) as U | undefined : await read<U>(stx, key),
+          keys: async (prefix = "") => {
+            const all = new Set(await stx.keys(name, prefix));
+            for (const [key, value] of changes) {
+              if (!key.startsWith(prefix)) continue;
+              if (value === undefined) all.delete(key);
+              else all.add(key);
+            }
+            return [...all].sort(compareKeys);
+          },
+          set: (key, value) => void changes.set(key, clone(value)),
+          delete: (key) => void changes.set(key, undefined),
+        };
+        const result = await fn(tx);
+        if (changes.size === 0) return result;
+        let header = await stx.header(name);
+        if (header === undefined) {
+          header = await newHeader(options);
+          stx.putHeader(header);
         }
-        seen = await fileIdentity(path);
+        const key = await dataKeyOf(header);
+        const sealTo = async (recordKey: string, value: unknown) =>
+          stx.put(
+            name,
+            recordKey,
+            await seal(
+              key,
+              encoder.encode(JSON.stringify(value)),
+              recordAad(name, header.keyId, recordKey),
+            ),
+          );
+        for (const [recordKey, value] of changes) {
+          if (value === undefined) stx.delete(name, recordKey);
+          else await sealTo(recordKey, value);
+        }
+        for (
+          const [indexKey, index] of await indexChanges(options, changes, (k) => readIndex(stx, k))
+        ) {
+          if (Object.keys(index).length === 0) stx.delete(name, indexKey);
+          else await sealTo(indexKey, index);
+        }
         return result;
       });
     },
   };
 }
 
-/** Inode, size and modification time of the vault file, or "" when it does not exist. */
-async function fileIdentity(path: string): Promise<string> {
-  try {
-    const info = await Deno.stat(path);
-    return `${info.ino}:${info.size}:${info.mtime?.getTime()}`;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "";
-    throw error;
+/** The index records that `changes` touch, with their new contents. */
+async function indexChanges(
+  options: VaultOptions,
+  changes: Map<string, unknown>,
+  readIndex: (key: string) => Promise<Record<string, unknown>>,
+): Promise<Map<string, Record<string, unknown>>> {
+  const out = new Map<string, Record<string, unknown>>();
+  if (options.summarize === undefined) return out;
+  for (const [key, value] of changes) {
+    if (key.startsWith(INDEX_PREFIX) || !key.includes("/")) continue;
+    // A deleted record's summary is removed wherever the collection is indexed.
+    const summary = value === undefined ? undefined : options.summarize(key, value);
+    if (value !== undefined && summary === undefined) continue;
+    const indexKey = indexKeyOf(key);
+    let index = out.get(indexKey);
+    if (index === undefined) {
+      const current = await readIndex(indexKey);
+      if (value === undefined && Object.keys(current).length === 0) continue;
+      index = { ...current };
+      out.set(indexKey, index);
+    }
+    const member = key.slice(key.lastIndexOf("/") + 1);
+    if (summary === undefined) delete index[member];
+    else index[member] = summary;
   }
+  for (const [indexKey, index] of out) {
+    out.set(
+      indexKey,
+      Object.fromEntries(Object.entries(index).sort(([a], [b]) => compareKeys(a, b))),
+    );
+  }
+  return out;
 }
 
-interface Snapshot extends VaultReader {
-  file: VaultFileV1 | undefined;
-  commit(changes: Map<string, unknown>): Promise<Snapshot>;
+async function newHeader(options: VaultOptions): Promise<VaultHeader> {
+  const master = await options.masterKey(true);
+  const keyId = randomBytes(8).toHex();
+  return {
+    name: options.name,
+    keySource: master.source,
+    keyId,
+    dataKey: await seal(master.key, randomBytes(32), dataKeyAad(options.name, keyId)),
+  };
 }
 
-async function loadSnapshot(path: string, options: FileVaultOptions): Promise<Snapshot> {
-  const text = await readTextIfExists(path);
-  if (text === undefined) return makeSnapshot(options, undefined, undefined);
-  const file = parseVaultFile(text, options.name);
+async function unwrapDataKey(options: VaultOptions, header: VaultHeader): Promise<CryptoKey> {
   const master = await options.masterKey(false);
   const raw = await openSealed(
     master.key,
-    file.data_key,
-    dataKeyAad(options.name),
+    header.dataKey,
+    dataKeyAad(options.name, header.keyId),
     `vault "${options.name}"`,
   ).catch((error: unknown) => {
-    if (error instanceof AuthsomeError && master.source !== file.key_source) {
-      throw new AuthsomeError(
-        "VAULT_UNAVAILABLE",
-        `Cannot open vault "${options.name}": it was sealed with a key from ${
-          sourceName(file.key_source)
-        }, but the current key comes from ${sourceName(master.source)}`,
-        { hint: "Provide the same master key that created the vault (see authsome whoami)" },
-      );
+    if (error instanceof AuthsomeError && master.source !== header.keySource) {
+      throw keySourceMismatch(options.name, header.keySource, master.source);
     }
     throw error;
   });
-  const snapshot = makeSnapshot(options, file, await importAesKey(raw));
-  // Open every record now: a tampered record (or a record renamed inside the file) makes the
-  // whole vault refuse to open, instead of surfacing later or being silently written over.
-  await Promise.all(Object.keys(file.records).map((key) => snapshot.get(key)));
-  return snapshot;
+  return await importAesKey(raw);
 }
 
-function sourceName(source: KeySource): string {
+/** The error for a vault sealed with a key from another source than the current one. */
+export function keySourceMismatch(vault: string, sealedWith: KeySource, now: KeySource) {
+  return new AuthsomeError(
+    "VAULT_UNAVAILABLE",
+    `Cannot open vault "${vault}": it was sealed with a key from ${
+      keySourceName(sealedWith)
+    }, but the current key comes from ${keySourceName(now)}`,
+    { hint: "Provide the same master key that created the vault (see authsome whoami)" },
+  );
+}
+
+/** The variable or file a key source stands for, as shown to people. */
+export function keySourceName(source: KeySource): string {
   return source === "env"
     ? "AUTHSOME_MASTER_KEY"
     : source === "passphrase"
@@ -187,178 +338,6 @@ function sourceName(source: KeySource): string {
     : "the key file";
 }
 
-function makeSnapshot(
-  options: FileVaultOptions,
-  file: VaultFileV1 | undefined,
-  dataKey: CryptoKey | undefined,
-): Snapshot {
-  const decoded = new Map<string, Promise<unknown>>();
-  const decoder = new TextDecoder();
-  return {
-    file,
-    get<T>(key: string): Promise<T | undefined> {
-      const sealed = file?.records[key];
-      if (sealed === undefined || dataKey === undefined) return Promise.resolve(undefined);
-      let value = decoded.get(key);
-      if (value === undefined) {
-        value = openSealed(dataKey, sealed, recordAad(options.name, key), `record "${key}"`)
-          .then((bytes) => JSON.parse(decoder.decode(bytes)) as unknown);
-        decoded.set(key, value);
-      }
-      return value.then((v) => clone(v) as T);
-    },
-    keys(prefix = "") {
-      const all = Object.keys(file?.records ?? {}).filter((k) => k.startsWith(prefix));
-      return Promise.resolve(all.sort());
-    },
-    async commit(changes) {
-      let key = dataKey;
-      let next: VaultFileV1;
-      if (file === undefined || key === undefined) {
-        const master = await options.masterKey(true);
-        const raw = randomBytes(32);
-        key = await importAesKey(raw);
-        next = {
-          format: VAULT_FORMAT,
-          version: VAULT_VERSION,
-          vault: options.name,
-          key_source: master.source,
-          data_key: await seal(master.key, raw, dataKeyAad(options.name)),
-          records: {},
-        };
-      } else {
-        next = { ...file, records: { ...file.records } };
-      }
-      const encoder = new TextEncoder();
-      for (const [recordKey, value] of changes) {
-        if (value === undefined) {
-          delete next.records[recordKey];
-        } else {
-          next.records[recordKey] = await seal(
-            key,
-            encoder.encode(JSON.stringify(value)),
-            recordAad(options.name, recordKey),
-          );
-        }
-      }
-      next.records = Object.fromEntries(
-        Object.entries(next.records).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0),
-      );
-      return makeSnapshot(options, next, key);
-    },
-  };
-}
-
-/** Parses and checks a vault file; every problem is `VAULT_UNAVAILABLE` with a one-line reason. */
-export function parseVaultFile(text: string, name: string): VaultFileV1 {
-  const fail = (reason: string, hint = "Restore the vault file from a backup"): never => {
-    throw new AuthsomeError("VAULT_UNAVAILABLE", `Cannot open vault "${name}": ${reason}`, {
-      hint,
-    });
-  };
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch {
-    return fail("the file is not valid JSON (truncated or damaged)");
-  }
-  if (!isObject(doc) || doc.format !== VAULT_FORMAT) {
-    return fail("the file is not an authsome vault");
-  }
-  if (doc.version !== VAULT_VERSION) {
-    return fail(
-      `format version ${
-        JSON.stringify(doc.version)
-      } is not supported (this authsome reads ${VAULT_VERSION})`,
-      "Use the authsome version that wrote this vault, or a newer one",
-    );
-  }
-  if (doc.vault !== name) {
-    return fail(`the file belongs to vault ${JSON.stringify(doc.vault)}`);
-  }
-  if (doc.key_source !== "env" && doc.key_source !== "passphrase" && doc.key_source !== "file") {
-    return fail("the key source field is damaged");
-  }
-  if (!isSealed(doc.data_key)) return fail("the wrapped data key is damaged");
-  const records = doc.records;
-  if (!isObject(records) || !Object.values(records).every(isSealed)) {
-    return fail("a record is damaged");
-  }
-  return doc as unknown as VaultFileV1;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function isSealed(value: unknown): value is Sealed {
-  return isObject(value) && typeof value.nonce === "string" &&
-    typeof value.ciphertext === "string" && Object.keys(value).length === 2;
-}
-
-/** A transaction view: pending `changes` over a committed `base`. */
-function transaction(
-  base: VaultReader,
-  changes: Map<string, unknown>,
-): VaultTransaction {
-  return {
-    get: async <U>(key: string) =>
-      changes.has(key) ? clone(changes.get(key)) as U | undefined : await base.get<U>(key),
-    keys: async (prefix = "") => {
-      const all = new Set(await base.keys(prefix));
-      for (const [key, value] of changes) {
-        if (!key.startsWith(prefix)) continue;
-        if (value === undefined) all.delete(key);
-        else all.add(key);
-      }
-      return [...all].sort();
-    },
-    set: (key, value) => void changes.set(key, clone(value)),
-    delete: (key) => void changes.set(key, undefined),
-  };
-}
-
 function clone<T>(value: T): T {
   return value === undefined ? value : structuredClone(value);
-}
-
-/**
- * A vault kept in memory, with the same contract as the file vault; for tests and embedding.
- *
- * @example
- * ```ts
- * import { createMemoryVault } from "./vault.ts";
- * const vault = createMemoryVault("default");
- * await vault.update((tx) => tx.set("connection/openai/default", { status: "connected" }));
- * console.log(await vault.keys("connection/")); // ["connection/openai/default"]
- * ```
- */
-export function createMemoryVault(name: string): Vault {
-  const records = new Map<string, unknown>();
-  let queue: Promise<unknown> = Promise.resolve();
-  let written = false;
-  const reader: VaultReader = {
-    get: <T>(key: string) => Promise.resolve(clone(records.get(key)) as T),
-    keys: (prefix = "") =>
-      Promise.resolve([...records.keys()].filter((k) => k.startsWith(prefix)).sort()),
-  };
-  return {
-    name,
-    ...reader,
-    exists: () => Promise.resolve(written),
-    update<T>(fn: (tx: VaultTransaction) => Promise<T> | T): Promise<T> {
-      const run = queue.then(async () => {
-        const changes = new Map<string, unknown>();
-        const result = await fn(transaction(reader, changes));
-        for (const [key, value] of changes) {
-          if (value === undefined) records.delete(key);
-          else records.set(key, value);
-        }
-        if (changes.size > 0) written = true;
-        return result;
-      });
-      queue = run.catch(() => {});
-      return run;
-    },
-  };
 }

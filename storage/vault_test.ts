@@ -1,51 +1,66 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { AuthsomeError } from "../errors.ts";
 import { importAesKey, randomBytes } from "./crypto.ts";
 import type { MasterKey } from "./master_key.ts";
-import { createMemoryVault, openFileVault, parseVaultFile, type Vault } from "./vault.ts";
+import { createMemoryStore } from "./memory_store.ts";
+import { openSqliteStore } from "./sqlite_store.ts";
+import type { Store } from "./store.ts";
+import { INDEX_BUCKETS, indexKeyOf, openVault, type Vault } from "./vault.ts";
 
-const GOLDEN_KEY = new Uint8Array(Array.from({ length: 32 }, (_, i) => i));
-
-async function keyOf(raw: Uint8Array<ArrayBuffer>): Promise<MasterKey> {
-  return { source: "env", key: await importAesKey(raw) };
+async function masterKey(source: MasterKey["source"] = "env"): Promise<MasterKey> {
+  return { source, key: await importAesKey(randomBytes(32)) };
 }
 
-async function withFileVault(fn: (open: () => Vault, dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir();
-  try {
-    const master = await keyOf(randomBytes(32));
-    await fn(
-      () => openFileVault({ home: dir, name: "default", masterKey: () => Promise.resolve(master) }),
-      dir,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+const summarize = (key: string, value: unknown) =>
+  key.startsWith("connection/") ? { status: (value as { status?: string }).status } : undefined;
+
+interface Fixture {
+  store: Store;
+  open(name?: string, master?: MasterKey): Vault;
 }
 
-// One contract, two implementations (memory and file), as aws-vault does for its keyrings.
-const implementations: Array<
-  [string, (fn: (open: () => Vault) => Promise<void>) => Promise<void>]
-> = [
+const kinds: Array<[string, (fn: (f: Fixture) => Promise<void>) => Promise<void>]> = [
   ["memory", async (fn) => {
-    const vault = createMemoryVault("default");
-    await fn(() => vault);
+    const store = createMemoryStore();
+    const master = await masterKey();
+    await fn({
+      store,
+      open: (name = "default", m = master) =>
+        openVault({ store, name, masterKey: () => Promise.resolve(m), summarize }),
+    });
   }],
-  ["file", (fn) => withFileVault((open) => fn(open))],
+  ["sqlite", async (fn) => {
+    const dir = await Deno.makeTempDir();
+    const store = openSqliteStore({ path: `${dir}/authsome.db`, lockDir: `${dir}/locks` });
+    const master = await masterKey();
+    try {
+      await fn({
+        store,
+        open: (name = "default", m = master) =>
+          openVault({ store, name, masterKey: () => Promise.resolve(m), summarize }),
+      });
+    } finally {
+      store.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  }],
 ];
 
-for (const [kind, using] of implementations) {
+const isVaultError = (text: string) => (e: unknown) =>
+  e instanceof AuthsomeError && e.exitCode === 10 && e.message.includes(text);
+
+for (const [kind, using] of kinds) {
   Deno.test(`${kind} vault: an empty vault reads as empty and does not exist`, () =>
-    using(async (open) => {
+    using(async ({ open }) => {
       const vault = open();
       assert.deepEqual(await vault.keys(), []);
       assert.equal(await vault.get("connection/a/b"), undefined);
       assert.equal(await vault.exists(), false);
+      assert.deepEqual(await vault.summaries("connection/a"), new Map());
     }));
 
   Deno.test(`${kind} vault: committed changes are seen by a reopened vault`, () =>
-    using(async (open) => {
+    using(async ({ open }) => {
       await open().update((tx) => {
         tx.set("connection/openai/default", { status: "connected", n: 1 });
         tx.set("provider/openai", { default_connection: "default" });
@@ -57,161 +72,118 @@ for (const [kind, using] of implementations) {
     }));
 
   Deno.test(`${kind} vault: a failing transaction commits nothing`, () =>
-    using(async (open) => {
-      await open().update((tx) => tx.set("a", 1));
-      await assert.rejects(
-        open().update((tx) => {
-          tx.set("a", 2);
-          tx.set("b", 3);
-          throw new Error("boom");
-        }),
-      );
-      const v = open();
-      assert.equal(await v.get("a"), 1);
-      assert.equal(await v.get("b"), undefined);
-    }));
-
-  Deno.test(`${kind} vault: a transaction sees its own writes and deletes`, () =>
-    using(async (open) => {
-      await open().update((tx) => tx.set("x/1", "one"));
-      await open().update(async (tx) => {
-        tx.set("x/2", "two");
-        tx.delete("x/1");
-        assert.deepEqual(await tx.keys("x/"), ["x/2"]);
-        assert.equal(await tx.get("x/1"), undefined);
-      });
-      assert.deepEqual(await open().keys("x/"), ["x/2"]);
-    }));
-
-  Deno.test(`${kind} vault: values are copies, not shared references`, () =>
-    using(async (open) => {
-      const value = { list: [1] };
-      await open().update((tx) => tx.set("k", value));
-      value.list.push(2);
-      const read = await open().get<{ list: number[] }>("k");
-      assert.deepEqual(read, { list: [1] });
-    }));
-
-  Deno.test(`${kind} vault: parallel updates in one process lose nothing`, () =>
-    using(async (open) => {
+    using(async ({ open }) => {
       const vault = open();
-      await Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
-          vault.update(async (tx) => {
-            const n = (await tx.get<number>("count")) ?? 0;
-            tx.set("count", n + 1);
-            tx.set(`item/${i}`, i);
-          })),
+      await vault.update((tx) => tx.set("connection/a/one", { status: "connected" }));
+      await assert.rejects(
+        vault.update((tx) => {
+          tx.set("connection/a/two", { status: "connected" });
+          tx.delete("connection/a/one");
+          throw new Error("stop");
+        }),
+        /stop/,
       );
-      assert.equal(await open().get("count"), 10);
-      assert.equal((await open().keys("item/")).length, 10);
+      assert.deepEqual(await vault.keys(), ["connection/a/one", indexKeyOf("connection/a/one")]);
+      assert.deepEqual([...(await vault.summaries("connection/a")).keys()], ["one"]);
+    }));
+
+  Deno.test(`${kind} vault: summaries follow every set and delete, in the same commit`, () =>
+    using(async ({ open }) => {
+      const vault = open();
+      await vault.update((tx) => {
+        for (let i = 0; i < 40; i++) tx.set(`connection/p/c${i}`, { status: "connected", i });
+        tx.set("connection/q/x", { status: "expired" });
+        tx.set("provider/p", { default_connection: "c0" });
+      });
+      await vault.update((tx) => {
+        tx.set("connection/p/c3", { status: "revoked" });
+        tx.delete("connection/p/c4");
+      });
+      const p = await vault.summaries<{ status: string }>("connection/p");
+      assert.equal(p.size, 39);
+      assert.equal(p.get("c3")?.status, "revoked");
+      assert.equal(p.has("c4"), false);
+      assert.deepEqual([...p.keys()], [...p.keys()].sort());
+      assert.deepEqual([...(await vault.summaries("connection/q")).entries()], [["x", {
+        status: "expired",
+      }]]);
+      // Spread over buckets, so one login does not re-seal the whole provider's index.
+      const buckets = await vault.keys("index/connection/p/");
+      assert.ok(buckets.length > 1 && buckets.length <= INDEX_BUCKETS, buckets.join());
+      await vault.update(async (tx) => {
+        for (const key of await tx.keys("connection/p/")) tx.delete(key);
+      });
+      assert.deepEqual(await vault.keys("index/connection/p/"), [], "empty indexes are removed");
+    }));
+
+  Deno.test(`${kind} vault: two vaults in one store never see each other's records`, () =>
+    using(async ({ open }) => {
+      await open("a").update((tx) => tx.set("connection/p/c", { status: "connected", v: "a" }));
+      await open("b").update((tx) => tx.set("connection/p/c", { status: "connected", v: "b" }));
+      assert.deepEqual(await open("a").get("connection/p/c"), { status: "connected", v: "a" });
+      assert.deepEqual(await open("b").get("connection/p/c"), { status: "connected", v: "b" });
+    }));
+
+  Deno.test(`${kind} vault: a changed byte, a moved record or a foreign record does not open`, () =>
+    using(async ({ store, open }) => {
+      await open("a").update((tx) => {
+        tx.set("connection/p/one", { status: "connected", secrets: { api_key: "k1" } });
+        tx.set("connection/p/two", { status: "connected", secrets: { api_key: "k2" } });
+      });
+      await open("b").update((tx) => tx.set("connection/p/one", { status: "connected" }));
+      const one = (await store.get("a", "connection/p/one"))!;
+      const two = (await store.get("a", "connection/p/two"))!;
+      const flipped = Uint8Array.fromBase64(one.ciphertext);
+      flipped[3]! ^= 1;
+      const cases: Array<[string, string, { nonce: string; ciphertext: string }]> = [
+        ["a", "connection/p/one", { ...one, ciphertext: flipped.toBase64() }],
+        ["a", "connection/p/one", two], // record moved to another key
+        ["b", "connection/p/one", one], // record copied to another vault
+      ];
+      for (const [vault, key, sealed] of cases) {
+        const original = (await store.get(vault, key))!;
+        await store.transaction((tx) => tx.put(vault, key, sealed));
+        await assert.rejects(
+          open(vault).get(key),
+          isVaultError("the key does not match or the data was changed"),
+        );
+        await store.transaction((tx) => tx.put(vault, key, original));
+      }
+      // A tampered index makes listing fail too, rather than show what an attacker wrote.
+      const indexKey = indexKeyOf("connection/p/one");
+      const index = (await store.get("a", indexKey))!;
+      await store.transaction(async (tx) =>
+        tx.put("a", indexKey, {
+          ...index,
+          nonce: (await store.get("a", "connection/p/two"))!.nonce,
+        })
+      );
+      await assert.rejects(open("a").summaries("connection/p"), isVaultError("does not match"));
+    }));
+
+  Deno.test(`${kind} vault: the wrong master key is refused, naming the key source`, () =>
+    using(async ({ open }) => {
+      await open("v").update((tx) => tx.set("k/1", 1));
+      await assert.rejects(
+        open("v", await masterKey("env")).get("k/1"),
+        isVaultError("the key does not match"),
+      );
+      await assert.rejects(
+        open("v", await masterKey("file")).get("k/1"),
+        isVaultError(
+          "sealed with a key from AUTHSOME_MASTER_KEY, but the current key comes from the key file",
+        ),
+      );
+    }));
+
+  Deno.test(`${kind} vault: a long-lived handle sees writes made through another handle`, () =>
+    using(async ({ open }) => {
+      const reader = open();
+      await reader.get("connection/openai/default");
+      await open().update((tx) => tx.set("connection/openai/default", { v: 1 }));
+      assert.deepEqual(await reader.get("connection/openai/default"), { v: 1 });
+      await open().update((tx) => tx.set("connection/openai/default", { v: 2 }));
+      assert.deepEqual(await reader.get("connection/openai/default"), { v: 2 });
+      assert.deepEqual(await reader.summaries("connection/openai"), new Map([["default", {}]]));
     }));
 }
-
-Deno.test("file vault: records are sealed, with a fresh nonce per write", () =>
-  withFileVault(async (open, dir) => {
-    await open().update((tx) => tx.set("connection/openai/default", { api_key: "sk-plain-123" }));
-    const first = await Deno.readTextFile(join(dir, "vaults", "default.json"));
-    assert.ok(!first.includes("sk-plain-123"));
-    await open().update((tx) => tx.set("connection/openai/default", { api_key: "sk-plain-123" }));
-    const second = await Deno.readTextFile(join(dir, "vaults", "default.json"));
-    const nonce = (t: string) => JSON.parse(t).records["connection/openai/default"].nonce;
-    assert.notEqual(nonce(first), nonce(second));
-  }));
-
-Deno.test("file vault: a record moved to another name does not open", () =>
-  withFileVault(async (open, dir) => {
-    await open().update((tx) => tx.set("connection/openai/default", { api_key: "k" }));
-    const path = join(dir, "vaults", "default.json");
-    const doc = JSON.parse(await Deno.readTextFile(path));
-    doc.records["connection/openai/stolen"] = doc.records["connection/openai/default"];
-    await Deno.writeTextFile(path, JSON.stringify(doc));
-    await assert.rejects(
-      open().get("connection/openai/stolen"),
-      (e: unknown) => e instanceof AuthsomeError && e.code === "VAULT_UNAVAILABLE",
-    );
-  }));
-
-Deno.test("file vault: the wrong master key is refused", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    const a = await keyOf(randomBytes(32));
-    const b = await keyOf(randomBytes(32));
-    await openFileVault({ home: dir, name: "v", masterKey: () => Promise.resolve(a) })
-      .update((tx) => tx.set("k", 1));
-    const wrong = openFileVault({ home: dir, name: "v", masterKey: () => Promise.resolve(b) });
-    await assert.rejects(
-      wrong.get("k"),
-      (e: unknown) =>
-        e instanceof AuthsomeError && e.code === "VAULT_UNAVAILABLE" &&
-        e.message.includes("the key does not match"),
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("vault file: damaged, foreign and future files are refused with a reason", () => {
-  const cases: Array<[string, string]> = [
-    ['{"format": "authsome-vault", "ver', "not valid JSON"],
-    ['{"format": "other"}', "not an authsome vault"],
-    ['{"format": "authsome-vault", "version": 99}', "format version 99 is not supported"],
-    [
-      '{"format": "authsome-vault", "version": 1, "vault": "work"}',
-      'belongs to vault "work"',
-    ],
-  ];
-  for (const [text, reason] of cases) {
-    assert.throws(
-      () => parseVaultFile(text, "default"),
-      (e: unknown) => e instanceof AuthsomeError && e.exitCode === 10 && e.message.includes(reason),
-      reason,
-    );
-  }
-});
-
-// The golden fixture was written by `./authsome login` with AUTHSOME_MASTER_KEY = bytes 0..31.
-// If this test breaks, the on-disk format changed: bump the version and document it.
-Deno.test("golden vault v1 decrypts to the known records", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.mkdir(join(dir, "vaults"));
-    await Deno.copyFile(
-      new URL("../tests/fixtures/golden_vault_v1.json", import.meta.url),
-      join(dir, "vaults", "default.json"),
-    );
-    const master = await keyOf(GOLDEN_KEY);
-    const vault = openFileVault({
-      home: dir,
-      name: "default",
-      masterKey: () => Promise.resolve(master),
-    });
-    assert.deepEqual(await vault.keys(), [
-      "connection/openai/default",
-      "connection/openai/work",
-      "connection/resend/default",
-      "provider/openai",
-      "provider/resend",
-    ]);
-    const work = await vault.get<Record<string, unknown>>("connection/openai/work");
-    assert.equal(work?.provider, "openai");
-    assert.equal(work?.connection, "work");
-    assert.equal(work?.status, "connected");
-    assert.deepEqual(work?.secrets, { api_key: "sk-golden-work-11111111111111111111" });
-    assert.deepEqual(await vault.get("provider/openai"), { default_connection: "default" });
-    const resend = await vault.get<{ secrets: unknown }>("connection/resend/default");
-    assert.deepEqual(resend?.secrets, { api_key: "re_golden_key" });
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
-
-Deno.test("file vault: a long-lived handle sees writes made by another process", () =>
-  withFileVault(async (open) => {
-    const reader = open();
-    await open().update((tx) => tx.set("connection/openai/default", { v: 1 }));
-    assert.deepEqual(await reader.get("connection/openai/default"), { v: 1 });
-    await open().update((tx) => tx.set("connection/openai/default", { v: 2 }));
-    assert.deepEqual(await reader.get("connection/openai/default"), { v: 2 });
-    assert.deepEqual(await reader.keys("connection/"), ["connection/openai/default"]);
-  }));

@@ -8,7 +8,9 @@
  */
 import { cliEnv, type CliResult, LAUNCHER } from "../helpers.ts";
 import { loadMasterKey } from "../../storage/master_key.ts";
-import { openFileVault } from "../../storage/vault.ts";
+import { openHomeStore, openHomeVault } from "../../storage/home.ts";
+import type { Vault } from "../../storage/vault.ts";
+import { summarizeRecord } from "../../service/summary.ts";
 
 /** Options of {@linkcode spawnCli}. */
 export interface SpawnOptions {
@@ -173,12 +175,7 @@ export async function storedRecord<T = Record<string, unknown>>(
   home: string,
   key: string,
 ): Promise<T | undefined> {
-  const vault = openFileVault({
-    home,
-    name: "default",
-    masterKey: () => loadMasterKey({ home }, { create: false }),
-  });
-  return await vault.get<T>(key);
+  return await withStoredVault(home, (vault) => vault.get<T>(key));
 }
 
 /** What the test server's protected resource said about an access token. */
@@ -208,15 +205,33 @@ export async function setStoredExpiry(
   connection: string,
   expiresAt: Date,
 ): Promise<void> {
-  const vault = openFileVault({
-    home,
-    name: "default",
-    masterKey: () => loadMasterKey({ home }, { create: false }),
-  });
   const key = `connection/${provider}/${connection}`;
-  await vault.update(async (tx) => {
-    const record = await tx.get<Record<string, unknown>>(key);
-    if (record === undefined) throw new Error(`${key} is not stored`);
-    tx.set(key, { ...record, expires_at: expiresAt.toISOString() });
-  });
+  await withStoredVault(home, (vault) =>
+    vault.update(async (tx) => {
+      const record = await tx.get<Record<string, unknown>>(key);
+      if (record === undefined) throw new Error(`${key} is not stored`);
+      tx.set(key, { ...record, expires_at: expiresAt.toISOString() });
+    }));
+}
+
+/**
+ * Runs `fn` on the `default` vault of `home`, opened the way the CLI opens it (same store,
+ * same index of connections), and closes the store afterwards.
+ */
+export async function withStoredVault<T>(
+  home: string,
+  fn: (vault: Vault) => Promise<T>,
+): Promise<T> {
+  const store = openHomeStore(home);
+  try {
+    return await fn(openHomeVault({
+      home,
+      store,
+      name: "default",
+      masterKey: () => loadMasterKey({ home }, { create: false }),
+      summarize: summarizeRecord,
+    }));
+  } finally {
+    store.close();
+  }
 }

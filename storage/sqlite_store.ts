@@ -1,0 +1,419 @@
+/**
+ * The embedded {@linkcode Store}: one SQLite database per home (`<home>/authsome.db`) through the
+ * built-in `node:sqlite`, in WAL mode (readers never wait for a writer) with `synchronous=FULL`
+ * (a commit is on disk before it is acknowledged) and a busy timeout. Named locks are `flock(2)`
+ * locks on files in `<home>/locks/`, released by the kernel when a process dies.
+ *
+ * The database is created by the first write; until then every read answers "empty", so read
+ * commands on a new home leave no file behind. The format is in docs/STORAGE.md.
+ *
+ * @module
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { AuthsomeError } from "../errors.ts";
+import type { Sealed } from "./crypto.ts";
+import { ensurePrivateDir } from "./files.ts";
+import type { KeySource } from "./master_key.ts";
+import type { LockOptions, Store, StoreReader, StoreTransaction, VaultHeader } from "./store.ts";
+import { compareKeys } from "./store.ts";
+
+/** `PRAGMA application_id` of an authsome store ("auth" in ASCII). */
+export const STORE_APPLICATION_ID = 0x61757468;
+/** `PRAGMA user_version`: the store format version this code reads and writes. */
+export const STORE_FORMAT_VERSION = 2;
+/** How long a write waits for another process's write to finish before giving up. */
+export const BUSY_TIMEOUT_MS = 15_000;
+
+const SCHEMA = `
+CREATE TABLE vaults (
+  name TEXT PRIMARY KEY NOT NULL,
+  key_source TEXT NOT NULL,
+  key_id TEXT NOT NULL,
+  data_key_nonce TEXT NOT NULL,
+  data_key TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE records (
+  vault TEXT NOT NULL REFERENCES vaults(name),
+  key TEXT NOT NULL,
+  nonce TEXT NOT NULL,
+  ciphertext TEXT NOT NULL,
+  PRIMARY KEY (vault, key)
+) WITHOUT ROWID;
+PRAGMA application_id = ${STORE_APPLICATION_ID};
+PRAGMA user_version = ${STORE_FORMAT_VERSION};
+`;
+
+/**
+ * The tail of the write transactions of each database file in this process (see
+ * `transaction`). Empty until a write, and emptied again when the writes settle.
+ */
+const writeQueues = new Map<string, Promise<void>>();
+
+/** Options of {@linkcode openSqliteStore}. */
+export interface SqliteStoreOptions {
+  /** The database file, e.g. `<home>/authsome.db`. */
+  path: string;
+  /** Folder of the lock files of {@linkcode Store.withLock}, e.g. `<home>/locks`. */
+  lockDir: string;
+}
+
+interface Statements {
+  header: StatementSync;
+  get: StatementSync;
+  keysAll: StatementSync;
+  keysRange: StatementSync;
+  vaults: StatementSync;
+  putHeader: StatementSync;
+  put: StatementSync;
+  delete: StatementSync;
+}
+
+interface Connection {
+  db: DatabaseSync;
+  sql: Statements;
+}
+
+/**
+ * Opens the embedded store. Nothing is opened until first use.
+ *
+ * @example
+ * ```ts
+ * import { openSqliteStore } from "./sqlite_store.ts";
+ * const home = await Deno.makeTempDir();
+ * const store = openSqliteStore({ path: `${home}/authsome.db`, lockDir: `${home}/locks` });
+ * console.log(await store.vaults()); // [] — and no file was created
+ * store.close();
+ * ```
+ */
+export function openSqliteStore(options: SqliteStoreOptions): Store {
+  let connection: Connection | undefined;
+  let closed = false;
+
+  /** The open database; undefined when it does not exist yet and `create` is false. */
+  const open = async (create: boolean): Promise<Connection | undefined> => {
+    if (closed) throw new Error("The store is closed");
+    if (connection !== undefined) return connection;
+    if (!create && !await exists(options.path)) return undefined;
+    if (connection !== undefined) return connection;
+    connection = await connect(options.path);
+    return connection;
+  };
+
+  const reader: StoreReader = {
+    async header(name) {
+      const c = await open(false);
+      return c === undefined ? undefined : readHeader(c, name);
+    },
+    async get(vault, key) {
+      const c = await open(false);
+      return c === undefined ? undefined : readRecord(c, vault, key);
+    },
+    async keys(vault, prefix) {
+      const c = await open(false);
+      return c === undefined ? [] : readKeys(c, vault, prefix);
+    },
+  };
+
+  return {
+    kind: "sqlite",
+    location: options.path,
+    ...reader,
+    async vaults() {
+      const c = await open(false);
+      if (c === undefined) return [];
+      return run(c, () => c.sql.vaults.all().map((row) => String(row.name)));
+    },
+    transaction<T>(fn: (tx: StoreTransaction) => Promise<T> | T): Promise<T> {
+      // One queue per database file for the whole process: a second handle's `BEGIN IMMEDIATE`
+      // would otherwise wait synchronously for a lock that this thread itself holds.
+      const queue = writeQueues.get(options.path) ?? Promise.resolve();
+      const result = queue.then(async () => runTransaction(await open(true) as Connection, fn));
+      const settled = result.then(() => {}, () => {});
+      writeQueues.set(options.path, settled);
+      settled.then(() => {
+        if (writeQueues.get(options.path) === settled) writeQueues.delete(options.path);
+      });
+      return result;
+    },
+    async withLock<T>(name: string, fn: () => Promise<T>, lockOptions?: LockOptions) {
+      return await withNamedLock(options.lockDir, name, fn, lockOptions);
+    },
+    close() {
+      closed = true;
+      connection?.db.close();
+      connection = undefined;
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).size > 0;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw storeError(path, error);
+  }
+}
+
+/** Opens (creating, 0600, when missing) and checks the database, creating the schema if new. */
+async function connect(path: string): Promise<Connection> {
+  await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
+  try {
+    // Create the file with private permissions before SQLite does (it would use the umask); its
+    // -wal and -shm files copy the database file's permissions.
+    (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+  } catch (error) {
+    throw storeError(path, error);
+  }
+  const { DatabaseSync } = await import("node:sqlite");
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(path);
+    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.exec("PRAGMA synchronous = FULL");
+    checkFormat(db, path);
+  } catch (error) {
+    throw storeError(path, error);
+  }
+  return { db, sql: prepare(db) };
+}
+
+function checkFormat(db: DatabaseSync, path: string): void {
+  const version = Number(db.prepare("PRAGMA user_version").get()?.user_version);
+  const app = Number(db.prepare("PRAGMA application_id").get()?.application_id);
+  if (version === STORE_FORMAT_VERSION && app === STORE_APPLICATION_ID) return;
+  if (version === 0 && app === 0) {
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      // Another process may have created the schema while this one waited for the lock.
+      const now = Number(db.prepare("PRAGMA user_version").get()?.user_version);
+      if (now === 0) db.exec(SCHEMA);
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    return checkFormat(db, path);
+  }
+  if (app !== STORE_APPLICATION_ID) {
+    throw new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      `Cannot open the store ${path}: it is not an authsome store`,
+      {
+        hint: "Move the file away, or point AUTHSOME_HOME at another folder",
+      },
+    );
+  }
+  throw new AuthsomeError(
+    "VAULT_UNAVAILABLE",
+    `Cannot open the store ${path}: format version ${version} is not supported (this authsome reads ${STORE_FORMAT_VERSION})`,
+    { hint: "Use the authsome version that wrote this store, or a newer one" },
+  );
+}
+
+function prepare(db: DatabaseSync): Statements {
+  return {
+    header: db.prepare(
+      "SELECT key_source, key_id, data_key_nonce, data_key FROM vaults WHERE name = ?",
+    ),
+    get: db.prepare("SELECT nonce, ciphertext FROM records WHERE vault = ? AND key = ?"),
+    keysAll: db.prepare("SELECT key FROM records WHERE vault = ? ORDER BY key"),
+    keysRange: db.prepare(
+      "SELECT key FROM records WHERE vault = ? AND key >= ? AND key < ? ORDER BY key",
+    ),
+    vaults: db.prepare("SELECT name FROM vaults ORDER BY name"),
+    putHeader: db.prepare(
+      "INSERT INTO vaults (name, key_source, key_id, data_key_nonce, data_key) VALUES (?, ?, ?, ?, ?) " +
+        "ON CONFLICT (name) DO UPDATE SET key_source = excluded.key_source, key_id = excluded.key_id, " +
+        "data_key_nonce = excluded.data_key_nonce, data_key = excluded.data_key",
+    ),
+    put: db.prepare(
+      "INSERT INTO records (vault, key, nonce, ciphertext) VALUES (?, ?, ?, ?) " +
+        "ON CONFLICT (vault, key) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+    ),
+    delete: db.prepare("DELETE FROM records WHERE vault = ? AND key = ?"),
+  };
+}
+
+function run<T>(c: Connection, fn: () => T): T {
+  try {
+    return fn();
+  } catch (error) {
+    throw storeError(c.db.location() ?? "the store", error);
+  }
+}
+
+function readHeader(c: Connection, name: string): VaultHeader | undefined {
+  const row = run(c, () => c.sql.header.get(name));
+  if (row === undefined) return undefined;
+  return {
+    name,
+    keySource: String(row.key_source) as KeySource,
+    keyId: String(row.key_id),
+    dataKey: { nonce: String(row.data_key_nonce), ciphertext: String(row.data_key) },
+  };
+}
+
+function readRecord(c: Connection, vault: string, key: string): Sealed | undefined {
+  const row = run(c, () => c.sql.get.get(vault, key));
+  return row === undefined
+    ? undefined
+    : { nonce: String(row.nonce), ciphertext: String(row.ciphertext) };
+}
+
+function readKeys(c: Connection, vault: string, prefix: string): string[] {
+  const rows = run(
+    c,
+    () =>
+      prefix === ""
+        ? c.sql.keysAll.all(vault)
+        : c.sql.keysRange.all(vault, prefix, prefixEnd(prefix)),
+  );
+  return rows.map((row) => String(row.key));
+}
+
+/** The smallest string greater than every string that starts with `prefix`. */
+function prefixEnd(prefix: string): string {
+  const last = prefix.charCodeAt(prefix.length - 1);
+  return prefix.slice(0, -1) + String.fromCharCode(last + 1);
+}
+
+type Change =
+  | { kind: "header"; header: VaultHeader }
+  | { kind: "put"; vault: string; key: string; sealed: Sealed }
+  | { kind: "delete"; vault: string; key: string };
+
+/**
+ * `BEGIN IMMEDIATE` takes the database's write lock at once (waiting up to the busy timeout for
+ * another process), so reads inside the transaction see the latest commit and nothing commits
+ * between them and this commit. Writes are buffered and applied in one synchronous step just
+ * before `COMMIT`, so other code of this process never reads them uncommitted.
+ */
+async function runTransaction<T>(
+  c: Connection,
+  fn: (tx: StoreTransaction) => Promise<T> | T,
+): Promise<T> {
+  run(c, () => c.db.exec("BEGIN IMMEDIATE"));
+  const changes: Change[] = [];
+  const pending = new Map<string, Sealed | null>();
+  const headers = new Map<string, VaultHeader>();
+  const slot = (vault: string, key: string) => `${vault}\u0000${key}`;
+  const tx: StoreTransaction = {
+    header: (name) => Promise.resolve(headers.get(name) ?? readHeader(c, name)),
+    get(vault, key) {
+      const own = pending.get(slot(vault, key));
+      return Promise.resolve(own === null ? undefined : own ?? readRecord(c, vault, key));
+    },
+    keys(vault, prefix) {
+      const all = new Set(readKeys(c, vault, prefix));
+      for (const [at, sealed] of pending) {
+        const [v, key] = at.split("\u0000") as [string, string];
+        if (v !== vault || !key.startsWith(prefix)) continue;
+        if (sealed === null) all.delete(key);
+        else all.add(key);
+      }
+      return Promise.resolve([...all].sort(compareKeys));
+    },
+    putHeader(header) {
+      headers.set(header.name, structuredClone(header));
+      changes.push({ kind: "header", header: structuredClone(header) });
+    },
+    put(vault, key, sealed) {
+      pending.set(slot(vault, key), { ...sealed });
+      changes.push({ kind: "put", vault, key, sealed: { ...sealed } });
+    },
+    delete(vault, key) {
+      pending.set(slot(vault, key), null);
+      changes.push({ kind: "delete", vault, key });
+    },
+  };
+  try {
+    const result = await fn(tx);
+    run(c, () => {
+      for (const change of changes) apply(c.sql, change);
+      c.db.exec("COMMIT");
+    });
+    return result;
+  } catch (error) {
+    if (c.db.isTransaction) c.db.exec("ROLLBACK");
+    throw error;
+  }
+}
+
+function apply(sql: Statements, change: Change): void {
+  if (change.kind === "header") {
+    const h = change.header;
+    sql.putHeader.run(h.name, h.keySource, h.keyId, h.dataKey.nonce, h.dataKey.ciphertext);
+  } else if (change.kind === "put") {
+    sql.put.run(change.vault, change.key, change.sealed.nonce, change.sealed.ciphertext);
+  } else {
+    sql.delete.run(change.vault, change.key);
+  }
+}
+
+/** Holds `flock(LOCK_EX)` on `<lockDir>/<name>.lock` while `fn` runs. */
+async function withNamedLock<T>(
+  lockDir: string,
+  name: string,
+  fn: () => Promise<T>,
+  options: LockOptions = {},
+): Promise<T> {
+  await ensurePrivateDir(lockDir);
+  const path = `${lockDir}/${encodeURIComponent(name)}.lock`;
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
+  } catch (error) {
+    throw storeError(path, error);
+  }
+  try {
+    const waiting = options.onWait === undefined ? undefined : setTimeout(options.onWait, 250);
+    try {
+      await file.lock(true);
+    } finally {
+      clearTimeout(waiting);
+    }
+    return await fn();
+  } finally {
+    file.close(); // closing releases the lock
+  }
+}
+
+/** Maps a file-system or SQLite failure to a one-line `VAULT_UNAVAILABLE`. */
+function storeError(path: string, error: unknown): AuthsomeError {
+  if (error instanceof AuthsomeError) return error;
+  const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error);
+  const code = (error as { errcode?: number }).errcode;
+  if (code === 5 || code === 6 || /database is locked|busy/i.test(detail)) {
+    return new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      `The store ${path} is busy: another authsome process kept it locked for ${
+        BUSY_TIMEOUT_MS / 1000
+      } s`,
+      { cause: error, hint: "Try again; if it persists, look for a hung authsome process" },
+    );
+  }
+  if (code === 26 || code === 11 || /not a database|malformed/i.test(detail)) {
+    return new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      `Cannot open the store ${path}: the file is damaged (${detail})`,
+      { cause: error, hint: "Restore the file from a backup" },
+    );
+  }
+  if (code === 13 || /disk is full|no space/i.test(detail)) {
+    return new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      `Cannot write the store ${path}: the disk is full`,
+      {
+        cause: error,
+        hint: "Free some space and try again; nothing was changed",
+      },
+    );
+  }
+  const reason = error instanceof Deno.errors.PermissionDenied ? "permission denied" : detail;
+  return new AuthsomeError("VAULT_UNAVAILABLE", `Cannot use the store ${path}: ${reason}`, {
+    cause: error,
+    hint: "Check that AUTHSOME_HOME points to a folder you own",
+  });
+}

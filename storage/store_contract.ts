@@ -1,0 +1,207 @@
+/**
+ * The contract every {@linkcode Store} implementation passes (see the guarantees in store.ts).
+ * `store_contract_test.ts` runs it over the embedded and the in-memory store; a new
+ * implementation adds one line there.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { Sealed } from "./crypto.ts";
+import type { Store, VaultHeader } from "./store.ts";
+
+/** Opens stores for the contract: `open()` gives a new handle on one shared, initially empty store. */
+export interface StoreFixture {
+  /** A new handle on the fixture's store (like another process would open it). */
+  open(): Store;
+  /** Removes what the fixture created. */
+  cleanup(): Promise<void>;
+}
+
+const sealed = (n: number): Sealed => ({ nonce: `bm9uY2U${n}`, ciphertext: `Y2lwaGVy${n}` });
+const header = (name: string, keyId = "k1"): VaultHeader => ({
+  name,
+  keySource: "env",
+  keyId,
+  dataKey: { nonce: "bm9uY2U=", ciphertext: `d3JhcHBlZA==${keyId}` },
+});
+
+/**
+ * Registers the contract tests for one implementation.
+ *
+ * @example
+ * ```ts ignore
+ * testStoreContract("memory", () => { const s = createMemoryStore(); return { open: () => s, cleanup: async () => {} }; });
+ * ```
+ */
+export function testStoreContract(kind: string, fixture: () => Promise<StoreFixture>): void {
+  const using = (name: string, fn: (f: StoreFixture) => Promise<void>) =>
+    Deno.test(`${kind} store: ${name}`, async () => {
+      const f = await fixture();
+      try {
+        await fn(f);
+      } finally {
+        await f.cleanup();
+      }
+    });
+
+  using("a new store is empty", async (f) => {
+    const store = f.open();
+    assert.deepEqual(await store.vaults(), []);
+    assert.equal(await store.header("default"), undefined);
+    assert.equal(await store.get("default", "provider/openai"), undefined);
+    assert.deepEqual(await store.keys("default", ""), []);
+    store.close();
+  });
+
+  using("a commit is seen by another handle, records keep their bytes", async (f) => {
+    const a = f.open();
+    await a.transaction((tx) => {
+      tx.putHeader(header("default"));
+      tx.put("default", "connection/openai/work", sealed(1));
+      tx.put("default", "provider/openai", sealed(2));
+    });
+    const b = f.open();
+    assert.deepEqual(await b.vaults(), ["default"]);
+    assert.deepEqual(await b.header("default"), header("default"));
+    assert.deepEqual(await b.get("default", "connection/openai/work"), sealed(1));
+    assert.deepEqual(await b.keys("default", "connection/"), ["connection/openai/work"]);
+    a.close();
+    b.close();
+  });
+
+  using("a transaction that throws commits none of its writes", async (f) => {
+    const store = f.open();
+    await store.transaction((tx) => {
+      tx.putHeader(header("default"));
+      tx.put("default", "a", sealed(1));
+    });
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        tx.put("default", "a", sealed(9));
+        tx.put("default", "b", sealed(9));
+        tx.delete("default", "a");
+        await Promise.resolve();
+        throw new Error("stop");
+      }),
+      /stop/,
+    );
+    assert.deepEqual(await store.get("default", "a"), sealed(1));
+    assert.equal(await store.get("default", "b"), undefined);
+    store.close();
+  });
+
+  using("a transaction reads its own writes and deletes", async (f) => {
+    const store = f.open();
+    await store.transaction(async (tx) => {
+      tx.putHeader(header("v"));
+      tx.put("v", "x/1", sealed(1));
+      tx.put("v", "x/2", sealed(2));
+      assert.deepEqual(await tx.header("v"), header("v"));
+      assert.deepEqual(await tx.get("v", "x/1"), sealed(1));
+      tx.delete("v", "x/1");
+      assert.equal(await tx.get("v", "x/1"), undefined);
+      assert.deepEqual(await tx.keys("v", "x/"), ["x/2"]);
+    });
+    assert.deepEqual(await store.keys("v", ""), ["x/2"]);
+    store.close();
+  });
+
+  using("keys are listed by prefix, sorted, and only of their vault", async (f) => {
+    const store = f.open();
+    await store.transaction((tx) => {
+      tx.putHeader(header("a"));
+      tx.putHeader(header("b"));
+      for (
+        const key of [
+          "connection/z/1",
+          "connection/a/2",
+          "connection0",
+          "provider/a",
+          "connection/a/10",
+        ]
+      ) {
+        tx.put("a", key, sealed(1));
+      }
+      tx.put("b", "connection/b/1", sealed(1));
+    });
+    assert.deepEqual(await store.keys("a", "connection/"), [
+      "connection/a/10",
+      "connection/a/2",
+      "connection/z/1",
+    ]);
+    assert.deepEqual(await store.keys("a", "connection/a/"), ["connection/a/10", "connection/a/2"]);
+    assert.equal((await store.keys("a", "")).length, 5);
+    assert.deepEqual(await store.keys("b", ""), ["connection/b/1"]);
+    assert.equal(await store.get("b", "provider/a"), undefined);
+    store.close();
+  });
+
+  using("a header can be replaced and the records stay", async (f) => {
+    const store = f.open();
+    await store.transaction((tx) => {
+      tx.putHeader(header("v", "k1"));
+      tx.put("v", "r", sealed(1));
+    });
+    await store.transaction((tx) => tx.putHeader(header("v", "k2")));
+    assert.equal((await store.header("v"))?.keyId, "k2");
+    assert.deepEqual(await store.get("v", "r"), sealed(1));
+    store.close();
+  });
+
+  using("concurrent read-modify-write transactions on two handles lose no update", async (f) => {
+    const a = f.open();
+    const b = f.open();
+    await a.transaction((tx) => {
+      tx.putHeader(header("v"));
+      tx.put("v", "n", { nonce: "0", ciphertext: "0" });
+    });
+    const increment = (store: Store) =>
+      store.transaction(async (tx) => {
+        const n = Number((await tx.get("v", "n"))!.ciphertext);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        tx.put("v", "n", { nonce: "0", ciphertext: String(n + 1) });
+      });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => increment(i % 2 ? a : b)));
+    assert.equal((await a.get("v", "n"))!.ciphertext, "20");
+    a.close();
+    b.close();
+  });
+
+  using("a named lock excludes its name on every handle and no other name", async (f) => {
+    const a = f.open();
+    const b = f.open();
+    const events: string[] = [];
+    let waited = false;
+    let releaseFirst = () => {};
+    const held = new Promise<void>((resolve) => releaseFirst = resolve);
+    const first = a.withLock("default/refresh/acme/work", async () => {
+      events.push("first in");
+      await held;
+      events.push("first out");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const second = b.withLock("default/refresh/acme/work", () => {
+      events.push("second in");
+      return Promise.resolve();
+    }, { onWait: () => waited = true });
+    // Another name is not blocked by the held lock.
+    await b.withLock("default/refresh/acme/other", () => {
+      events.push("other");
+      return Promise.resolve();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    releaseFirst();
+    await Promise.all([first, second]);
+    assert.deepEqual(events, ["first in", "other", "first out", "second in"]);
+    assert.equal(waited, true, "the waiting holder was told it waits");
+    a.close();
+    b.close();
+  });
+
+  using("a lock is released when its function throws", async (f) => {
+    const store = f.open();
+    await assert.rejects(store.withLock("x", () => Promise.reject(new Error("boom"))), /boom/);
+    assert.equal(await store.withLock("x", () => Promise.resolve(1)), 1);
+    store.close();
+  });
+}
