@@ -181,7 +181,11 @@ async function connect(path: string): Promise<Connection> {
 function checkFormat(db: DatabaseSync, path: string): void {
   const version = Number(db.prepare("PRAGMA user_version").get()?.user_version);
   const app = Number(db.prepare("PRAGMA application_id").get()?.application_id);
-  if (version === STORE_FORMAT_VERSION && app === STORE_APPLICATION_ID) return;
+  if (version === STORE_FORMAT_VERSION && app === STORE_APPLICATION_ID) {
+    // A no-op when the file is in WAL mode already (a restored copy may not be).
+    db.exec("PRAGMA journal_mode = WAL");
+    return;
+  }
   if (version === 0 && app === 0) {
     db.exec("PRAGMA journal_mode = WAL");
     db.exec("BEGIN IMMEDIATE");
