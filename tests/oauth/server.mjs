@@ -17,6 +17,7 @@
 //   POST /__test/fail               JSON {"kind", "count", "endpoint"}: the next `count` requests to
 //                                   `endpoint` (default "token") fail the way `kind` says
 //   POST /__test/fail-token         the same, endpoint "token"
+//   POST /__test/release            lets requests held by the "hold" kind go on
 //   GET  /__test/config             the effective configuration (clients, lifetimes, scopes)
 //   ANY  /__test/whoami             a protected resource: Bearer access token -> 200 JSON or 401
 //   GET  /.well-known/oauth-authorization-server   RFC 8414 alias of the OpenID discovery document
@@ -115,7 +116,10 @@ const FAIL_KINDS = new Set([
   "slow_down",
   "invalid_grant",
   "temporarily_unavailable",
+  "hold",
 ]);
+/** Requests held by the "hold" kind; `POST /__test/release` lets them go on. */
+const held = [];
 
 function injectFailure(ctx, kind) {
   stats.injected_failures += 1;
@@ -509,6 +513,10 @@ async function testRoute(ctx) {
       for (let i = 0; i < count; i++) failures[endpoint].push(kind);
       return json(ctx, 200, { pending: failures });
     }
+    case "release":
+      if (ctx.method !== "POST") return json(ctx, 405, { error: "POST only" });
+      for (const resolve of held.splice(0)) resolve();
+      return json(ctx, 200, { released: true });
     case "whoami": {
       const header = ctx.get("authorization");
       const match = /^Bearer\s+(\S+)$/i.exec(header);
@@ -558,8 +566,15 @@ provider.use(async (ctx, next) => {
 
   const pending = failures[route];
   if (pending?.length) {
-    injectFailure(ctx, pending.shift());
-    return;
+    const kind = pending.shift();
+    if (kind === "hold") {
+      // Held until the test releases it, then answered normally.
+      stats.held = (stats.held ?? 0) + 1;
+      await new Promise((resolve) => held.push(resolve));
+    } else {
+      injectFailure(ctx, kind);
+      return;
+    }
   }
 
   await next();

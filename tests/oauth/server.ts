@@ -70,7 +70,8 @@ export type FailureKind =
   | "drop" // HTTP 200 headers, then the connection dies inside the JSON body
   | "slow_down" // HTTP 400 {"error":"slow_down"}
   | "invalid_grant" // HTTP 400 {"error":"invalid_grant"}
-  | "temporarily_unavailable"; // HTTP 503 {"error":"temporarily_unavailable"}
+  | "temporarily_unavailable" // HTTP 503 {"error":"temporarily_unavailable"}
+  | "hold"; // held (stats.held counts it) until release(), then answered normally
 
 /** Endpoints whose requests are counted and can be made to fail. */
 export type Endpoint =
@@ -90,6 +91,8 @@ export interface AuthServerStats {
   token_requests: Record<string, number>;
   /** Responses replaced by {@linkcode AuthServer.failNext}. */
   injected_failures: number;
+  /** Requests held by a "hold" failure so far (absent until one was). */
+  held?: number;
   /** Revocation requests that reached oidc-provider. */
   revocations: number;
   /** The last of them, or null. `token_kind` is what the token turned out to be (null: unknown). */
@@ -153,6 +156,8 @@ export interface AuthServer extends AsyncDisposable {
   resetStats(): Promise<void>;
   /** The next `n` requests to `endpoint` (default the token endpoint) fail as `kind` says. */
   failNext(kind: FailureKind, n?: number, endpoint?: Endpoint): Promise<void>;
+  /** Lets every request held by a "hold" failure go on. */
+  release(): Promise<void>;
   /** {@linkcode approveAuthorization} against this server. */
   approveAuthorization(authorizationUrl: string, options: ApproveOptions): Promise<{
     callbackUrl: string;
@@ -266,6 +271,9 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
         headers: { "content-type": "application/json" },
         body: JSON.stringify({ kind, count: n, endpoint }),
       });
+    },
+    release: async () => {
+      await testFetch("release", { method: "POST" });
     },
     approveAuthorization,
     approveDevice: (userCode, opts) => approveDevice(`${issuer}/device`, userCode, opts),
