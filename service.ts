@@ -30,7 +30,7 @@ import {
 } from "./storage/master_key.ts";
 import { listHomeVaults, openHomeStore, openHomeVault } from "./storage/home.ts";
 import type { Vault, VaultReader } from "./storage/vault.ts";
-import { summarizeRecord } from "./service/summary.ts";
+import { type ConnectionSummaryRecord, summarizeRecord } from "./service/summary.ts";
 
 /** Connection status values. */
 export type ConnectionStatus = "connected" | "expired" | "revoked" | "invalid";
@@ -463,33 +463,41 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
   }
 
   /** The status as of now: a lapsed token without a refresh token is expired. */
-  function statusOf(record: ConnectionRecord): ConnectionStatus {
+  function statusOf(connection: ConnectionRecord | ConnectionSummaryRecord): ConnectionStatus {
+    const refreshable = "secrets" in connection
+      ? connection.secrets.refresh_token !== undefined
+      : connection.secret_fields.includes("refresh_token");
+    const summary = connection;
     if (
-      record.status === "connected" && record.expires_at !== null &&
-      record.secrets.refresh_token === undefined &&
-      Date.parse(record.expires_at) <= now().getTime()
+      summary.status === "connected" && summary.expires_at !== null && !refreshable &&
+      Date.parse(summary.expires_at) <= now().getTime()
     ) return "expired";
-    return record.status;
+    return summary.status;
   }
 
-  function info(record: ConnectionRecord, isDefault: boolean): ConnectionInfo {
+  /** What `get` shows of a connection, from its record or its index summary. */
+  function info(
+    connection: ConnectionRecord | ConnectionSummaryRecord,
+    isDefault: boolean,
+  ): ConnectionInfo {
+    const summary = "secrets" in connection
+      ? summarizeRecord(connKey(connection.provider, connection.connection), connection)!
+      : connection;
     return {
-      provider: record.provider,
-      connection: record.connection,
+      provider: summary.provider,
+      connection: summary.connection,
       default: isDefault,
-      status: statusOf(record),
-      auth_type: record.auth_type,
-      scopes: record.scopes,
-      expires_at: record.expires_at,
-      obtained_at: record.obtained_at,
-      created_at: record.created_at,
-      base_url: record.base_url,
-      api_url: record.api_url,
-      token_type: record.token_type,
-      account: record.account,
-      secret_fields: Object.keys(record.secrets).filter((k) =>
-        record.secrets[k as keyof ConnectionRecord["secrets"]] !== undefined
-      ),
+      status: statusOf(summary),
+      auth_type: summary.auth_type,
+      scopes: summary.scopes,
+      expires_at: summary.expires_at,
+      obtained_at: summary.obtained_at,
+      created_at: summary.created_at,
+      base_url: summary.base_url,
+      api_url: summary.api_url,
+      token_type: summary.token_type,
+      account: summary.account,
+      secret_fields: summary.secret_fields,
     };
   }
 
@@ -778,8 +786,10 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
 
   /**
    * Returns the record with a usable access token: an OAuth token within 300 s of expiry is
-   * refreshed first. The refresh runs under the vault lock and re-reads the record, so parallel
-   * processes cause one token request; a rotated refresh token is saved in the same write.
+   * refreshed first. The refresh holds the connection's lock (not the store's) across the token
+   * request and re-reads the record under it, so N processes cause one token request while other
+   * connections are read and written freely; the new tokens (a rotated refresh token included)
+   * are saved in one short transaction.
    */
   async function fresh(
     def: ProviderDefinition,
@@ -789,13 +799,12 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     const seen = record.secrets.access_token;
     const provider = def.name;
     const name = record.connection;
-    const oauth = await import("./providers/oauth_login.ts");
-    const outcome = await audited(
+    return await audited(
       "refresh",
       { provider, connection: name },
       () =>
-        vault.update(async (tx): Promise<{ record: ConnectionRecord; error?: AuthsomeError }> => {
-          const current = await tx.get<ConnectionRecord>(connKey(provider, name));
+        vault.withLock(`refresh/${provider}/${name}`, async () => {
+          const current = await vault.get<ConnectionRecord>(connKey(provider, name));
           if (current === undefined) {
             throw new AuthsomeError(
               "CONNECTION_NOT_FOUND",
@@ -804,61 +813,69 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
           }
           // Another process refreshed while this one waited for the lock: use its token (even a
           // short-lived one that is already due again), so N waiting processes cause one refresh.
-          if (!needsRefresh(current) || current.secrets.access_token !== seen) {
-            return { record: current };
-          }
-          /** Marks the connection expired (saved with this transaction) and says why. */
-          const expire = (why: string) => {
-            const expired: ConnectionRecord = { ...current, status: "expired" };
-            tx.set(connKey(provider, name), expired);
-            const hint = `Log in again: authsome login ${provider} --connection ${name} --force`;
-            const message = `The ${provider} connection "${name}" ${why}`;
-            return {
-              record: expired,
-              error: new AuthsomeError("CREDENTIAL_MISSING", message, { hint }),
-            };
-          };
-          const refreshToken = current.secrets.refresh_token;
-          const client = await tx.get<ClientRecord>(clientKey(provider));
-          if (refreshToken === undefined || client === undefined) {
-            if (Date.parse(current.expires_at!) > now().getTime()) return { record: current };
-            return expire("has expired and cannot be refreshed");
-          }
-          try {
-            const t = await oauth.refreshTokens({
-              endpoints: oauth.endpointsFor(def, current.base_url ?? undefined),
-              client: oauthClientOf(client),
-              refreshToken,
-              fetch: fetchImpl,
-              now,
-              scopes: current.scopes,
-            });
-            const next: ConnectionRecord = {
-              ...current,
-              status: "connected",
-              obtained_at: now().toISOString(),
-              expires_at: t.expires_at,
-              token_type: t.token_type,
-              scopes: t.scopes,
-              secrets: {
-                access_token: t.access_token,
-                refresh_token: t.refresh_token ?? refreshToken,
-              },
-            };
-            tx.set(connKey(provider, name), next);
-            return { record: next };
-          } catch (error) {
-            if (
-              !(error instanceof AuthsomeError) || error.code !== "CREDENTIAL_MISSING"
-            ) throw error;
-            return expire(`could not be refreshed: ${error.message}`);
-          }
-        }).then((o) => {
-          if (o.error) throw o.error;
-          return o;
+          if (!needsRefresh(current) || current.secrets.access_token !== seen) return current;
+          return await refreshNow(def, current);
         }),
     );
-    return outcome.record;
+  }
+
+  /** Sends the refresh request for `current` and saves the outcome (new tokens, or expired). */
+  async function refreshNow(
+    def: ProviderDefinition,
+    current: ConnectionRecord,
+  ): Promise<ConnectionRecord> {
+    const provider = def.name;
+    const name = current.connection;
+    const refreshToken = current.secrets.refresh_token;
+    /** Saves `next` unless the connection changed meanwhile (a new login or a logout wins). */
+    const save = (next: ConnectionRecord) =>
+      vault.update(async (tx) => {
+        const latest = await tx.get<ConnectionRecord>(connKey(provider, name));
+        if (latest === undefined || latest.secrets.refresh_token !== refreshToken) return;
+        tx.set(connKey(provider, name), next);
+      });
+    /** Marks the connection expired and says why. */
+    const expire = async (why: string): Promise<never> => {
+      await save({ ...current, status: "expired" });
+      const hint = `Log in again: authsome login ${provider} --connection ${name} --force`;
+      throw new AuthsomeError("CREDENTIAL_MISSING", `The ${provider} connection "${name}" ${why}`, {
+        hint,
+      });
+    };
+    const client = await vault.get<ClientRecord>(clientKey(provider));
+    if (refreshToken === undefined || client === undefined) {
+      if (Date.parse(current.expires_at!) > now().getTime()) return current;
+      return await expire("has expired and cannot be refreshed");
+    }
+    const oauth = await import("./providers/oauth_login.ts");
+    let tokens: Awaited<ReturnType<typeof oauth.refreshTokens>>;
+    try {
+      tokens = await oauth.refreshTokens({
+        endpoints: oauth.endpointsFor(def, current.base_url ?? undefined),
+        client: oauthClientOf(client),
+        refreshToken,
+        fetch: fetchImpl,
+        now,
+        scopes: current.scopes,
+      });
+    } catch (error) {
+      if (!(error instanceof AuthsomeError) || error.code !== "CREDENTIAL_MISSING") throw error;
+      return await expire(`could not be refreshed: ${error.message}`);
+    }
+    const next: ConnectionRecord = {
+      ...current,
+      status: "connected",
+      obtained_at: now().toISOString(),
+      expires_at: tokens.expires_at,
+      token_type: tokens.token_type,
+      scopes: tokens.scopes,
+      secrets: {
+        access_token: tokens.access_token,
+        refresh_token: tokens.refresh_token ?? refreshToken,
+      },
+    };
+    await save(next);
+    return next;
   }
 
   function needsRefresh(record: ConnectionRecord): boolean {
@@ -1145,16 +1162,16 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       const summaries: ProviderSummary[] = [];
       for (const p of providers) {
         const name = p.definition.name;
-        const names = await connectionNames(vault, name);
-        const def = names.length > 0 ? await defaultOf(vault, name) : null;
+        // The index, not the records: listing opens a few index records per provider.
+        const indexed = await vault.summaries<ConnectionSummaryRecord>(`connection/${name}`);
+        const def = indexed.size > 0 ? await defaultOf(vault, name) : null;
         const connections: ConnectionSummary[] = [];
-        for (const c of names) {
-          const record = (await vault.get<ConnectionRecord>(connKey(name, c)))!;
+        for (const [c, summary] of indexed) {
           connections.push({
             name: c,
-            status: statusOf(record),
+            status: statusOf(summary),
             default: c === def,
-            expires_at: record.expires_at,
+            expires_at: summary.expires_at,
           });
         }
         const configured = await vault.get(clientKey(name)) !== undefined;
@@ -1178,9 +1195,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       const out: ConnectionInfo[] = [];
       for (const p of providers) {
         const def = await defaultOf(vault, p);
-        for (const c of await connectionNames(vault, p)) {
-          out.push(info((await vault.get<ConnectionRecord>(connKey(p, c)))!, c === def));
-        }
+        const indexed = await vault.summaries<ConnectionSummaryRecord>(`connection/${p}`);
+        for (const [c, summary] of indexed) out.push(info(summary, c === def));
       }
       return out;
     },

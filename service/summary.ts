@@ -7,9 +7,10 @@
  * @module
  */
 
-/** The index entry of a connection record (see docs/STORAGE.md). */
-export interface ConnectionSummaryRecord {
-  [field: string]: unknown;
+import type { ConnectionRecord } from "../service.ts";
+
+/** The index entry of a connection record (see docs/STORAGE.md): all of it but the secrets. */
+export interface ConnectionSummaryRecord extends Omit<ConnectionRecord, "secrets"> {
   /** Names of the secret fields the record holds, e.g. `["access_token", "refresh_token"]`. */
   secret_fields: string[];
 }
@@ -23,11 +24,14 @@ export interface ConnectionSummaryRecord {
  * import { summarizeRecord } from "./summary.ts";
  * const s = summarizeRecord("connection/openai/work", { status: "connected", secrets: { api_key: "sk-…" } });
  * console.log(s); // { status: "connected", secret_fields: ["api_key"] }
+ * console.log(summarizeRecord("provider/openai", { default_connection: "work" })); // undefined
  * ```
  */
 export function summarizeRecord(key: string, value: unknown): ConnectionSummaryRecord | undefined {
   if (!key.startsWith("connection/")) return undefined;
-  const { secrets, ...rest } = value as { secrets?: Record<string, unknown> };
-  const secretFields = Object.keys(secrets ?? {}).filter((k) => secrets?.[k] !== undefined);
+  const { secrets, ...rest } = value as ConnectionRecord;
+  const secretFields = Object.keys(secrets ?? {}).filter((k) =>
+    secrets?.[k as keyof ConnectionRecord["secrets"]] !== undefined
+  );
   return { ...rest, secret_fields: secretFields };
 }
