@@ -477,15 +477,17 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
 
   /** What `get` shows of a connection, from its record or its index summary. */
   function info(
+    provider: string,
+    name: string,
     connection: ConnectionRecord | ConnectionSummaryRecord,
     isDefault: boolean,
   ): ConnectionInfo {
     const summary = "secrets" in connection
-      ? summarizeRecord(connKey(connection.provider, connection.connection), connection)!
+      ? summarizeRecord(connKey(provider, name), connection)!
       : connection;
     return {
-      provider: summary.provider,
-      connection: summary.connection,
+      provider,
+      connection: name,
       default: isDefault,
       status: statusOf(summary),
       auth_type: summary.auth_type,
@@ -1111,7 +1113,12 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
         },
       );
       void def;
-      return info(record, (await defaultOf(vault, provider)) === record.connection);
+      return info(
+        provider,
+        record.connection,
+        record,
+        (await defaultOf(vault, provider)) === record.connection,
+      );
     },
 
     async getSecret(provider, field, opts = {}) {
@@ -1196,7 +1203,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       for (const p of providers) {
         const def = await defaultOf(vault, p);
         const indexed = await vault.summaries<ConnectionSummaryRecord>(`connection/${p}`);
-        for (const [c, summary] of indexed) out.push(info(summary, c === def));
+        for (const [c, summary] of indexed) out.push(info(p, c, summary, c === def));
       }
       return out;
     },

@@ -9,8 +9,12 @@
 
 import type { ConnectionRecord } from "../service.ts";
 
-/** The index entry of a connection record (see docs/STORAGE.md): all of it but the secrets. */
-export interface ConnectionSummaryRecord extends Omit<ConnectionRecord, "secrets"> {
+/**
+ * The index entry of a connection record (see docs/STORAGE.md): all of it but the secrets, and
+ * but its provider and name, which its index and its place in it say.
+ */
+export interface ConnectionSummaryRecord
+  extends Omit<ConnectionRecord, "secrets" | "provider" | "connection"> {
   /** Names of the secret fields the record holds, e.g. `["access_token", "refresh_token"]`. */
   secret_fields: string[];
 }
@@ -29,7 +33,8 @@ export interface ConnectionSummaryRecord extends Omit<ConnectionRecord, "secrets
  */
 export function summarizeRecord(key: string, value: unknown): ConnectionSummaryRecord | undefined {
   if (!key.startsWith("connection/")) return undefined;
-  const { secrets, ...rest } = value as ConnectionRecord;
+  const { secrets, provider: _provider, connection: _connection, ...rest } =
+    value as ConnectionRecord;
   const secretFields = Object.keys(secrets ?? {}).filter((k) =>
     secrets?.[k as keyof ConnectionRecord["secrets"]] !== undefined
   );

@@ -194,12 +194,10 @@ export function openVault(options: VaultOptions): Vault {
     },
     async summaries<T>(collection: string) {
       await ready();
-      const out = new Map<string, T>();
-      for (const key of await store.keys(name, `${INDEX_PREFIX}${collection}/`)) {
-        const index = await read<Record<string, T>>(store, key) ?? {};
-        for (const [member, summary] of Object.entries(index)) out.set(member, summary);
-      }
-      return new Map([...out].sort(([a], [b]) => compareKeys(a, b)));
+      const keys = await store.keys(name, `${INDEX_PREFIX}${collection}/`);
+      const buckets = await Promise.all(keys.map((key) => read<Record<string, T>>(store, key)));
+      const members = buckets.flatMap((bucket) => Object.entries(bucket ?? {}));
+      return new Map(members.sort(([a], [b]) => compareKeys(a, b)));
     },
     withLock(lockName, fn, lockOptions) {
       return store.withLock(`${name}/${lockName}`, fn, lockOptions);
