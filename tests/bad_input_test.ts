@@ -1,17 +1,25 @@
 /**
- * End-to-end tests: bad input of every kind (provider files, names, keys, master keys, damaged
- * vault files) gives one clear error line, the documented exit code, no stack trace, and leaves
- * the vault file exactly as it was.
+ * End-to-end tests: bad input of every kind (provider files, names, keys, master keys, a damaged
+ * or tampered store) gives one clear error line, the documented exit code, no stack trace, and
+ * leaves the store exactly as it was.
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { assertCleanError, fileHash, runCli, tempHome } from "./helpers.ts";
+import {
+  flipBase64,
+  insertRow,
+  setFormatVersion,
+  storeDigest,
+  storedRows,
+  storedVaults,
+  storePath,
+  tamperHeader,
+  tamperRow,
+  vaultExists,
+} from "./support/store_file.ts";
 
 const KEY = "sk-test_default_0123456789abcdefghij";
-
-function vaultFile(home: string, vault = "default"): string {
-  return join(home, "vaults", `${vault}.json`);
-}
 
 async function exists(path: string): Promise<boolean> {
   try {
@@ -34,31 +42,6 @@ async function loginOpenai(
 
 function randomKey(): string {
   return crypto.getRandomValues(new Uint8Array(32)).toBase64();
-}
-
-/** Replaces the base64 character at `index` of `text` with a different base64 character. */
-function flipAt(text: string, index: number): string {
-  const c = text[index]!;
-  const replacement = c === "A" ? "B" : "A";
-  return text.slice(0, index) + replacement + text.slice(index + 1);
-}
-
-interface VaultDoc {
-  format: string;
-  version: number;
-  vault: string;
-  key_source: string;
-  data_key: { nonce: string; ciphertext: string };
-  records: Record<string, { nonce: string; ciphertext: string }>;
-}
-
-async function readVault(home: string): Promise<VaultDoc> {
-  return JSON.parse(await Deno.readTextFile(vaultFile(home))) as VaultDoc;
-}
-
-async function writeVault(home: string, doc: unknown): Promise<string> {
-  await Deno.writeTextFile(vaultFile(home), JSON.stringify(doc, null, 2) + "\n");
-  return await fileHash(vaultFile(home));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -166,7 +149,7 @@ const INVALID_DEFINITIONS: Array<{ what: string; doc: unknown; path: string; rea
 Deno.test("provider register refuses an invalid definition with exit 65 and the JSON path of the bad field", async (t) => {
   await using h = await tempHome();
   await loginOpenai(h.home);
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   const dir = dirname(h.home);
 
   // The valid bases are accepted, so each failure below is caused by its one change.
@@ -187,7 +170,7 @@ Deno.test("provider register refuses an invalid definition with exit 65 and the 
       assertCleanError(r, 65, `bad-${i}.json`, `${c.path}:`, ...(c.reason ? [c.reason] : []));
       assert.ok(!await exists(join(h.home, "providers", "acme.json")), "nothing was installed");
       assert.ok(!await exists(join(h.home, "providers", "Acme.json")), "nothing was installed");
-      assert.equal(await fileHash(vaultFile(h.home)), before, "the vault file is unchanged");
+      assert.equal(await storeDigest(h.home), before, "the store is unchanged");
     });
   }
 });
@@ -203,17 +186,17 @@ Deno.test("a bad connection name is a usage error (64) and stores nothing", asyn
     env: { OPENAI_API_KEY: KEY },
   });
   assertCleanError(fresh, 64, "Work Account");
-  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+  assert.ok(!vaultExists(h.home), "no vault was created");
 
   await loginOpenai(h.home);
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   for (const name of ["Work", "../etc", "a/b", "-x", "x".repeat(65)]) {
     const r = await runCli(["login", "openai", `--connection=${name}`], {
       home: h.home,
       env: { OPENAI_API_KEY: KEY },
     });
     assertCleanError(r, 64);
-    assert.equal(await fileHash(vaultFile(h.home)), before, `vault unchanged after ${name}`);
+    assert.equal(await storeDigest(h.home), before, `vault unchanged after ${name}`);
   }
   const list = await runCli(["list", "--json"], { home: h.home });
   assert.equal(list.code, 0, list.stderr);
@@ -231,7 +214,7 @@ Deno.test("an API key that does not match the provider's pattern is refused (65)
   });
   assertCleanError(r, 65, 'OpenAI API keys start with "sk-"');
   assert.ok(!r.stderr.includes("not-a-key"), "the rejected key is not echoed");
-  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+  assert.ok(!vaultExists(h.home), "no vault was created");
   const get = await runCli(["get", "openai"], { home: h.home });
   assertCleanError(get, 3);
 
@@ -240,7 +223,7 @@ Deno.test("an API key that does not match the provider's pattern is refused (65)
     stdin: "not-a-key\n",
   });
   assertCleanError(viaStdin, 65, 'OpenAI API keys start with "sk-"');
-  assert.ok(!await exists(vaultFile(h.home)), "no vault was created");
+  assert.ok(!vaultExists(h.home), "no vault was created");
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +234,7 @@ Deno.test("a different AUTHSOME_MASTER_KEY cannot open the vault (10) and leaves
   await using h = await tempHome();
   const right = randomKey();
   await loginOpenai(h.home, { AUTHSOME_MASTER_KEY: right });
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   const wrong = { AUTHSOME_MASTER_KEY: randomKey() };
 
   assertCleanError(await runCli(["list"], { home: h.home, env: wrong }), 10);
@@ -268,7 +251,7 @@ Deno.test("a different AUTHSOME_MASTER_KEY cannot open the vault (10) and leaves
     env: { ...wrong, OPENAI_API_KEY: KEY },
   });
   assertCleanError(login, 10);
-  assert.equal(await fileHash(vaultFile(h.home)), before);
+  assert.equal(await storeDigest(h.home), before);
 
   const ok = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
     home: h.home,
@@ -281,7 +264,7 @@ Deno.test("a different AUTHSOME_MASTER_KEY cannot open the vault (10) and leaves
 Deno.test("an AUTHSOME_MASTER_KEY that is not base64 of 32 bytes is refused (10) with a hint", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home, { AUTHSOME_MASTER_KEY: randomKey() });
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   const badKeys = [
     crypto.getRandomValues(new Uint8Array(16)).toBase64(),
     crypto.getRandomValues(new Uint8Array(33)).toBase64(),
@@ -292,7 +275,7 @@ Deno.test("an AUTHSOME_MASTER_KEY that is not base64 of 32 bytes is refused (10)
     assertCleanError(r, 10, "AUTHSOME_MASTER_KEY");
     assert.ok(!r.stderr.includes(bad), "the key is not echoed");
   }
-  assert.equal(await fileHash(vaultFile(h.home)), before);
+  assert.equal(await storeDigest(h.home), before);
 
   // On a fresh home too: nothing gets created with an unusable key.
   await using fresh = await tempHome();
@@ -301,20 +284,20 @@ Deno.test("an AUTHSOME_MASTER_KEY that is not base64 of 32 bytes is refused (10)
     env: { OPENAI_API_KEY: KEY, AUTHSOME_MASTER_KEY: badKeys[0]! },
   });
   assertCleanError(login, 10, "AUTHSOME_MASTER_KEY");
-  assert.ok(!await exists(vaultFile(fresh.home)), "no vault was created");
+  assert.ok(!vaultExists(fresh.home), "no vault was created");
 });
 
 Deno.test("a wrong AUTHSOME_PASSPHRASE cannot open the vault (10) and leaves it unchanged", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home, { AUTHSOME_PASSPHRASE: "correct horse battery staple" });
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   const r = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
     home: h.home,
     env: { AUTHSOME_PASSPHRASE: "correct horse battery stapler" },
   });
   assertCleanError(r, 10);
   assert.equal(r.stdout, "");
-  assert.equal(await fileHash(vaultFile(h.home)), before);
+  assert.equal(await storeDigest(h.home), before);
 
   const right = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
     home: h.home,
@@ -327,7 +310,7 @@ Deno.test("a wrong AUTHSOME_PASSPHRASE cannot open the vault (10) and leaves it 
 Deno.test("a key file readable by others is refused (10) with a chmod 600 hint", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home);
-  const before = await fileHash(vaultFile(h.home));
+  const before = await storeDigest(h.home);
   await Deno.chmod(join(h.home, "master.key"), 0o644);
   const r = await runCli(["get", "openai"], { home: h.home });
   assertCleanError(r, 10, "chmod 600");
@@ -336,7 +319,7 @@ Deno.test("a key file readable by others is refused (10) with a chmod 600 hint",
     env: { OPENAI_API_KEY: KEY },
   });
   assertCleanError(login, 10, "chmod 600");
-  assert.equal(await fileHash(vaultFile(h.home)), before);
+  assert.equal(await storeDigest(h.home), before);
   assert.equal((await Deno.stat(join(h.home, "master.key"))).mode! & 0o777, 0o644);
 });
 
@@ -344,75 +327,121 @@ Deno.test("a key file readable by others is refused (10) with a chmod 600 hint",
 // Damaged vault files
 // ---------------------------------------------------------------------------------------------
 
-const TAMPERING: Array<{ what: string; change(doc: VaultDoc): void }> = [
-  {
-    what: "a flipped character in a record's ciphertext",
-    change(doc) {
-      const rec = doc.records["connection/openai/default"]!;
-      rec.ciphertext = flipAt(rec.ciphertext, Math.floor(rec.ciphertext.length / 2));
-    },
-  },
-  {
-    what: "a flipped character in the wrapped data key",
-    change(doc) {
-      doc.data_key.ciphertext = flipAt(doc.data_key.ciphertext, 10);
-    },
-  },
-  {
-    what: "a flipped character in a record name",
-    change(doc) {
-      const sealed = doc.records["connection/openai/default"]!;
-      delete doc.records["connection/openai/default"];
-      doc.records["connection/openai/defaulu"] = sealed;
-    },
-  },
-];
-
-for (const c of TAMPERING) {
-  Deno.test(`${c.what}: get, list and login refuse the vault (10) and never rewrite it`, async () => {
-    await using h = await tempHome();
-    await loginOpenai(h.home);
-    const doc = await readVault(h.home);
-    c.change(doc);
-    const written = await writeVault(h.home, doc);
-    const opts = { home: h.home };
-
-    assertCleanError(await runCli(["get", "openai"], opts), 10);
-    assertCleanError(
-      await runCli(["get", "openai", "--field", "api_key", "--show-secret"], opts),
-      10,
-    );
-    assertCleanError(await runCli(["list"], opts), 10);
-    assert.equal(await fileHash(vaultFile(h.home)), written, "reads leave the file as written");
-
-    const env = { OPENAI_API_KEY: "sk-test_replacement_0123456789abcdef" };
-    assertCleanError(await runCli(["login", "openai"], { ...opts, env }), 10);
-    assertCleanError(await runCli(["login", "openai", "--force"], { ...opts, env }), 10);
-    assert.equal(await fileHash(vaultFile(h.home)), written, "login did not overwrite the vault");
-  });
+/** A home with openai/default and openai/work logged in (default: `default`). */
+async function twoConnections(home: string): Promise<void> {
+  await loginOpenai(home);
+  await loginOpenai(home, {}, "work");
 }
 
-Deno.test("a truncated vault file cannot be opened (10) and is left as it is", async () => {
+const openaiRow = (home: string, key: string) =>
+  storedRows(home, "default").find((r) => r.key === key)!;
+
+Deno.test("a flipped character in a connection's ciphertext: that connection refuses (10) everywhere it is used, the store is never rewritten, others still work", async () => {
+  await using h = await tempHome();
+  await twoConnections(h.home);
+  const row = openaiRow(h.home, "connection/openai/default");
+  tamperRow(h.home, "default", row.key, { ciphertext: flipBase64(row.ciphertext) });
+  const written = await storeDigest(h.home);
+  const opts = { home: h.home };
+
+  assertCleanError(
+    await runCli(["get", "openai"], opts),
+    10,
+    "does not match or the data was changed",
+  );
+  const secret = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], opts);
+  assertCleanError(secret, 10);
+  assert.equal(secret.stdout, "");
+  assertCleanError(await runCli(["export", "openai"], opts), 10);
+  const env = { OPENAI_API_KEY: "sk-test_replacement_0123456789abcdef" };
+  assertCleanError(await runCli(["login", "openai"], { ...opts, env }), 10);
+  assertCleanError(await runCli(["login", "openai", "--force"], { ...opts, env }), 10);
+  assert.equal(await storeDigest(h.home), written, "nothing rewrote the store");
+
+  // Records are sealed one by one: the other connection, and listing (from the sealed index),
+  // do not depend on the damaged record.
+  const work = await runCli([
+    "get",
+    "openai",
+    "--connection",
+    "work",
+    "--field",
+    "api_key",
+    "--show-secret",
+  ], opts);
+  assert.equal(work.code, 0, work.stderr);
+  assert.equal(work.stdout.trim(), KEY);
+  const list = await runCli(["list", "--json"], opts);
+  assert.equal(list.code, 0, list.stderr);
+});
+
+Deno.test("a flipped character in a provider's index: list and inspect refuse (10) rather than show it", async () => {
+  await using h = await tempHome();
+  await twoConnections(h.home);
+  const index = storedRows(h.home, "default").find((r) =>
+    r.key.startsWith("index/connection/openai/")
+  )!;
+  tamperRow(h.home, "default", index.key, { ciphertext: flipBase64(index.ciphertext) });
+  const written = await storeDigest(h.home);
+  assertCleanError(await runCli(["list"], { home: h.home }), 10);
+  assertCleanError(await runCli(["inspect", "openai"], { home: h.home }), 10);
+  assert.equal(await storeDigest(h.home), written);
+});
+
+Deno.test("a flipped character in the wrapped data key: get, list and login refuse the vault (10) and never rewrite it", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home);
-  const text = await Deno.readTextFile(vaultFile(h.home));
-  await Deno.writeTextFile(vaultFile(h.home), text.slice(0, Math.floor(text.length / 2)));
-  const written = await fileHash(vaultFile(h.home));
-  assertCleanError(await runCli(["get", "openai"], { home: h.home }), 10);
+  const [header] = storedVaults(h.home);
+  tamperHeader(h.home, "default", { data_key: flipBase64(header!.data_key!) });
+  const written = await storeDigest(h.home);
+  const opts = { home: h.home };
+  assertCleanError(await runCli(["get", "openai"], opts), 10);
+  assertCleanError(await runCli(["list"], opts), 10);
+  const env = { OPENAI_API_KEY: "sk-test_replacement_0123456789abcdef" };
+  assertCleanError(await runCli(["login", "openai", "--connection", "new"], { ...opts, env }), 10);
+  assertCleanError(await runCli(["login", "openai", "--force"], { ...opts, env }), 10);
+  assert.equal(await storeDigest(h.home), written, "login did not overwrite the vault");
+});
+
+Deno.test("a record renamed in the store (connection/openai/default -> .../defaulu) does not open (10) under its new name", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  tamperRow(h.home, "default", "connection/openai/default", { key: "connection/openai/defaulu" });
+  const written = await storeDigest(h.home);
+  const opts = { home: h.home };
+  const secret = await runCli(
+    ["get", "openai", "--connection", "defaulu", "--field", "api_key", "--show-secret"],
+    opts,
+  );
+  assertCleanError(secret, 10);
+  assert.ok(!secret.stdout.includes(KEY));
+  const exported = await runCli(["export", "openai", "--connection", "defaulu"], opts);
+  assertCleanError(exported, 10);
+  assert.ok(!exported.stdout.includes(KEY));
+  assert.equal(await storeDigest(h.home), written);
+});
+
+Deno.test("a truncated store file cannot be opened (10) and is left as it is", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  await loginOpenai(h.home, {}, "work");
+  const bytes = await Deno.readFile(storePath(h.home));
+  await Deno.writeFile(storePath(h.home), bytes.slice(0, Math.floor(bytes.length / 2)));
+  const written = await fileHash(storePath(h.home));
+  assertCleanError(await runCli(["get", "openai"], { home: h.home }), 10, "damaged");
   assertCleanError(await runCli(["list"], { home: h.home }), 10);
   assertCleanError(
     await runCli(["login", "openai", "--force"], { home: h.home, env: { OPENAI_API_KEY: KEY } }),
     10,
   );
-  assert.equal(await fileHash(vaultFile(h.home)), written);
+  assert.equal(await fileHash(storePath(h.home)), written);
 });
 
-Deno.test("a vault file of an unknown format version is refused (10) naming the version", async () => {
+Deno.test("a store of an unknown format version is refused (10) naming the version", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home);
-  const doc = await readVault(h.home);
-  doc.version = 99;
-  const written = await writeVault(h.home, doc);
+  setFormatVersion(h.home, 99);
+  const written = await fileHash(storePath(h.home));
   const get = await runCli(["get", "openai"], { home: h.home });
   assertCleanError(get, 10, "99");
   assert.match(get.stderr, /^error: .*version 99/m);
@@ -421,15 +450,17 @@ Deno.test("a vault file of an unknown format version is refused (10) naming the 
     await runCli(["login", "openai", "--force"], { home: h.home, env: { OPENAI_API_KEY: KEY } }),
     10,
   );
-  assert.equal(await fileHash(vaultFile(h.home)), written);
+  assert.equal(await fileHash(storePath(h.home)), written);
 });
 
 Deno.test("a record copied under another connection name does not open (10)", async () => {
   await using h = await tempHome();
   await loginOpenai(h.home);
-  const doc = await readVault(h.home);
-  doc.records["connection/openai/copy"] = { ...doc.records["connection/openai/default"]! };
-  const written = await writeVault(h.home, doc);
+  insertRow(h.home, {
+    ...openaiRow(h.home, "connection/openai/default"),
+    key: "connection/openai/copy",
+  });
+  const written = await storeDigest(h.home);
 
   const r = await runCli(["get", "openai", "--connection", "copy"], { home: h.home });
   assertCleanError(r, 10);
@@ -442,5 +473,5 @@ Deno.test("a record copied under another connection name does not open (10)", as
   const exported = await runCli(["export", "openai", "--connection", "copy"], { home: h.home });
   assertCleanError(exported, 10);
   assert.ok(!exported.stdout.includes(KEY), "the copied secret is not exported");
-  assert.equal(await fileHash(vaultFile(h.home)), written);
+  assert.equal(await storeDigest(h.home), written);
 });

@@ -1,7 +1,7 @@
 /**
  * Test access to a home's store file (`<home>/authsome.db`) below the service: read its rows,
  * change one as an attacker with write access would, and take a digest that changes when any
- * byte of the stored data does. Uses `node:sqlite` directly, never the product's code.
+ * stored value does. Uses `node:sqlite` directly, never the product's code.
  *
  * @module
  */
@@ -21,8 +21,8 @@ export interface StoredRow {
   ciphertext: string;
 }
 
-function withDb<T>(home: string, fn: (db: DatabaseSync) => T): T {
-  const db = new DatabaseSync(storePath(home));
+function withDb<T>(home: string, fn: (db: DatabaseSync) => T, readOnly = false): T {
+  const db = new DatabaseSync(storePath(home), { readOnly });
   try {
     db.exec("PRAGMA busy_timeout = 5000");
     return fn(db);
@@ -31,34 +31,47 @@ function withDb<T>(home: string, fn: (db: DatabaseSync) => T): T {
   }
 }
 
+/** Whether the store file exists (it is created by the first write, never by a read). */
+export function storeExists(home: string): boolean {
+  try {
+    return Deno.statSync(storePath(home)).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether vault `name` exists in the store (false when there is no store file). */
+export function vaultExists(home: string, name = "default"): boolean {
+  return storedVaults(home).some((v) => v.name === name);
+}
+
 /** Every record row of `vault` (all vaults when omitted), sorted by vault and key. */
 export function storedRows(home: string, vault?: string): StoredRow[] {
-  return withDb(
+  if (!storeExists(home)) return [];
+  const rows = withDb(
     home,
     (db) =>
-      db.prepare("SELECT vault, key, nonce, ciphertext FROM records ORDER BY vault, key").all()
-        .map((r) => ({ ...r }) as unknown as StoredRow)
-        .filter((r) => vault === undefined || r.vault === vault),
+      db.prepare("SELECT vault, key, nonce, ciphertext FROM records ORDER BY vault, key").all(),
+    true,
   );
+  return rows.map((r) => ({ ...r }) as unknown as StoredRow)
+    .filter((r) => vault === undefined || r.vault === vault);
 }
 
 /** The vault headers: name, key source, key id and wrapped data key. */
 export function storedVaults(home: string): Array<Record<string, string>> {
-  return withDb(
-    home,
-    (db) =>
-      db.prepare("SELECT * FROM vaults ORDER BY name").all().map((r) =>
-        ({ ...r }) as Record<string, string>
-      ),
-  );
+  if (!storeExists(home)) return [];
+  const rows = withDb(home, (db) => db.prepare("SELECT * FROM vaults ORDER BY name").all(), true);
+  return rows.map((r) => ({ ...r }) as Record<string, string>);
 }
 
 /**
- * A digest of everything stored (headers and records, by value), to prove that a failed
- * command changed nothing. Also hashes the raw file bytes' absence/presence of rows only, so a
- * checkpoint that rewrites pages without changing data does not count as a change.
+ * A digest of everything stored (headers and records, by value; "absent" without a store
+ * file), to prove that a failed command changed nothing. Values, not file bytes: SQLite may
+ * rewrite pages (a checkpoint) without changing any data.
  */
 export async function storeDigest(home: string): Promise<string> {
+  if (!storeExists(home)) return "absent";
   const text = JSON.stringify({ vaults: storedVaults(home), records: storedRows(home) });
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return new Uint8Array(digest).toHex();
@@ -80,6 +93,14 @@ export function tamperRow(
   });
 }
 
+/** Inserts a row (e.g. a copy of another record's sealed bytes under a new key). */
+export function insertRow(home: string, row: StoredRow): void {
+  withDb(home, (db) => {
+    db.prepare("INSERT INTO records (vault, key, nonce, ciphertext) VALUES (?, ?, ?, ?)")
+      .run(row.vault, row.key, row.nonce, row.ciphertext);
+  });
+}
+
 /** Replaces the wrapped data key (or other header columns) of `vault`. */
 export function tamperHeader(home: string, vault: string, change: Record<string, string>): void {
   withDb(home, (db) => {
@@ -87,13 +108,6 @@ export function tamperHeader(home: string, vault: string, change: Record<string,
       db.prepare(`UPDATE vaults SET ${column} = ? WHERE name = ?`).run(value, vault);
     }
   });
-}
-
-/** Copies the sealed bytes of record `from` over record `to` (both must exist) of `vault`. */
-export function copyRow(home: string, vault: string, from: string, to: string): void {
-  const source = storedRows(home, vault).find((r) => r.key === from);
-  if (source === undefined) throw new Error(`no record ${vault}/${from}`);
-  tamperRow(home, vault, to, { nonce: source.nonce, ciphertext: source.ciphertext });
 }
 
 /** Flips one base64 character in the middle of `text` (stays valid base64). */
