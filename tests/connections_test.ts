@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { type CliResult, fileHash, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
+import { type CliResult, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
+import { storeDigest, vaultExists } from "./support/store_file.ts";
 
 const KEY_DEFAULT = "sk-default0000aaaaBBBBccccDDDD1111";
 const KEY_WORK = "sk-work11112222eeeeFFFFggggHHHH33";
@@ -198,8 +199,7 @@ Deno.test("logging in to an existing connection without --force exits 6, hints a
   await using h = await tempHome();
   await loginOpenai(h, KEY_DEFAULT);
   await loginOpenai(h, KEY_WORK, "--connection", "work");
-  const vaultFile = join(h.home, "vaults", "default.json");
-  const before = await fileHash(vaultFile);
+  const before = await storeDigest(h.home);
 
   const r = await fails(h, 6, ["login", "openai", "--connection", "work"], {
     env: { OPENAI_API_KEY: KEY_WORK_NEW },
@@ -217,7 +217,7 @@ Deno.test("logging in to an existing connection without --force exits 6, hints a
   const again = await fails(h, 6, ["login", "openai"], { env: { OPENAI_API_KEY: KEY_WORK_NEW } });
   assert.match(again.stderr, /--force/);
 
-  assert.equal(await fileHash(vaultFile), before);
+  assert.equal(await storeDigest(h.home), before);
   assert.equal(await secretOf(h, "openai", "--connection", "work"), KEY_WORK);
   assert.equal(await secretOf(h, "openai"), KEY_DEFAULT);
 });
@@ -675,18 +675,17 @@ Deno.test("a bad connection name exits 64 and stores nothing", async () => {
   assert.match(fresh.stderr, /Bad Name/);
   for (const [path, text] of await treeIfAny(h.home)) {
     assert.ok(!text.includes(KEY_WORK), `key in ${path}`);
-    assert.ok(!path.endsWith(".json") || !path.includes("vaults"), `vault written: ${path}`);
   }
+  assert.ok(!vaultExists(h.home), "no vault was written");
 
   await loginOpenai(h, KEY_DEFAULT);
-  const vaultFile = join(h.home, "vaults", "default.json");
-  const before = await fileHash(vaultFile);
+  const before = await storeDigest(h.home);
   for (const name of ["Bad Name", "../escape", "-dash", "x".repeat(65)]) {
     await fails(h, 64, ["login", "openai", "--connection", name, "--force"], {
       env: { OPENAI_API_KEY: KEY_WORK },
     });
   }
-  assert.equal(await fileHash(vaultFile), before);
+  assert.equal(await storeDigest(h.home), before);
   assert.deepEqual(await defaultFlags(h, "openai"), { default: true });
   await fails(h, 64, ["get", "openai", "--connection", "Bad Name"]);
   await fails(h, 64, ["connections", "set-default", "openai", "Bad Name"]);
