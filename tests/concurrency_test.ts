@@ -2,8 +2,8 @@
  * End-to-end tests: many CLI processes writing the same vault at once lose nothing.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { readTree, runCli, tempHome } from "./helpers.ts";
+import { storedRows, storedVaults } from "./support/store_file.ts";
 
 const N = 20;
 
@@ -43,19 +43,15 @@ Deno.test("20 logins started at once into a fresh home all succeed and none is l
   const tree = await readTree(h.home);
   const files = [...tree.keys()].map((p) => p.slice(h.home.length + 1)).sort();
   assert.ok(files.includes("master.key"), files.join(", "));
-  assert.ok(files.includes(join("vaults", "default.json")), files.join(", "));
+  assert.ok(files.includes("authsome.db"), files.join(", "));
   assert.deepEqual(
     files.filter((f) => f.includes(".tmp")),
     [],
     "no temp files are left behind",
   );
-  const vaultDoc = JSON.parse(tree.get(join(h.home, "vaults", "default.json"))!) as {
-    key_source: string;
-    records: Record<string, unknown>;
-  };
-  assert.equal(vaultDoc.key_source, "file");
+  assert.deepEqual(storedVaults(h.home).map((v) => [v.name, v.key_source]), [["default", "file"]]);
   assert.equal(
-    Object.keys(vaultDoc.records).filter((k) => k.startsWith("connection/openai/")).length,
+    storedRows(h.home, "default").filter((r) => r.key.startsWith("connection/openai/")).length,
     N,
   );
 
