@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type CliResult, fileHash, readTree, runCli, tempHome } from "./helpers.ts";
+import { type CliResult, readTree, runCli, tempHome } from "./helpers.ts";
+import { storeDigest, vaultExists } from "./support/store_file.ts";
 import { type AuthServer, type AuthServerOptions, startAuthServer } from "./oauth/server.ts";
 import {
   AUTHORIZATION_URL,
@@ -75,8 +76,6 @@ function acmeDefinition(server: AuthServer, overrides: Record<string, unknown> =
 interface Fixture extends AsyncDisposable {
   server: AuthServer;
   home: string;
-  /** The vault file of the default vault. */
-  vaultFile: string;
   /** ACME_CLIENT_ID/ACME_CLIENT_SECRET of the confidential client. */
   confidential: Record<string, string>;
   /** ACME_CLIENT_ID of the public client. */
@@ -110,7 +109,6 @@ async function fixture(
   return {
     server,
     home,
-    vaultFile: join(home, "vaults", "default.json"),
     confidential: {
       ACME_CLIENT_ID: server.confidentialClient.client_id,
       ACME_CLIENT_SECRET: server.confidentialClient.client_secret,
@@ -197,8 +195,7 @@ function assertFailure(r: CliResult, code: number, message: RegExp, what: string
 async function assertNothingStored(f: Fixture, what: string): Promise<void> {
   const get = await f.cli(["get", "acme"]);
   assert.equal(get.code, 3, `${what}: get after the failure exited ${get.code}: ${get.stderr}`);
-  const vaultExists = await Deno.stat(f.vaultFile).then(() => true, () => false);
-  assert.equal(vaultExists, false, `${what}: no vault file was written`);
+  assert.equal(vaultExists(f.home), false, `${what}: no vault was written`);
 }
 
 /** Asserts that the loopback callback port no longer accepts connections. */
@@ -289,7 +286,7 @@ Deno.test("pkce login with a confidential client stores account, scopes and expi
     if (what !== "export") assert.ok(!text.includes(access), `${what} prints no access token`);
   }
   const tree = await readTree(f.home);
-  assert.ok(tree.has(f.vaultFile), "the vault file exists");
+  assert.ok(tree.has(join(f.home, "authsome.db")), "the store exists");
   for (const [path, content] of tree) {
     for (
       const [name, secret] of [["client secret", clientSecret], ["access token", access], [
@@ -584,18 +581,18 @@ Deno.test("a refresh rejected with invalid_grant exits 5 with the re-login hint 
   assert.match(get.stderr, /hint: .*login acme --connection default --force/);
 });
 
-Deno.test("an unreachable token endpoint during refresh exits 8 and leaves the vault file unchanged", async () => {
+Deno.test("an unreachable token endpoint during refresh exits 8 and leaves the store unchanged", async () => {
   await using f = await fixture({ accessTokenTTL: 5 });
   assertOk((await loginPkce(f, { login: "alice" })).result, "login");
-  const hash = await fileHash(f.vaultFile);
+  const hash = await storeDigest(f.home);
   await f.server.close();
 
   const exported = await f.cli(["export", "acme"]);
   assertFailure(exported, 8, /reach/i, "export with the server down");
-  assert.equal(await fileHash(f.vaultFile), hash, "export left the vault file as it was");
+  assert.equal(await storeDigest(f.home), hash, "export left the store as it was");
   const get = await accessToken(f);
   assertFailure(get, 8, /reach/i, "get --field access_token with the server down");
-  assert.equal(await fileHash(f.vaultFile), hash, "get left the vault file as it was");
+  assert.equal(await storeDigest(f.home), hash, "get left the store as it was");
   assert.equal((await stored(f)).status, "connected");
 });
 
@@ -679,12 +676,12 @@ Deno.test("a replayed callback after a successful login finds the callback serve
   await using f = await fixture({ accessTokenTTL: 3600 });
   const login = await loginPkce(f, { login: "alice" });
   assertOk(login.result, "login");
-  const hash = await fileHash(f.vaultFile);
+  const hash = await storeDigest(f.home);
   const doc = await getJson(f);
   const replay = await deliver(login.callbackUrl);
   assert.ok(replay.refused, `connection refused: ${JSON.stringify(replay)}`);
   await assertPortClosed(login.port, "replay");
-  assert.equal(await fileHash(f.vaultFile), hash, "the vault file is unchanged");
+  assert.equal(await storeDigest(f.home), hash, "the store is unchanged");
   assert.deepEqual(await getJson(f), doc);
 });
 
@@ -757,11 +754,11 @@ Deno.test("login --timeout 2 with nobody at the browser exits 2 'Timed out' and 
 Deno.test("a revocation the server refuses deletes nothing and points to logout", async () => {
   await using f = await fixture({ accessTokenTTL: 3600 });
   assertOk((await loginPkce(f, { login: "alice" })).result, "login");
-  const before = await fileHash(f.vaultFile);
+  const before = await storeDigest(f.home);
   await f.server.failNext("500", 1, "revocation");
   const r = await f.cli(["revoke", "acme", "--connection", "default"]);
   assertFailure(r, 2, /revocation endpoint/, "revoke with the endpoint failing");
   assert.match(r.stderr, /hint: Nothing was deleted\. .*authsome logout acme --connection default/);
-  assert.equal(await fileHash(f.vaultFile), before, "the vault is unchanged");
+  assert.equal(await storeDigest(f.home), before, "the vault is unchanged");
   assert.equal((await getJson(f)).status, "connected");
 });

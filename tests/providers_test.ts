@@ -60,7 +60,7 @@ Deno.test("provider list shows the bundled providers", async () => {
   for (const name of ["openai", "github", "anthropic"]) {
     assert.match(text.stdout, new RegExp(`^${name}\\s+`, "m"));
   }
-  assert.ok(!await exists(join(h.home, "vaults")), "listing providers creates no vault");
+  assert.ok(!await exists(join(h.home, "authsome.db")), "listing providers creates no store");
 });
 
 Deno.test("provider inspect openai prints the bundled definition", async () => {
@@ -242,7 +242,7 @@ Deno.test("an OAuth2 login nobody completes times out (exit 2) and stores nothin
   assert.match(r.stderr, /https:\/\/github\.com\/login\/oauth\/authorize\?/);
   assert.match(r.stderr, /^error: Timed out/m);
   assert.ok(!r.stderr.includes("client-secret"), "the client secret was printed");
-  assert.ok(!await exists(join(h.home, "vaults", "default.json")), "no vault was written");
+  assert.ok(!await exists(join(h.home, "authsome.db")), "no vault was written");
   const get = await runCli(["get", "github"], { home: h.home });
   assert.equal(get.code, 3, get.stderr);
 });

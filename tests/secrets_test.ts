@@ -308,14 +308,14 @@ Deno.test("doctor passes on a fresh home and on a healthy one", async () => {
 Deno.test("doctor fails with a FAIL line when a file is readable by others", async () => {
   await using h = await tempHome();
   await loginSeveral(h);
-  const vaultFile = join(h.home, "vaults", "default.json");
-  await Deno.chmod(vaultFile, 0o644);
+  const storeFile = join(h.home, "authsome.db");
+  await Deno.chmod(storeFile, 0o644);
 
   const r = await cli(h, ["doctor"]);
   assert.notEqual(r.code, 0);
   const fail = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
   assert.equal(fail.length, 1, r.stdout);
-  assert.match(fail[0]!, /default\.json/);
+  assert.match(fail[0]!, /authsome\.db/);
   assert.match(fail[0]!, /644/);
 
   const json = await cli(h, ["doctor", "--json"]);
@@ -324,7 +324,7 @@ Deno.test("doctor fails with a FAIL line when a file is readable by others", asy
   assert.equal(doc.ok, false);
   assert.ok(doc.checks.some((c: { ok: boolean }) => !c.ok));
 
-  await Deno.chmod(vaultFile, 0o600);
+  await Deno.chmod(storeFile, 0o600);
   await ok(h, ["doctor"]);
 });
 

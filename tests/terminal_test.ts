@@ -46,7 +46,7 @@ Deno.test("Ctrl-C at the key prompt cancels the login (exit 2) and stores nothin
   assert.match(r.output, /error: Cancelled/);
   const files = await readTree(h.home).catch(() => new Map<string, string>());
   assert.ok(
-    ![...files.keys()].some((p) => p.endsWith("vaults/default.json")),
+    ![...files.keys()].some((p) => p.endsWith("authsome.db")),
     "a vault was written",
   );
   assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3);
