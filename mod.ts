@@ -16,6 +16,7 @@
  *
  * @module
  */
+export { createAuthService } from "./service/auth_service.ts";
 export {
   type AuthService,
   type AuthServiceOptions,
@@ -23,7 +24,6 @@ export {
   type ConnectionRecord,
   type ConnectionStatus,
   type ConnectionSummary,
-  createAuthService,
   type DeviceCodePrompt,
   type DoctorCheck,
   type InputField,
@@ -34,7 +34,7 @@ export {
   type RunOptions,
   SECRET_FIELDS,
   type SecretField,
-} from "./service.ts";
+} from "./service/types.ts";
 export { AuthsomeError, type AuthsomeErrorOptions, type ErrorCode, EXIT_CODES } from "./errors.ts";
 export type {
   ApiKeyConfig,

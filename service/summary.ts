@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ConnectionRecord } from "../service.ts";
+import type { ConnectionRecord } from "./types.ts";
 
 /**
  * The index entry of a connection record (see docs/STORAGE.md): all of it but the secrets, and

@@ -1,0 +1,176 @@
+/**
+ * `login`, `logout` and `revoke`: getting and dropping connections, with Ctrl-C handling and the
+ * device-code page.
+ *
+ * @module
+ */
+import { EXIT_CODES } from "../errors.ts";
+import type { Flow } from "../providers/schema.ts";
+import { choice, wholeNumber } from "./args.ts";
+import type { Command } from "./command.ts";
+import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
+
+const FLOWS: Flow[] = ["pkce", "device_code", "dcr_pkce", "api_key"];
+
+/** The commands of this group, by name. */
+export const LOGIN_COMMANDS: Record<string, Command> = {
+  login: {
+    usage: "login PROVIDER [--connection NAME] [--force] [--flow FLOW] [--scopes a,b] " +
+      "[--base-url URL] [--client-id ID] [--reset-client] [--callback-port N] [--timeout S] [--stdin]",
+    summary: "Log in to a provider and store the connection",
+    options: [
+      "connection",
+      "force",
+      "flow",
+      "scopes",
+      "base-url",
+      "client-id",
+      "reset-client",
+      "callback-port",
+      "timeout",
+      "stdin",
+    ],
+    details: [
+      "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from the",
+      "provider's environment variable (e.g. OPENAI_API_KEY), else stdin with --stdin, else a",
+      "local browser form (when $BROWSER is set or a desktop is there), else a hidden prompt.",
+      "--force replaces an existing connection and makes it the default.",
+      "OAuth2 (flows pkce, device_code, dcr_pkce): the browser login redirects to",
+      "http://127.0.0.1:7998/auth/callback/oauth unless the provider or --callback-port says",
+      "otherwise; register that exact URI in your OAuth app. $BROWSER opens the URL when set.",
+      "The client ID and secret are stored once per provider and vault; --reset-client asks again.",
+    ],
+    args: [1, 1],
+    async run({ values, args, io, out, service }) {
+      const provider = args[0]!;
+      const flow = values.flow === undefined ? undefined : choice("--flow", values.flow, FLOWS);
+      const callbackPort = values["callback-port"] === undefined
+        ? undefined
+        : wholeNumber("--callback-port", values["callback-port"], 0, 65535);
+      const timeoutSeconds = values.timeout === undefined
+        ? undefined
+        : wholeNumber("--timeout", values.timeout, 1, 86400);
+      const auth = await service();
+      const abort = new AbortController();
+      // Ctrl-C cancels (exit 2): a waiting browser, form or device login stops and closes its
+      // server; anything that does not stop within a second (a read of stdin) is ended here.
+      const cancel = () => {
+        io.stderr("\nerror: Cancelled\nhint: Nothing was stored\n");
+        Deno.exit(EXIT_CODES.AUTH_FAILED);
+      };
+      const onSigint = () => {
+        if (abort.signal.aborted) cancel();
+        abort.abort();
+        Deno.unrefTimer(setTimeout(cancel, 1000));
+      };
+      Deno.addSignalListener("SIGINT", onSigint);
+      let waiting = false;
+      let devicePage: {
+        setStatus(s: "approved" | "denied" | "expired"): void;
+        close(): Promise<void>;
+      } | undefined;
+      try {
+        const result = await auth.login(provider, {
+          connection: values.connection,
+          force: values.force,
+          flow,
+          scopes: values.scopes?.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+          baseUrl: values["base-url"],
+          clientId: values["client-id"],
+          resetClient: values["reset-client"],
+          callbackPort,
+          timeoutSeconds,
+          signal: abort.signal,
+          readFields: (request) =>
+            readFields(io, request, {
+              fromStdin: values.stdin === true,
+              timeoutSeconds: timeoutSeconds ?? 300,
+              signal: abort.signal,
+            }),
+          onAuthorizationUrl: (url) => {
+            io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
+            openBrowser(io, url);
+            io.stderr(
+              `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
+            );
+          },
+          onDeviceCode: async (d) => {
+            if (canOpenBrowser(io)) {
+              const { startDevicePage } = await import("../providers/device_page.ts");
+              const page = startDevicePage(d);
+              devicePage = page;
+              io.stderr(`Showing the code in your browser: ${page.url}\n`);
+              openBrowser(io, page.url);
+            }
+            io.stderr(
+              `To log in to ${provider}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
+                (d.verification_uri_complete
+                  ? `Or open ${d.verification_uri_complete} (code filled in).\n`
+                  : "") +
+                `The code expires in ${d.expires_in} s. Ctrl-C cancels.\n`,
+            );
+          },
+          onDeviceWaiting: (left) => {
+            if (!io.stderrIsTerminal()) return;
+            waiting = true;
+            io.stderr(`\rWaiting for approval... ${Math.max(0, Math.round(left))} s left `);
+          },
+        });
+        if (waiting) io.stderr("\n");
+        devicePage?.setStatus("approved");
+        if (out.json) out.doc({ status: "logged_in", ...result });
+        else {
+          out.note(
+            `Logged in to ${provider} (${result.connection})${
+              result.account ? ` as ${result.account}` : ""
+            }${result.default ? ", the default connection" : ""}.`,
+          );
+        }
+        return 0;
+      } catch (error) {
+        const expired = error instanceof Error && /expired/i.test(error.message);
+        devicePage?.setStatus(expired ? "expired" : "denied");
+        throw error;
+      } finally {
+        Deno.removeSignalListener("SIGINT", onSigint);
+        await devicePage?.close();
+      }
+    },
+  },
+  logout: {
+    usage: "logout PROVIDER [--connection NAME]",
+    summary: "Delete one connection locally (the provider is not contacted)",
+    options: ["connection"],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const r = await (await service()).logout(args[0]!, { connection: values.connection });
+      if (out.json) {
+        out.doc({
+          status: "logged_out",
+          provider: r.provider,
+          connection: r.connection,
+          default_connection: r.newDefault,
+        });
+      } else {
+        out.note(
+          `Logged out of ${r.provider} (${r.connection}).` +
+            (r.newDefault === null ? "" : ` Default connection: ${r.newDefault}.`),
+        );
+      }
+      return 0;
+    },
+  },
+  revoke: {
+    usage: "revoke PROVIDER [--connection NAME]",
+    summary: "Revoke and delete one connection, or every connection and the client credentials",
+    options: ["connection"],
+    details: ["API keys have no remote revocation: revoke them in the provider's console too."],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const r = await (await service()).revoke(args[0]!, { connection: values.connection });
+      if (out.json) out.doc({ status: "revoked", ...r });
+      else out.note(`Revoked ${r.provider}: ${r.connections.join(", ") || "client credentials"}.`);
+      return 0;
+    },
+  },
+};

@@ -1,0 +1,173 @@
+/**
+ * `get`, `export`, `list` and `inspect`: reading connections (secrets only when asked for).
+ *
+ * @module
+ */
+import { AuthsomeError } from "../errors.ts";
+import { SECRET_FIELDS, type SecretField } from "../mod.ts";
+import type { ExportFormat } from "../proxy/env_format.ts";
+import { choice, usage } from "./args.ts";
+import type { Command } from "./command.ts";
+import { publicConnection, table, textValue } from "./output.ts";
+
+const FORMATS: ExportFormat[] = ["env", "shell", "json"];
+
+/** The commands of this group, by name. */
+export const READ_COMMANDS: Record<string, Command> = {
+  get: {
+    usage: "get PROVIDER [--connection NAME] [--field FIELD [--show-secret]]",
+    summary: "Show a connection's metadata, or one field",
+    options: ["connection", "field", "show-secret"],
+    details: [
+      `Secret fields (${SECRET_FIELDS.join(", ")}) need --field F --show-secret,`,
+      "which prints the raw value alone.",
+    ],
+    args: [1, 1],
+    async run({ values, args, out, service }) {
+      const auth = await service();
+      const provider = args[0]!;
+      const field = values.field;
+      const isSecret = field !== undefined && (SECRET_FIELDS as readonly string[]).includes(field);
+      if (values["show-secret"] && field === undefined) {
+        throw usage(
+          "--show-secret needs --field",
+          "Example: authsome get openai --field api_key --show-secret",
+        );
+      }
+      if (isSecret && !values["show-secret"]) {
+        throw usage(
+          `"${field}" is a secret field`,
+          `Add --show-secret to print it: authsome get ${provider} --field ${field} --show-secret`,
+        );
+      }
+      if (isSecret) {
+        const value = await auth.getSecret(provider, field as SecretField, {
+          connection: values.connection,
+        });
+        if (out.json) out.doc({ [field]: value });
+        else out.data(value);
+        return 0;
+      }
+      const info = await auth.getConnection(provider, { connection: values.connection });
+      const shown = publicConnection(info);
+      if (field !== undefined) {
+        if (!(field in shown)) {
+          throw new AuthsomeError("USAGE", `Unknown field "${field}"`, {
+            hint: `Fields: ${[...Object.keys(shown), ...SECRET_FIELDS].join(", ")}`,
+          });
+        }
+        const value = shown[field];
+        if (out.json) out.doc({ [field]: value });
+        else out.data(textValue(value));
+        return 0;
+      }
+      if (out.json) out.doc(shown);
+      else out.data(Object.entries(shown).map(([k, v]) => `${k}: ${textValue(v)}`).join("\n"));
+      return 0;
+    },
+  },
+  export: {
+    usage: "export [PROVIDER] [--connection NAME] [--format env|shell|json]",
+    summary: "Print the provider's environment variables (no provider: every default connection)",
+    options: ["connection", "format"],
+    details: [
+      "env: dotenv lines (K=v, quoted only when needed); shell: export K='v' lines for eval;",
+      'json: {"K": "v"}. Refresh tokens are never exported.',
+    ],
+    args: [0, 1],
+    async run({ values, args, out, service }) {
+      const format = values.format === undefined
+        ? (out.json ? "json" : "env")
+        : choice("--format", values.format, FORMATS);
+      const r = await (await service()).export(args[0], {
+        connection: values.connection,
+        format,
+      });
+      out.data(r.text);
+      return 0;
+    },
+  },
+  list: {
+    usage: "list",
+    summary: "List every provider with its state and connections",
+    options: [],
+    args: [0, 0],
+    async run({ io, out, service }) {
+      const r = await (await service()).listProviders();
+      for (const p of r.problems) io.stderr(`warning: skipped ${p}\n`);
+      if (out.json) {
+        out.doc({
+          vault: r.vault,
+          providers: r.providers.map((p) => ({
+            name: p.name,
+            display_name: p.display_name,
+            auth_type: p.auth_type,
+            origin: p.origin,
+            state: p.state,
+            connections: p.connections,
+          })),
+        });
+        return 0;
+      }
+      const rows: string[][] = [];
+      for (const p of r.providers) {
+        if (p.connections.length === 0) {
+          rows.push([p.name, p.auth_type, p.state, "-", "-", "-"]);
+        }
+        for (const c of p.connections) {
+          rows.push([
+            p.name,
+            p.auth_type,
+            p.state,
+            c.default ? `${c.name} (default)` : c.name,
+            c.status,
+            c.expires_at === null ? "never" : c.expires_at,
+          ]);
+        }
+      }
+      const connected = r.providers.filter((p) => p.state === "connected").length;
+      out.note(`Vault "${r.vault}": ${r.providers.length} providers, ${connected} connected`);
+      out.data(table(["PROVIDER", "AUTH", "STATE", "CONNECTION", "STATUS", "EXPIRES"], rows));
+      return 0;
+    },
+  },
+  inspect: {
+    usage: "inspect PROVIDER",
+    summary: "Show a provider's definition and every connection (secrets redacted)",
+    options: [],
+    args: [1, 1],
+    async run({ args, out, service }) {
+      const auth = await service();
+      const loaded = await auth.getProvider(args[0]!);
+      const connections = await auth.listConnections(loaded.definition.name);
+      const doc = {
+        ...loaded.definition,
+        origin: loaded.origin,
+        connections: connections.map(publicConnection),
+      };
+      if (out.json) {
+        out.doc(doc);
+        return 0;
+      }
+      const d = loaded.definition;
+      const lines = [
+        `${d.display_name} (${d.name}), ${d.auth_type} via ${d.flow}, ${loaded.origin} definition`,
+        `API hosts: ${d.api_url.join(", ") || "none"}`,
+        `Exports: ${Object.values(d.export.env).flat().join(", ") || "nothing"}`,
+      ];
+      if (d.docs) lines.push(`Docs: ${d.docs}`);
+      lines.push(`Connections: ${connections.length === 0 ? "none" : ""}`);
+      for (const c of connections) {
+        lines.push(
+          `  ${c.connection}${c.default ? " (default)" : ""}: ${c.status}, expires ${
+            c.expires_at ?? "never"
+          }, scopes ${c.scopes.join(" ") || "-"}, secrets ${
+            c.secret_fields.map((f) => `${f}=***`).join(" ") || "-"
+          }`,
+        );
+      }
+      out.data(lines.join("\n"));
+      return 0;
+    },
+  },
+};

@@ -1,0 +1,44 @@
+/**
+ * `run`: a command behind the injecting proxy, or with the real variables (`--env`).
+ *
+ * @module
+ */
+import { usage } from "./args.ts";
+import type { Command } from "./command.ts";
+
+/** The commands of this group, by name. */
+export const RUN_COMMANDS: Record<string, Command> = {
+  run: {
+    usage: "run [--connection PROVIDER=NAME]... [--env] -- COMMAND [ARGS...]",
+    summary: "Run a command behind the proxy that adds your credentials to its HTTPS requests",
+    options: ["connection", "env"],
+    details: [
+      "The command gets placeholders (e.g. OPENAI_API_KEY=authsome-proxy-managed), proxy variables",
+      "and a CA bundle; the proxy adds the real auth header to HTTPS requests for hosts of",
+      "providers you are logged in to, so the command never holds the secret. Other hosts are",
+      "tunnelled untouched. --env passes the real values as variables instead (no proxy).",
+      "Exit status: the command's; 125 the proxy could not start; 126 not executable;",
+      "127 not found; 128+N killed by signal N.",
+    ],
+    args: [1, Number.POSITIVE_INFINITY],
+    async run({ values, all, args, io, service }) {
+      const connections: Record<string, string> = {};
+      for (const pair of all.connection ?? []) {
+        const m = /^([^=]+)=([^=]+)$/.exec(pair);
+        if (m === null) {
+          throw usage(
+            `--connection for run takes PROVIDER=NAME, not "${pair}"`,
+            "Example: authsome run --connection github=work -- gh repo list",
+          );
+        }
+        connections[m[1]!] = m[2]!;
+      }
+      const auth = await service();
+      return await auth.run(args, {
+        connections,
+        env: values.env === true,
+        onWarning: (message) => io.stderr(`warning: ${message}\n`),
+      });
+    },
+  },
+};

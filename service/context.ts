@@ -1,0 +1,147 @@
+/**
+ * The one context every capability module works over: settings, environment, clock, `fetch`,
+ * the provider registry, the store and the current vault, and the master-key loader. Built once
+ * by `createAuthService`; capability modules are plain functions taking it first.
+ *
+ * @module
+ */
+import { type EnvSource, resolveSettings, type Settings } from "../config.ts";
+import { AuthsomeError, type ErrorCode } from "../errors.ts";
+import { createRegistry, type Registry } from "../providers/registry.ts";
+import { appendAudit, type AuditEntry } from "../storage/audit.ts";
+import { openHomeStore, openHomeVault } from "../storage/home.ts";
+import { loadMasterKey, type MasterKey, type MasterKeyOptions } from "../storage/master_key.ts";
+import type { Store } from "../storage/store.ts";
+import type { Vault } from "../storage/vault.ts";
+import { summarizeRecord } from "./summary.ts";
+import type { AuthServiceOptions } from "./types.ts";
+
+/** What the capability modules share. */
+export interface ServiceContext {
+  /** Home, vault name and key settings. */
+  readonly settings: Settings;
+  /** Where settings and provider variables are read. */
+  readonly env: EnvSource;
+  /** The clock. */
+  readonly now: () => Date;
+  /** `fetch` for every network call (OAuth). */
+  readonly fetch: typeof fetch;
+  /** Provider definitions, bundled and the user's. */
+  readonly registry: Registry;
+  /** Where the vaults live. */
+  readonly store: Store;
+  /** The current vault (connections index included). */
+  readonly vault: Vault;
+  /** The master-key settings (for `whoami` and `doctor`). */
+  readonly keyOptions: MasterKeyOptions;
+  /** Loads the master key once; `create` allows creating the key file. */
+  readonly masterKey: (create: boolean) => Promise<MasterKey>;
+}
+
+/** Audit fields a caller gives; time, action, vault and outcome are added. */
+export type AuditFields = Omit<AuditEntry, "time" | "action" | "vault" | "outcome">;
+
+/**
+ * Builds the context from the service options. Nothing is read or opened yet.
+ *
+ * @example
+ * ```ts ignore
+ * const ctx = createContext({ home: "/tmp/h", env: {} });
+ * await ctx.vault.get("provider/openai");
+ * ```
+ */
+export function createContext(options: AuthServiceOptions): ServiceContext {
+  const envOption = options.env;
+  const env: EnvSource = envOption === undefined
+    ? { get: (name) => Deno.env.get(name) }
+    : typeof (envOption as EnvSource).get === "function"
+    ? envOption as EnvSource
+    : { get: (name) => (envOption as Record<string, string | undefined>)[name] };
+  const settings = resolveSettings(env, { home: options.home, vault: options.vault });
+  const keyOptions: MasterKeyOptions = {
+    home: settings.home,
+    masterKey: settings.masterKey,
+    passphrase: settings.passphrase,
+  };
+  let loaded: Promise<MasterKey> | undefined;
+  const masterKey = (create: boolean) => {
+    if (loaded === undefined) {
+      const attempt = loadMasterKey(keyOptions, { create });
+      loaded = attempt;
+      attempt.catch(() => {
+        if (loaded === attempt) loaded = undefined;
+      });
+    }
+    return loaded;
+  };
+  const store = openHomeStore(settings.home);
+  return {
+    settings,
+    env,
+    now: options.now ?? (() => new Date()),
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    registry: createRegistry({ home: settings.home }),
+    store,
+    vault: openHomeVault({
+      home: settings.home,
+      store,
+      name: settings.vault,
+      masterKey,
+      summarize: summarizeRecord,
+    }),
+    keyOptions,
+    masterKey,
+  };
+}
+
+/**
+ * Runs `fn` and writes one audit entry for its outcome (the error code on failure; never a
+ * secret, since audit fields are names and flags only).
+ *
+ * @example
+ * ```ts ignore
+ * await audited(ctx, "logout", { provider: "openai" }, () => deleteIt());
+ * ```
+ */
+export async function audited<T>(
+  ctx: ServiceContext,
+  action: string,
+  fields: AuditFields,
+  fn: () => Promise<T>,
+): Promise<T> {
+  try {
+    const result = await fn();
+    await audit(ctx, action, fields);
+    return result;
+  } catch (error) {
+    await audit(ctx, action, fields, error).catch(() => {});
+    throw error;
+  }
+}
+
+async function audit(
+  ctx: ServiceContext,
+  action: string,
+  fields: AuditFields,
+  error?: unknown,
+): Promise<void> {
+  const entry: AuditEntry = {
+    time: ctx.now().toISOString(),
+    action,
+    vault: ctx.settings.vault,
+    ...fields,
+    outcome: error === undefined ? "ok" : "error",
+  };
+  if (error !== undefined) {
+    entry.error = error instanceof AuthsomeError ? error.code : "UNEXPECTED" satisfies ErrorCode;
+  }
+  await appendAudit(ctx.settings.home, entry);
+}
+
+/** The record key of a connection. */
+export const connKey = (provider: string, connection: string): string =>
+  `connection/${provider}/${connection}`;
+/** The record key of a provider's settings (its default connection). */
+export const providerKey = (provider: string): string => `provider/${provider}`;
+/** The record key of a provider's OAuth client credentials. */
+export const clientKey = (provider: string): string => `client/${provider}`;

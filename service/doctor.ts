@@ -1,0 +1,109 @@
+/**
+ * `whoami` and `doctor`: what authsome uses and whether it is healthy.
+ *
+ * @module
+ */
+import { joinPath } from "../config.ts";
+import { listHomeVaults } from "../storage/home.ts";
+import { readTextIfExists } from "../storage/files.ts";
+import { describeKeySource, KEY_FILE, loadMasterKey } from "../storage/master_key.ts";
+import type { ServiceContext } from "./context.ts";
+import type { DoctorCheck } from "./types.ts";
+
+/** `whoami`: home, vault, store, key source and counts (opens nothing sealed). */
+export async function whoami(ctx: ServiceContext): Promise<Record<string, unknown>> {
+  const { settings, keyOptions, vault, store } = ctx;
+  const key = describeKeySource(keyOptions);
+  const connections = await vault.keys("connection/");
+  return {
+    home: settings.home,
+    vault: settings.vault,
+    vaults: await listHomeVaults(settings.home, store),
+    key_source: key.source,
+    key_detail: key.detail,
+    vault_exists: await vault.exists(),
+    connections: connections.length,
+    providers_connected: new Set(connections.map((k) => k.split("/")[1])).size,
+  };
+}
+
+/**
+ * `doctor`: the home's mode, the master key, every record of the vault (all must open), the
+ * provider files and the file modes under the home.
+ *
+ * @example
+ * ```ts ignore
+ * for (const c of await doctor(ctx)) console.log(c.ok ? "ok" : "FAIL", c.name, c.detail);
+ * ```
+ */
+export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
+  const { settings, keyOptions, vault, registry } = ctx;
+  const checks: DoctorCheck[] = [];
+  const check = async (name: string, fn: () => Promise<string>) => {
+    try {
+      checks.push({ name, ok: true, detail: await fn() });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      checks.push({ name, ok: false, detail: message });
+    }
+  };
+  await check("home", async () => {
+    let mode: number | null;
+    try {
+      mode = (await Deno.stat(settings.home)).mode;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return `${settings.home} (created on first login)`;
+      throw error;
+    }
+    if (mode !== null && (mode & 0o077) !== 0) {
+      throw new Error(
+        `${settings.home} is mode ${(mode & 0o777).toString(8)}; run: chmod 700 ${settings.home}`,
+      );
+    }
+    return `${settings.home} (0700)`;
+  });
+  await check("master key", async () => {
+    const described = describeKeySource(keyOptions);
+    if (
+      described.source === "file" &&
+      await readTextIfExists(joinPath(settings.home, KEY_FILE)) === undefined
+    ) {
+      return `${described.detail} (created on first login)`;
+    }
+    await loadMasterKey(keyOptions, { create: false });
+    return described.detail;
+  });
+  await check(`vault "${settings.vault}"`, async () => {
+    if (!await vault.exists()) return "empty (created on first login)";
+    const keys = await vault.keys();
+    for (const key of keys) await vault.get(key);
+    return `${keys.length} record(s), all open`;
+  });
+  await check("providers", async () => {
+    const { providers, problems } = await registry.list();
+    if (problems.length > 0) throw new Error(problems.join("; "));
+    return `${providers.length} valid`;
+  });
+  await check("file modes", async () => {
+    const loose: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      for await (const e of Deno.readDir(dir)) {
+        const path = joinPath(dir, e.name);
+        const mode = (await Deno.lstat(path)).mode;
+        if (mode === null) continue;
+        if (e.isDirectory) {
+          if ((mode & 0o077) !== 0) loose.push(`${path} (${(mode & 0o777).toString(8)})`);
+          await walk(path);
+        } else if ((mode & 0o077) !== 0) loose.push(`${path} (${(mode & 0o777).toString(8)})`);
+      }
+    };
+    try {
+      await walk(settings.home);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    if (loose.length > 0) throw new Error(`readable by others: ${loose.join(", ")}`);
+    return "every file 0600, every folder 0700";
+  });
+  return checks;
+}

@@ -1,0 +1,47 @@
+/**
+ * Provider definitions the user adds or removes (files in `$AUTHSOME_HOME/providers`).
+ *
+ * @module
+ */
+import { AuthsomeError } from "../errors.ts";
+import type { LoadedProvider } from "../providers/registry.ts";
+import { connectionNames } from "./connections.ts";
+import { audited, type ServiceContext } from "./context.ts";
+
+/** Validates and installs a provider definition (audited). */
+export async function registerProvider(
+  ctx: ServiceContext,
+  definition: unknown,
+  opts: { force?: boolean; source?: string } = {},
+): Promise<LoadedProvider> {
+  const source = opts.source ?? "definition";
+  const name = typeof definition === "object" && definition !== null &&
+      typeof (definition as { name?: unknown }).name === "string"
+    ? (definition as { name: string }).name
+    : undefined;
+  return await audited(
+    ctx,
+    "provider-register",
+    name === undefined ? {} : { provider: name },
+    () => ctx.registry.register(definition, source, { force: opts.force === true }),
+  );
+}
+
+/** Removes a user provider definition; refused while the current vault has its connections. */
+export async function removeProvider(
+  ctx: ServiceContext,
+  name: string,
+): Promise<{ restoredBundled: boolean }> {
+  return await audited(ctx, "provider-remove", { provider: name }, async () => {
+    const loaded = await ctx.registry.get(name).catch(() => undefined);
+    const connections = await connectionNames(ctx.vault, name);
+    if (loaded?.origin === "user" && !loaded.overrides && connections.length > 0) {
+      throw new AuthsomeError(
+        "NOT_ALLOWED",
+        `Provider "${name}" still has ${connections.length} connection(s) in vault "${ctx.settings.vault}"`,
+        { hint: `Remove them first: authsome revoke ${name}` },
+      );
+    }
+    return await ctx.registry.remove(name);
+  });
+}

@@ -1,0 +1,245 @@
+/**
+ * `run`: the child's environment (placeholders, proxy and CA variables, or the real values with
+ * `--env`) and the proxy session that injects the chosen connections' headers. The proxy, the
+ * certificate code and `node:tls` are loaded only here.
+ *
+ * @module
+ */
+import { joinPath } from "../config.ts";
+import { AuthsomeError } from "../errors.ts";
+import { randomToken } from "../providers/page_style.ts";
+import type { ProviderDefinition } from "../providers/schema.ts";
+import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "../proxy/certs.ts";
+import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { resolveConnection } from "./connections.ts";
+import { audited, connKey, type ServiceContext } from "./context.ts";
+import { exportVars, fresh, getAuthHeaders, REFRESH_WINDOW_MS } from "./tokens.ts";
+import type { ConnectionRecord, RunOptions } from "./types.ts";
+
+/**
+ * `run`: starts `command` behind the injecting proxy (default) or with the real variables
+ * (`env: true`) and resolves with its exit status (126/127 when it cannot start, 128+N when
+ * killed by signal N).
+ *
+ * @example
+ * ```ts ignore
+ * const status = await run(ctx, ["curl", "https://api.openai.com/v1/models"]);
+ * ```
+ */
+export async function run(
+  ctx: ServiceContext,
+  command: string[],
+  opts: RunOptions = {},
+): Promise<number> {
+  if (command.length === 0) {
+    throw new AuthsomeError("USAGE", "No command to run", {
+      hint: "Example: authsome run -- python agent.py",
+    });
+  }
+  const { spawnChild } = await import("../proxy/runner.ts");
+  const parent = opts.parentEnv ?? Deno.env.toObject();
+  const { providers } = await ctx.registry.list();
+  const defs = new Map(providers.map((p) => [p.definition.name, p.definition]));
+  const withConnections = new Set(
+    (await ctx.vault.keys("connection/")).map((k) => k.split("/")[1]!),
+  );
+  // The variables of every provider authsome holds a connection for are removed from the
+  // child's environment (and become placeholders); other variables are the user's own.
+  const credentialVars = new Set<string>();
+  for (const def of defs.values()) {
+    if (!withConnections.has(def.name)) continue;
+    for (const names of Object.values(def.export.env)) {
+      names.forEach((n) => credentialVars.add(n));
+    }
+    if (def.api_key?.env_var) credentialVars.add(def.api_key.env_var);
+    if (def.oauth?.client?.client_id_env) credentialVars.add(def.oauth.client.client_id_env);
+    if (def.oauth?.client?.client_secret_env) {
+      credentialVars.add(def.oauth.client.client_secret_env);
+    }
+  }
+  // The connection of each provider: the default, or the one asked for.
+  const chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }> = [];
+  for (const provider of opts.connections ? Object.keys(opts.connections) : []) {
+    if (!defs.has(provider)) await ctx.registry.get(provider); // a clear "unknown provider" error
+  }
+  for (const provider of withConnections) {
+    const def = defs.get(provider);
+    if (def === undefined) continue;
+    const wanted = opts.connections?.[provider];
+    const { record } = await resolveConnection(ctx.vault, provider, wanted).catch((error) => {
+      if (wanted === undefined && error instanceof AuthsomeError) return { record: undefined };
+      throw error;
+    }) as { record: ConnectionRecord | undefined };
+    if (record !== undefined) chosen.push({ def, record });
+  }
+  for (const [provider, name] of Object.entries(opts.connections ?? {})) {
+    if (!withConnections.has(provider)) await resolveConnection(ctx.vault, provider, name);
+  }
+  const program = command[0]!.split("/").pop()!;
+  const mode = opts.env ? "env" : "proxy";
+  return await audited(
+    ctx,
+    "run",
+    { detail: { program, mode, connections: chosen.length } },
+    async () => {
+      const spawn = async (env: Record<string, string>) => {
+        const result = await spawnChild(command, env);
+        if (typeof result === "number") return result;
+        throw result.code === 127
+          ? new AuthsomeError("COMMAND_NOT_FOUND", `Command not found: ${result.program}`, {
+            hint: "Check the command name and PATH",
+          })
+          : new AuthsomeError("COMMAND_NOT_EXECUTABLE", `Cannot execute: ${result.program}`, {
+            hint: "Check that it is a program and has execute permission",
+          });
+      };
+      if (opts.env) {
+        const { realEnv } = await import("../proxy/child_env.ts");
+        const values: Record<string, string> = {};
+        for (const { def, record } of chosen) {
+          for (const [k, v] of exportVars(ctx, def, await fresh(ctx, def, record))) values[k] = v;
+        }
+        const env = realEnv({ parent, credentialVars: [...credentialVars], values });
+        return await spawn(env);
+      }
+      const session = await startRunProxy(ctx, chosen, opts.onWarning).catch((error) => {
+        if (error instanceof AuthsomeError && error.code !== "UNEXPECTED") throw error;
+        throw new AuthsomeError(
+          "PROXY_FAILED",
+          `The proxy could not start: ${
+            error instanceof Error ? error.message.split("\n")[0] : String(error)
+          }`,
+          { cause: error, hint: "Run 'authsome doctor', or use 'authsome run --env'" },
+        );
+      });
+      try {
+        const { childEnv } = await import("../proxy/child_env.ts");
+        const placeholders = new Set<string>();
+        for (const provider of withConnections) {
+          for (const names of Object.values(defs.get(provider)?.export.env ?? {})) {
+            names.forEach((n) => placeholders.add(n));
+          }
+        }
+        const env = childEnv({
+          parent,
+          proxyUrl: session.proxyUrl,
+          caBundlePath: session.caBundlePath,
+          caCertPath: session.caCertPath,
+          placeholders: [...placeholders],
+          credentialVars: [...credentialVars],
+        });
+        return await spawn(env);
+      } finally {
+        await session.close();
+      }
+    },
+  );
+}
+
+/**
+ * Starts the injecting proxy for `run`: the CA from the vault (created once), its files under
+ * `<home>/proxy/`, the routes of the chosen connections, and headers from getAuthHeaders (cached
+ * until the token is due for refresh).
+ */
+async function startRunProxy(
+  ctx: ServiceContext,
+  chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }>,
+  onWarning: ((message: string) => void) | undefined,
+) {
+  const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy }, tls] = await Promise.all([
+    import("../proxy/routing.ts"),
+    import("../proxy/server.ts"),
+    import("node:tls"),
+  ]);
+  // The CA is created once and kept sealed in the vault, with the leaf certificates it issued,
+  // so a run starts without generating keys (or loading the certificate library) after the first.
+  let ca = await ctx.vault.get<CertificateAuthority>("proxy/ca");
+  if (ca === undefined) {
+    const { createCa } = await import("../proxy/certs.ts");
+    const created = await createCa();
+    ca = await ctx.vault.update(async (tx) => {
+      const stored = await tx.get<CertificateAuthority>("proxy/ca");
+      if (stored !== undefined) return stored;
+      tx.set("proxy/ca", created);
+      return created;
+    });
+  }
+  const authority = ca;
+  let issuer: LeafIssuer | undefined;
+  const leaves: LeafIssuer = {
+    async issue(host) {
+      const key = `proxy/leaf/${host.toLowerCase()}`;
+      const stored = await ctx.vault.get<LeafCertificate & { renew_after: number }>(key);
+      if (stored !== undefined && stored.renew_after > ctx.now().getTime()) return stored;
+      issuer ??= (await import("../proxy/certs.ts")).createLeafIssuer(authority);
+      const leaf = await issuer.issue(host);
+      // Leaves live 30 days; renew after 25.
+      const renew_after = ctx.now().getTime() + 25 * 86_400_000;
+      await ctx.vault.update((tx) => tx.set(key, { ...leaf, renew_after }));
+      return leaf;
+    },
+  };
+  const dir = joinPath(ctx.settings.home, "proxy");
+  await ensurePrivateDir(dir);
+  const caCertPath = joinPath(dir, "ca.pem");
+  const caBundlePath = joinPath(dir, "ca-bundle.pem");
+  const bundle = [...tls.rootCertificates, authority.certPem].join("\n") + "\n";
+  if (await readTextIfExists(caCertPath) !== authority.certPem) {
+    await writeFileAtomic(caCertPath, authority.certPem);
+  }
+  if (await readTextIfExists(caBundlePath) !== bundle) {
+    await writeFileAtomic(caBundlePath, bundle);
+  }
+
+  const oauth = chosen.some((c) => c.def.auth_type === "oauth2")
+    ? await import("../providers/oauth_login.ts")
+    : undefined;
+  const { routes, warnings } = buildRoutes(chosen.map(({ def, record }) => {
+    const endpoints = oauth && def.oauth
+      ? oauth.endpointsFor(def, record.base_url ?? undefined)
+      : undefined;
+    return {
+      provider: def.name,
+      connection: record.connection,
+      api_url: record.api_url,
+      authEndpoints: endpoints
+        ? Object.values(endpoints).filter((v): v is string => typeof v === "string")
+        : [],
+    };
+  }));
+  for (const w of warnings) onWarning?.(w);
+  const cache = new Map<string, { headers: Record<string, string>; until: number }>();
+  const secret = randomToken();
+  // Upstream TLS is verified against the built-in roots plus, as Node does, the certificates in
+  // NODE_EXTRA_CA_CERTS (e.g. a company's TLS-inspecting proxy).
+  const extraCaFile = ctx.env.get("NODE_EXTRA_CA_CERTS");
+  const extraCa = extraCaFile ? await readTextIfExists(extraCaFile) : undefined;
+  const proxy = await startProxy({
+    secret,
+    ca: authority,
+    leaves,
+    ...(extraCa ? { upstreamCa: [extraCa] } : {}),
+    shouldIntercept: (host) => hostIsRouted(routes, host),
+    headersFor: async (request) => {
+      const decision = routeRequest(routes, request);
+      if (decision.action !== "inject") return undefined;
+      const { provider, connection } = decision.route;
+      const key = `${provider}/${connection}`;
+      const hit = cache.get(key);
+      if (hit !== undefined && hit.until > ctx.now().getTime()) return hit.headers;
+      const headers = await getAuthHeaders(ctx, provider, connection);
+      const record = await ctx.vault.get<ConnectionRecord>(connKey(provider, connection));
+      const until = record?.expires_at == null
+        ? Number.POSITIVE_INFINITY
+        : Date.parse(record.expires_at) - REFRESH_WINDOW_MS;
+      cache.set(key, { headers, until });
+      return headers;
+    },
+  });
+  return {
+    proxyUrl: `http://authsome:${secret}@127.0.0.1:${proxy.port}`,
+    caCertPath,
+    caBundlePath,
+    close: () => proxy.close(),
+  };
+}

@@ -1,0 +1,296 @@
+/**
+ * The public types of the auth service (what `mod.ts` re-exports) and the shapes of the records
+ * it keeps in the vault.
+ *
+ * @module
+ */
+import type { EnvSource, Settings } from "../config.ts";
+import type { LoadedProvider } from "../providers/registry.ts";
+import type { AuthType, Flow } from "../providers/schema.ts";
+import type { FormField, FormRequest } from "../providers/input_form.ts";
+import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
+import type { ExportFormat } from "../proxy/env_format.ts";
+import type { AuditEntry } from "../storage/audit.ts";
+
+export type { DeviceCodePrompt };
+
+/** Connection status values. */
+export type ConnectionStatus = "connected" | "expired" | "revoked" | "invalid";
+
+/** A connection record as stored (sealed) in the vault. */
+export interface ConnectionRecord {
+  /** Provider name, e.g. `openai`. */
+  provider: string;
+  /** Connection name, e.g. `work`. */
+  connection: string;
+  /** `api_key` or `oauth2`. */
+  auth_type: AuthType;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
+  status: ConnectionStatus;
+  /** When the connection was first created (ISO-8601 UTC). */
+  created_at: string;
+  /** When the current credential was obtained (ISO-8601 UTC). */
+  obtained_at: string;
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
+  expires_at: string | null;
+  /** Scopes granted (OAuth); empty for API keys. */
+  scopes: string[];
+  /** Base URL used for `{base_url}` templating, when one was given. */
+  base_url: string | null;
+  /** Hosts the credential is sent to (from the provider definition). */
+  api_url: string[];
+  /** OAuth token type, e.g. `Bearer`; null for API keys. */
+  token_type: string | null;
+  /** Who the credential belongs to, where the provider says. */
+  account: { id: string | null; label: string | null } | null;
+  /** The secret values; never shown unless asked for with `--show-secret`. */
+  secrets: { api_key?: string; access_token?: string; refresh_token?: string };
+}
+
+/** Per-provider settings stored in the vault (`provider/<p>`). */
+export interface ProviderState {
+  [key: string]: unknown;
+  default_connection: string | null;
+}
+
+/** What `get` shows of a connection: metadata only, never a secret. */
+export interface ConnectionInfo {
+  /** Provider name, e.g. `openai`. */
+  provider: string;
+  /** Connection name, e.g. `work`. */
+  connection: string;
+  /** Whether this is the provider's default connection. */
+  default: boolean;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
+  status: ConnectionStatus;
+  /** `api_key` or `oauth2`. */
+  auth_type: AuthType;
+  /** Scopes granted (OAuth); empty for API keys. */
+  scopes: string[];
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
+  expires_at: string | null;
+  /** When the current credential was obtained (ISO-8601 UTC). */
+  obtained_at: string;
+  /** When the connection was first created (ISO-8601 UTC). */
+  created_at: string;
+  /** Base URL used for `{base_url}` templating, when one was given. */
+  base_url: string | null;
+  /** Hosts the credential is sent to (from the provider definition). */
+  api_url: string[];
+  /** OAuth token type, e.g. `Bearer`; null for API keys. */
+  token_type: string | null;
+  /** Who the credential belongs to, where the provider says. */
+  account: { id: string | null; label: string | null } | null;
+  /** Which secret fields are stored (names only). */
+  secret_fields: string[];
+}
+
+/** A connection as listed. */
+export interface ConnectionSummary {
+  /** The name. */
+  name: string;
+  /** `connected`, `expired`, `revoked` or `invalid` (expiry is computed when read). */
+  status: ConnectionStatus;
+  /** Whether this is the provider's default connection. */
+  default: boolean;
+  /** When the credential expires (ISO-8601 UTC), or null if it does not. */
+  expires_at: string | null;
+}
+
+/** A provider as listed. */
+export interface ProviderSummary {
+  /** The name. */
+  name: string;
+  /** Name shown to people. */
+  display_name: string;
+  /** `api_key` or `oauth2`. */
+  auth_type: AuthType;
+  /** How connections are obtained. */
+  flow: Flow;
+  /** `bundled`, or `user` for a file in `$AUTHSOME_HOME/providers`. */
+  origin: "bundled" | "user";
+  /** `available`, `configured` (client credentials only) or `connected`. */
+  state: "available" | "configured" | "connected";
+  /** The provider's connections in the current vault. */
+  connections: ConnectionSummary[];
+}
+
+/** Secret fields that `getSecret` can reveal. */
+export const SECRET_FIELDS = ["api_key", "access_token", "refresh_token", "client_secret"] as const;
+/** One of {@linkcode SECRET_FIELDS}. */
+export type SecretField = typeof SECRET_FIELDS[number];
+
+/** One value a login asks the user for (the same shape the browser form renders). */
+export type InputField = FormField;
+
+/** What a login asks the user for when no environment variable or flag supplied it. */
+export interface InputRequest extends FormRequest {
+  /** Environment variables that could have supplied the values, for hints. */
+  envVars: string[];
+  /** Checks values; returns field errors (name → message), or undefined when they are fine. */
+  validate?: (values: Record<string, string>) => Record<string, string> | undefined;
+}
+
+/** Options of {@linkcode AuthService.login}. */
+export interface LoginOptions {
+  /** Connection name (default `default`). */
+  connection?: string | undefined;
+  /** Replace an existing connection and make it the default. */
+  force?: boolean | undefined;
+  /** Override the provider's flow. */
+  flow?: Flow | undefined;
+  /** Requested scopes (OAuth). */
+  scopes?: string[] | undefined;
+  /** Base URL for `{base_url}` templating. */
+  baseUrl?: string | undefined;
+  /**
+   * Asks the user for values no environment variable or flag supplied (an API key, OAuth client
+   * credentials); resolves undefined when there is no way to ask.
+   */
+  readFields?: ((request: InputRequest) => Promise<Record<string, string> | undefined>) | undefined;
+  /** OAuth client ID (not secret); else the provider's client ID variable, else `readFields`. */
+  clientId?: string | undefined;
+  /** Ask for the OAuth client credentials again instead of reusing the stored ones. */
+  resetClient?: boolean | undefined;
+  /** Shows (and opens) the authorization URL of a browser login. */
+  onAuthorizationUrl?: ((url: string) => void | Promise<void>) | undefined;
+  /** Shows the device code of a device-code login. */
+  onDeviceCode?: ((prompt: DeviceCodePrompt) => void | Promise<void>) | undefined;
+  /** Called while a device-code login waits, with the seconds left. */
+  onDeviceWaiting?: ((secondsLeft: number) => void) | undefined;
+  /** Loopback port of the redirect URI (default: the provider's, 7998); 0 picks a free port. */
+  callbackPort?: number | undefined;
+  /** How long to wait for the browser or the device approval, in seconds (default 300). */
+  timeoutSeconds?: number | undefined;
+  /** Cancels a waiting login (Ctrl-C). */
+  signal?: AbortSignal | undefined;
+}
+
+/** The result of a login. */
+export interface LoginResult {
+  /** Provider name, e.g. `openai`. */
+  provider: string;
+  /** Connection name, e.g. `work`. */
+  connection: string;
+  /** Whether this is the provider's default connection. */
+  default: boolean;
+  /** Whether an existing connection was overwritten (`--force`). */
+  replaced: boolean;
+  /** Where the secret came from: the provider's variable, input, or an OAuth flow. */
+  source: "env" | "input" | "oauth";
+  /** Who the credential belongs to, where the provider says. */
+  account: string | null;
+}
+
+/** One doctor check. */
+export interface DoctorCheck {
+  /** The name. */
+  name: string;
+  /** Whether the check passed. */
+  ok: boolean;
+  /** What was checked, or why it failed. */
+  detail: string;
+}
+
+/** Options of {@linkcode AuthService.run}. */
+export interface RunOptions {
+  /** Connections to use instead of the defaults, by provider: `{ github: "work" }`. */
+  connections?: Record<string, string> | undefined;
+  /** Pass the real credentials as environment variables instead of running the proxy. */
+  env?: boolean | undefined;
+  /** The environment the child starts from; default this process's. */
+  parentEnv?: Record<string, string> | undefined;
+  /** Receives warnings (e.g. a provider route that could not be built); never a secret. */
+  onWarning?: ((message: string) => void) | undefined;
+}
+
+/** Options of {@linkcode createAuthService}. */
+export interface AuthServiceOptions {
+  /** Home folder; default `AUTHSOME_HOME`, else `~/.authsome`. */
+  home?: string | undefined;
+  /** Vault name; default `AUTHSOME_VAULT`, else `default`. */
+  vault?: string | undefined;
+  /** Environment to read settings and provider variables from; default `Deno.env`. */
+  env?: EnvSource | Record<string, string | undefined> | undefined;
+  /** Clock; default `() => new Date()`. */
+  now?: (() => Date) | undefined;
+  /** `fetch` for network calls (OAuth); default the global fetch. */
+  fetch?: typeof fetch | undefined;
+}
+
+/** The operations of authsome. Create one with {@linkcode createAuthService}. */
+export interface AuthService {
+  /** The resolved settings (home, vault). */
+  readonly settings: Settings;
+  /** Logs in to a provider and stores the connection. */
+  login(provider: string, options?: LoginOptions): Promise<LoginResult>;
+  /** Deletes one connection locally; the default moves to a remaining connection. */
+  logout(provider: string, options?: { connection?: string | undefined }): Promise<
+    { provider: string; connection: string; newDefault: string | null }
+  >;
+  /** Deletes one connection, or every connection and the client credentials of a provider. */
+  revoke(provider: string, options?: { connection?: string | undefined }): Promise<
+    { provider: string; connections: string[] }
+  >;
+  /** Metadata of one connection (the default when none is named). */
+  getConnection(provider: string, options?: { connection?: string | undefined }): Promise<
+    ConnectionInfo
+  >;
+  /** One secret field of a connection; audited. */
+  getSecret(
+    provider: string,
+    field: SecretField,
+    options?: { connection?: string | undefined },
+  ): Promise<string>;
+  /** The access token, or the API key, of a connection. */
+  getAccessToken(provider: string, options?: { connection?: string | undefined }): Promise<string>;
+  /** The header(s) that authenticate a request to the provider's API. */
+  getAuthHeaders(provider: string, options?: { connection?: string | undefined }): Promise<
+    Record<string, string>
+  >;
+  /** Every provider with its state and connections, plus problems with user files. */
+  listProviders(): Promise<{ vault: string; providers: ProviderSummary[]; problems: string[] }>;
+  /** The connections of one provider, or of all. */
+  listConnections(provider?: string): Promise<Array<ConnectionInfo>>;
+  /** A provider definition with where it came from. */
+  getProvider(name: string): Promise<LoadedProvider>;
+  /** Makes `connection` the provider's default. */
+  setDefaultConnection(provider: string, connection: string): Promise<void>;
+  /** The `export.env` variables of one connection, or of every default connection. */
+  export(
+    provider: string | undefined,
+    options?: { connection?: string | undefined; format?: ExportFormat },
+  ): Promise<{ vars: Record<string, string>; text: string }>;
+  /** Validates and installs a provider definition. */
+  registerProvider(
+    definition: unknown,
+    options?: { force?: boolean; source?: string },
+  ): Promise<LoadedProvider>;
+  /** Removes a user provider definition. */
+  removeProvider(name: string): Promise<{ restoredBundled: boolean }>;
+  /**
+   * Runs `command` behind the injecting proxy (default), or with the real variables (`env: true`),
+   * and resolves with its exit status (126/127 when it cannot start, 128+N when killed by signal N).
+   */
+  run(command: string[], options?: RunOptions): Promise<number>;
+  /** Home, vault, key source and counts. */
+  whoami(): Promise<Record<string, unknown>>;
+  /** Health checks. */
+  doctor(): Promise<DoctorCheck[]>;
+  /** The last `limit` audit entries. */
+  auditLog(limit?: number): Promise<AuditEntry[]>;
+  /** Releases resources; the service must not be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** OAuth client credentials, stored once per provider per vault and shared by its connections. */
+export interface ClientRecord {
+  client_id: string;
+  client_secret?: string;
+  /** Where the client came from. */
+  source: "flag" | "env" | "input" | "dcr";
+  /** The redirect URI a dynamically registered client was registered with. */
+  redirect_uri?: string;
+  /** The base URL the client belongs to (self-hosted instances). */
+  base_url?: string;
+}
