@@ -57,20 +57,9 @@ export interface SqliteStoreOptions {
   lockDir: string;
 }
 
-interface Statements {
-  header: StatementSync;
-  get: StatementSync;
-  keysAll: StatementSync;
-  keysRange: StatementSync;
-  vaults: StatementSync;
-  putHeader: StatementSync;
-  put: StatementSync;
-  delete: StatementSync;
-}
-
 interface Connection {
   db: DatabaseSync;
-  sql: Statements;
+  statements: Partial<Record<keyof typeof SQL, StatementSync>>;
 }
 
 /**
@@ -93,9 +82,10 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
   const open = async (create: boolean): Promise<Connection | undefined> => {
     if (closed) throw new Error("The store is closed");
     if (connection !== undefined) return connection;
-    if (!create && !await exists(options.path)) return undefined;
+    const present = await exists(options.path);
+    if (!create && !present) return undefined;
     if (connection !== undefined) return connection;
-    connection = await connect(options.path);
+    connection = await connect(options.path, !present);
     return connection;
   };
 
@@ -121,7 +111,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     async vaults() {
       const c = await open(false);
       if (c === undefined) return [];
-      return run(c, () => c.sql.vaults.all().map((row) => String(row.name)));
+      return run(c, () => sql(c, "vaults").all().map((row) => String(row.name)));
     },
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T> | T): Promise<T> {
       // One queue per database file for the whole process: a second handle's `BEGIN IMMEDIATE`
@@ -155,15 +145,17 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Opens (creating, 0600, when missing) and checks the database, creating the schema if new. */
-async function connect(path: string): Promise<Connection> {
-  await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
-  try {
-    // Create the file with private permissions before SQLite does (it would use the umask); its
-    // -wal and -shm files copy the database file's permissions.
-    (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
-  } catch (error) {
-    throw storeError(path, error);
+/** Opens (with `create`: creating, 0600) and checks the database, creating the schema if new. */
+async function connect(path: string, create: boolean): Promise<Connection> {
+  if (create) {
+    await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
+    try {
+      // Create the file with private permissions before SQLite does (it would use the umask);
+      // its -wal and -shm files copy the database file's permissions.
+      (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+    } catch (error) {
+      throw storeError(path, error);
+    }
   }
   const { DatabaseSync } = await import("node:sqlite");
   let db: DatabaseSync;
@@ -175,15 +167,19 @@ async function connect(path: string): Promise<Connection> {
   } catch (error) {
     throw storeError(path, error);
   }
-  return { db, sql: prepare(db) };
+  return { db, statements: {} };
 }
 
 function checkFormat(db: DatabaseSync, path: string): void {
-  const version = Number(db.prepare("PRAGMA user_version").get()?.user_version);
-  const app = Number(db.prepare("PRAGMA application_id").get()?.application_id);
+  const row = db.prepare(
+    "SELECT user_version, application_id, journal_mode " +
+      "FROM pragma_user_version(), pragma_application_id(), pragma_journal_mode()",
+  ).get();
+  const version = Number(row?.user_version);
+  const app = Number(row?.application_id);
   if (version === STORE_FORMAT_VERSION && app === STORE_APPLICATION_ID) {
-    // A no-op when the file is in WAL mode already (a restored copy may not be).
-    db.exec("PRAGMA journal_mode = WAL");
+    // A restored copy may not be in WAL mode.
+    if (row?.journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
     return;
   }
   if (version === 0 && app === 0) {
@@ -216,28 +212,24 @@ function checkFormat(db: DatabaseSync, path: string): void {
   );
 }
 
-function prepare(db: DatabaseSync): Statements {
-  return {
-    header: db.prepare(
-      "SELECT key_source, key_id, data_key_nonce, data_key FROM vaults WHERE name = ?",
-    ),
-    get: db.prepare("SELECT nonce, ciphertext FROM records WHERE vault = ? AND key = ?"),
-    keysAll: db.prepare("SELECT key FROM records WHERE vault = ? ORDER BY key"),
-    keysRange: db.prepare(
-      "SELECT key FROM records WHERE vault = ? AND key >= ? AND key < ? ORDER BY key",
-    ),
-    vaults: db.prepare("SELECT name FROM vaults ORDER BY name"),
-    putHeader: db.prepare(
-      "INSERT INTO vaults (name, key_source, key_id, data_key_nonce, data_key) VALUES (?, ?, ?, ?, ?) " +
-        "ON CONFLICT (name) DO UPDATE SET key_source = excluded.key_source, key_id = excluded.key_id, " +
-        "data_key_nonce = excluded.data_key_nonce, data_key = excluded.data_key",
-    ),
-    put: db.prepare(
-      "INSERT INTO records (vault, key, nonce, ciphertext) VALUES (?, ?, ?, ?) " +
-        "ON CONFLICT (vault, key) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
-    ),
-    delete: db.prepare("DELETE FROM records WHERE vault = ? AND key = ?"),
-  };
+const SQL = {
+  header: "SELECT key_source, key_id, data_key_nonce, data_key FROM vaults WHERE name = ?",
+  get: "SELECT nonce, ciphertext FROM records WHERE vault = ? AND key = ?",
+  keysAll: "SELECT key FROM records WHERE vault = ? ORDER BY key",
+  keysRange: "SELECT key FROM records WHERE vault = ? AND key >= ? AND key < ? ORDER BY key",
+  vaults: "SELECT name FROM vaults ORDER BY name",
+  putHeader:
+    "INSERT INTO vaults (name, key_source, key_id, data_key_nonce, data_key) VALUES (?, ?, ?, ?, ?) " +
+    "ON CONFLICT (name) DO UPDATE SET key_source = excluded.key_source, key_id = excluded.key_id, " +
+    "data_key_nonce = excluded.data_key_nonce, data_key = excluded.data_key",
+  put: "INSERT INTO records (vault, key, nonce, ciphertext) VALUES (?, ?, ?, ?) " +
+    "ON CONFLICT (vault, key) DO UPDATE SET nonce = excluded.nonce, ciphertext = excluded.ciphertext",
+  delete: "DELETE FROM records WHERE vault = ? AND key = ?",
+} as const;
+
+/** A prepared statement of {@linkcode SQL}, prepared on first use (a `get` needs two). */
+function sql(c: Connection, name: keyof typeof SQL): StatementSync {
+  return c.statements[name] ??= c.db.prepare(SQL[name]);
 }
 
 function run<T>(c: Connection, fn: () => T): T {
@@ -249,7 +241,7 @@ function run<T>(c: Connection, fn: () => T): T {
 }
 
 function readHeader(c: Connection, name: string): VaultHeader | undefined {
-  const row = run(c, () => c.sql.header.get(name));
+  const row = run(c, () => sql(c, "header").get(name));
   if (row === undefined) return undefined;
   return {
     name,
@@ -260,7 +252,7 @@ function readHeader(c: Connection, name: string): VaultHeader | undefined {
 }
 
 function readRecord(c: Connection, vault: string, key: string): Sealed | undefined {
-  const row = run(c, () => c.sql.get.get(vault, key));
+  const row = run(c, () => sql(c, "get").get(vault, key));
   return row === undefined
     ? undefined
     : { nonce: String(row.nonce), ciphertext: String(row.ciphertext) };
@@ -271,8 +263,8 @@ function readKeys(c: Connection, vault: string, prefix: string): string[] {
     c,
     () =>
       prefix === ""
-        ? c.sql.keysAll.all(vault)
-        : c.sql.keysRange.all(vault, prefix, prefixEnd(prefix)),
+        ? sql(c, "keysAll").all(vault)
+        : sql(c, "keysRange").all(vault, prefix, prefixEnd(prefix)),
   );
   return rows.map((row) => String(row.key));
 }
@@ -335,7 +327,7 @@ async function runTransaction<T>(
   try {
     const result = await fn(tx);
     run(c, () => {
-      for (const change of changes) apply(c.sql, change);
+      for (const change of changes) apply(c, change);
       c.db.exec("COMMIT");
     });
     return result;
@@ -345,14 +337,14 @@ async function runTransaction<T>(
   }
 }
 
-function apply(sql: Statements, change: Change): void {
+function apply(c: Connection, change: Change): void {
   if (change.kind === "header") {
     const h = change.header;
-    sql.putHeader.run(h.name, h.keySource, h.keyId, h.dataKey.nonce, h.dataKey.ciphertext);
+    sql(c, "putHeader").run(h.name, h.keySource, h.keyId, h.dataKey.nonce, h.dataKey.ciphertext);
   } else if (change.kind === "put") {
-    sql.put.run(change.vault, change.key, change.sealed.nonce, change.sealed.ciphertext);
+    sql(c, "put").run(change.vault, change.key, change.sealed.nonce, change.sealed.ciphertext);
   } else {
-    sql.delete.run(change.vault, change.key);
+    sql(c, "delete").run(change.vault, change.key);
   }
 }
 
