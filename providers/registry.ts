@@ -43,7 +43,9 @@ export interface Registry {
   remove(name: string): Promise<{ restoredBundled: boolean }>;
 }
 
-const BUNDLED_DIR = new URL("./bundled/", import.meta.url);
+// Spelled from the root so it also resolves from the pre-built bundle (`.bundle/*.js`, one level
+// below the root, see scripts/build_bundle.ts).
+const BUNDLED_DIR = new URL("../providers/bundled/", import.meta.url);
 
 /**
  * Creates a registry over a home folder.
