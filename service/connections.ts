@@ -8,7 +8,12 @@ import { checkName } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import type { VaultReader } from "../storage/vault.ts";
 import { audited, connKey, providerKey, type ServiceContext } from "./context.ts";
-import { type ConnectionSummaryRecord, summarizeRecord } from "./summary.ts";
+import {
+  type ConnectionSummaryRecord,
+  expandSummary,
+  type StoredSummary,
+  summarizeRecord,
+} from "./summary.ts";
 import type {
   ConnectionInfo,
   ConnectionRecord,
@@ -70,7 +75,9 @@ export async function resolveConnection(
 /** The status as of `now`: a lapsed token without a refresh token is expired. */
 export function statusOf(
   ctx: Pick<ServiceContext, "now">,
-  connection: ConnectionRecord | ConnectionSummaryRecord,
+  connection:
+    | ConnectionRecord
+    | Pick<ConnectionSummaryRecord, "status" | "expires_at" | "secret_fields">,
 ): ConnectionStatus {
   const refreshable = "secrets" in connection
     ? connection.secrets.refresh_token !== undefined
@@ -91,7 +98,7 @@ export function infoOf(
   isDefault: boolean,
 ): ConnectionInfo {
   const summary = "secrets" in connection
-    ? summarizeRecord(connKey(provider, name), connection)!
+    ? expandSummary(summarizeRecord(connKey(provider, name), connection)!)
     : connection;
   return {
     provider,
@@ -191,10 +198,16 @@ export async function listProviders(
   const summaries: ProviderSummary[] = [];
   for (const p of providers) {
     const name = p.definition.name;
-    const indexed = await ctx.vault.summaries<ConnectionSummaryRecord>(`connection/${name}`);
+    const indexed = await ctx.vault.summaries<StoredSummary>(`connection/${name}`);
     const def = indexed.size > 0 ? await defaultOf(ctx.vault, name) : null;
     const connections: ConnectionSummary[] = [];
-    for (const [c, summary] of indexed) {
+    for (const [c, stored] of indexed) {
+      const summary = {
+        status: "invalid" as const,
+        secret_fields: [],
+        expires_at: null,
+        ...stored,
+      };
       connections.push({
         name: c,
         status: statusOf(ctx, summary),
@@ -227,8 +240,8 @@ export async function listConnections(
   const out: ConnectionInfo[] = [];
   for (const p of providers) {
     const def = await defaultOf(ctx.vault, p);
-    const indexed = await ctx.vault.summaries<ConnectionSummaryRecord>(`connection/${p}`);
-    for (const [c, summary] of indexed) out.push(infoOf(ctx, p, c, summary, c === def));
+    const indexed = await ctx.vault.summaries<StoredSummary>(`connection/${p}`);
+    for (const [c, s] of indexed) out.push(infoOf(ctx, p, c, expandSummary(s), c === def));
   }
   return out;
 }

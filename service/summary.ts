@@ -19,6 +19,9 @@ export interface ConnectionSummaryRecord
   secret_fields: string[];
 }
 
+/** An index entry as stored: fields that are null or empty are left out (it is read 10,000 at a time). */
+export type StoredSummary = Partial<ConnectionSummaryRecord>;
+
 /**
  * The `summarize` function of the service's vault: connection records are indexed by provider
  * (`connection/<provider>/<name>`); other records are not indexed.
@@ -26,17 +29,48 @@ export interface ConnectionSummaryRecord
  * @example
  * ```ts
  * import { summarizeRecord } from "./summary.ts";
- * const s = summarizeRecord("connection/openai/work", { status: "connected", secrets: { api_key: "sk-…" } });
+ * const s = summarizeRecord("connection/openai/work", {
+ *   status: "connected", expires_at: null, scopes: [], secrets: { api_key: "sk-…" },
+ * });
  * console.log(s); // { status: "connected", secret_fields: ["api_key"] }
  * console.log(summarizeRecord("provider/openai", { default_connection: "work" })); // undefined
  * ```
  */
-export function summarizeRecord(key: string, value: unknown): ConnectionSummaryRecord | undefined {
+export function summarizeRecord(key: string, value: unknown): StoredSummary | undefined {
   if (!key.startsWith("connection/")) return undefined;
   const { secrets, provider: _provider, connection: _connection, ...rest } =
     value as ConnectionRecord;
-  const secretFields = Object.keys(secrets ?? {}).filter((k) =>
+  const out: Record<string, unknown> = {};
+  for (const [field, v] of Object.entries(rest)) {
+    if (v !== null && v !== undefined && !(Array.isArray(v) && v.length === 0)) out[field] = v;
+  }
+  out.secret_fields = Object.keys(secrets ?? {}).filter((k) =>
     secrets?.[k as keyof ConnectionRecord["secrets"]] !== undefined
   );
-  return { ...rest, secret_fields: secretFields };
+  return out as StoredSummary;
+}
+
+/**
+ * The full summary of a stored (compact) index entry.
+ *
+ * @example
+ * ```ts
+ * import { expandSummary } from "./summary.ts";
+ * console.log(expandSummary({ status: "connected" }).scopes); // []
+ * ```
+ */
+export function expandSummary(stored: StoredSummary): ConnectionSummaryRecord {
+  return {
+    auth_type: stored.auth_type ?? "api_key",
+    status: stored.status ?? "invalid",
+    created_at: stored.created_at ?? "",
+    obtained_at: stored.obtained_at ?? "",
+    expires_at: stored.expires_at ?? null,
+    scopes: stored.scopes ?? [],
+    base_url: stored.base_url ?? null,
+    api_url: stored.api_url ?? [],
+    token_type: stored.token_type ?? null,
+    account: stored.account ?? null,
+    secret_fields: stored.secret_fields ?? [],
+  };
 }
