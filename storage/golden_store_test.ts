@@ -42,6 +42,16 @@ Deno.test("golden store v2 opens to the known records and summaries", async () =
     const summaries = await vault.summaries<Record<string, unknown>>("connection/openai");
     assert.deepEqual([...summaries.keys()], ["default", "work"]);
     assert.deepEqual(summaries.get("work")?.secret_fields, ["api_key"]);
+    // Index entries are compact: no provider or name (their place says them), no null or empty
+    // field, and never a secret value.
+    assert.deepEqual(Object.keys(summaries.get("work")!).sort(), [
+      "api_url",
+      "auth_type",
+      "created_at",
+      "obtained_at",
+      "secret_fields",
+      "status",
+    ]);
     assert.equal(summaries.get("work")?.secrets, undefined, "no secret in an index");
   } finally {
     store.close();
