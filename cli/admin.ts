@@ -24,6 +24,7 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
             `home: ${w.home}`,
             `vault: ${w.vault}${w.vault_exists ? "" : " (empty)"}`,
             `vaults: ${(w.vaults as string[]).join(", ") || "none yet"}`,
+            `store: ${w.store} ${w.store_location}`,
             `master key: ${w.key_detail}`,
             `connections: ${w.connections} across ${w.providers_connected} provider(s)`,
             `version: ${VERSION}`,

@@ -19,6 +19,8 @@ export async function whoami(ctx: ServiceContext): Promise<Record<string, unknow
     home: settings.home,
     vault: settings.vault,
     vaults: await listHomeVaults(settings.home, store),
+    store: store.kind,
+    store_location: store.location,
     key_source: key.source,
     key_detail: key.detail,
     vault_exists: await vault.exists(),

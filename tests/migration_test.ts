@@ -71,6 +71,9 @@ Deno.test("a home made by the previous CLI is migrated on first use: keys, defau
     stdin: "sk-test3333333333333333333333cccc",
   });
   assert.equal(login.code, 0, login.stderr);
+  const who = JSON.parse((await cli(["whoami", "--json"])).stdout);
+  assert.equal(who.store, "sqlite");
+  assert.equal(who.store_location, storePath(h.home));
   const doctor = await cli(["doctor"]);
   assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
 });
