@@ -8,7 +8,13 @@
  * @module
  */
 import { join } from "node:path";
-import { AUTHORIZATION_URL, deliver, setStoredExpiry, spawnCli } from "../tests/oauth/cli_flow.ts";
+import {
+  acmeDefinition,
+  AUTHORIZATION_URL,
+  deliver,
+  setStoredExpiry,
+  spawnCli,
+} from "../tests/oauth/cli_flow.ts";
 import { startAuthServer } from "../tests/oauth/server.ts";
 import { runCli } from "../tests/helpers.ts";
 
@@ -21,18 +27,7 @@ const env = {
   ACME_CLIENT_SECRET: server.confidentialClient.client_secret!,
   BROWSER: "true",
 };
-const def = {
-  name: "acme",
-  display_name: "Acme",
-  auth_type: "oauth2",
-  api_url: "api.acme.test",
-  oauth: {
-    authorization_url: `${server.issuer}/auth`,
-    token_url: `${server.issuer}/token`,
-    scopes: ["openid", "read"],
-    client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
-  },
-};
+const def = acmeDefinition(server);
 await Deno.writeTextFile(join(dir, "acme.json"), JSON.stringify(def));
 await runCli(["provider", "register", join(dir, "acme.json")], { home });
 const login = spawnCli(["login", "acme", "--callback-port", "0"], { home, env });

@@ -9,6 +9,7 @@ import { type CliResult, readTree, runCli, tempHome } from "./helpers.ts";
 import { storeDigest, vaultExists } from "./support/store_file.ts";
 import { type AuthServer, type AuthServerOptions, startAuthServer } from "./oauth/server.ts";
 import {
+  acmeDefinition,
   AUTHORIZATION_URL,
   deliver,
   portAccepts,
@@ -51,26 +52,6 @@ interface ListDoc {
     state: string;
     connections: Array<{ name: string; status: string; default: boolean }>;
   }>;
-}
-
-/** A provider definition pointing at the test server. */
-function acmeDefinition(server: AuthServer, overrides: Record<string, unknown> = {}) {
-  return {
-    name: "acme",
-    display_name: "Acme",
-    auth_type: "oauth2",
-    flow: "pkce",
-    api_url: "api.acme.test",
-    oauth: {
-      authorization_url: `${server.issuer}/auth`,
-      token_url: `${server.issuer}/token`,
-      revocation_url: `${server.issuer}/token/revocation`,
-      device_authorization_url: `${server.issuer}/device/auth`,
-      scopes: ["openid", "read", "write"],
-      client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
-    },
-    ...overrides,
-  };
 }
 
 interface Fixture extends AsyncDisposable {

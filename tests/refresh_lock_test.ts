@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { runCli, tempHome } from "./helpers.ts";
 import { startAuthServer } from "./oauth/server.ts";
-import { AUTHORIZATION_URL, deliver, setStoredExpiry, spawnCli } from "./oauth/cli_flow.ts";
+import {
+  acmeDefinition,
+  AUTHORIZATION_URL,
+  deliver,
+  setStoredExpiry,
+  spawnCli,
+} from "./oauth/cli_flow.ts";
 
 const OPENAI_KEY = "sk-test5555555555555555555555eeee";
 
@@ -22,22 +28,7 @@ Deno.test("a refresh waiting on the token endpoint blocks neither reads nor logi
   const cli = (args: string[], stdin?: string) =>
     runCli(args, { home, env: { BROWSER: "true" }, ...(stdin === undefined ? {} : { stdin }) });
   const definition = join(home, "..", "acme.json");
-  await Deno.writeTextFile(
-    definition,
-    JSON.stringify({
-      name: "acme",
-      display_name: "Acme",
-      auth_type: "oauth2",
-      flow: "pkce",
-      api_url: "api.acme.test",
-      oauth: {
-        authorization_url: `${server.issuer}/auth`,
-        token_url: `${server.issuer}/token`,
-        scopes: ["openid", "read"],
-        client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
-      },
-    }),
-  );
+  await Deno.writeTextFile(definition, JSON.stringify(acmeDefinition(server)));
   assert.equal((await cli(["provider", "register", definition])).code, 0);
   const login = spawnCli(["login", "acme", "--callback-port", "0"], { home, env: client });
   const [, url] = await login.waitForStderr(AUTHORIZATION_URL);

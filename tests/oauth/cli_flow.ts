@@ -7,6 +7,7 @@
  * @module
  */
 import { cliEnv, type CliResult, LAUNCHER } from "../helpers.ts";
+import type { AuthServer } from "./server.ts";
 import { loadMasterKey } from "../../storage/master_key.ts";
 import { openHomeStore, openHomeVault } from "../../storage/home.ts";
 import type { Vault } from "../../storage/vault.ts";
@@ -234,4 +235,27 @@ export async function withStoredVault<T>(
   } finally {
     store.close();
   }
+}
+
+/** The `acme` provider definition (pkce, confidential client from ACME_CLIENT_*) of the test server. */
+export function acmeDefinition(
+  server: Pick<AuthServer, "issuer">,
+  overrides: Record<string, unknown> = {},
+) {
+  return {
+    name: "acme",
+    display_name: "Acme",
+    auth_type: "oauth2",
+    flow: "pkce",
+    api_url: "api.acme.test",
+    oauth: {
+      authorization_url: `${server.issuer}/auth`,
+      token_url: `${server.issuer}/token`,
+      revocation_url: `${server.issuer}/token/revocation`,
+      device_authorization_url: `${server.issuer}/device/auth`,
+      scopes: ["openid", "read", "write"],
+      client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
+    },
+    ...overrides,
+  };
 }
