@@ -179,17 +179,11 @@ async function startRunProxy(
       return leaf;
     },
   };
-  const dir = joinPath(ctx.settings.home, "proxy");
-  await ensurePrivateDir(dir);
-  const caCertPath = joinPath(dir, "ca.pem");
-  const caBundlePath = joinPath(dir, "ca-bundle.pem");
-  const bundle = [...tls.rootCertificates, authority.certPem].join("\n") + "\n";
-  if (await readTextIfExists(caCertPath) !== authority.certPem) {
-    await writeFileAtomic(caCertPath, authority.certPem);
-  }
-  if (await readTextIfExists(caBundlePath) !== bundle) {
-    await writeFileAtomic(caBundlePath, bundle);
-  }
+  const { caCertPath, caBundlePath } = await writeCaFiles(
+    joinPath(ctx.settings.home, "proxy"),
+    authority.certPem,
+    tls.rootCertificates,
+  );
 
   const oauth = chosen.some((c) => c.def.auth_type === "oauth2")
     ? await import("../providers/oauth_login.ts")
@@ -242,4 +236,35 @@ async function startRunProxy(
     caBundlePath,
     close: () => proxy.close(),
   };
+}
+
+/**
+ * Writes the CA certificate and the bundle (system roots + the CA) the child trusts; a failure
+ * is the proxy failing to start (exit 125), with the reason.
+ */
+async function writeCaFiles(
+  dir: string,
+  certPem: string,
+  roots: readonly string[],
+): Promise<{ caCertPath: string; caBundlePath: string }> {
+  const caCertPath = joinPath(dir, "ca.pem");
+  const caBundlePath = joinPath(dir, "ca-bundle.pem");
+  const bundle = [...roots, certPem].join("\n") + "\n";
+  try {
+    await ensurePrivateDir(dir);
+    if (await readTextIfExists(caCertPath) !== certPem) await writeFileAtomic(caCertPath, certPem);
+    if (await readTextIfExists(caBundlePath) !== bundle) {
+      await writeFileAtomic(caBundlePath, bundle);
+    }
+  } catch (error) {
+    throw new AuthsomeError(
+      "PROXY_FAILED",
+      `The proxy could not start: ${error instanceof Error ? error.message : String(error)}`,
+      {
+        cause: error,
+        hint: `Check that ${dir} is a folder you can write, or use 'authsome run --env'`,
+      },
+    );
+  }
+  return { caCertPath, caBundlePath };
 }

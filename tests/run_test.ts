@@ -19,10 +19,10 @@ interface Upstream {
   close(): Promise<void>;
 }
 
-/** An HTTPS server for api.acme.test on 127.0.0.1 that echoes what it received. */
-async function startUpstream(dir: string): Promise<Upstream> {
-  const ca = await createCa({ commonName: "upstream test CA" });
-  const leaf = await createLeafIssuer(ca).issue("api.acme.test");
+/** An HTTPS server for `host` (default api.acme.test) on 127.0.0.1 that echoes what it received. */
+async function startUpstream(dir: string, host = "api.acme.test"): Promise<Upstream> {
+  const ca = await createCa({ commonName: `upstream test CA for ${host}` });
+  const leaf = await createLeafIssuer(ca).issue(host);
   const seen: Upstream["seen"] = [];
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, cert: leaf.certPem, key: leaf.keyPem, onListen() {} },
@@ -33,7 +33,7 @@ async function startUpstream(dir: string): Promise<Upstream> {
       return Response.json({ path, headers });
     },
   );
-  const caFile = join(dir, "upstream-ca.pem");
+  const caFile = join(dir, `upstream-ca-${host}.pem`);
   await Deno.writeTextFile(caFile, ca.certPem);
   return { port: server.addr.port, caFile, seen, close: () => server.shutdown() };
 }
@@ -231,17 +231,111 @@ Deno.test("run exits with the command's status: its code, 127 not found, 126 not
   assert.equal((await f.run(["run", "--", "sh", "-c", "kill -TERM $$"])).code, 143);
 });
 
-Deno.test("run: hosts without a credential are tunnelled untouched (end-to-end TLS with the server)", async () => {
+/** Maps `names` to 127.0.0.1 in the fixture's private hosts file. */
+async function addHosts(f: Fixture, ...names: string[]): Promise<void> {
+  const extra = names.map((n) => `127.0.0.1 ${n}\n`).join("");
+  await Deno.writeTextFile(f.hosts, (await Deno.readTextFile(f.hosts)) + extra);
+}
+
+/** curl through `run`, trusting only `caFile`: prints the HTTP status, or fails on TLS. */
+function curlArgs(caFile: string, url: string): string[] {
+  return [
+    "run",
+    "--",
+    "curl",
+    "-sS",
+    "-o",
+    "/dev/null",
+    "-w",
+    "%{http_code}",
+    "--cacert",
+    caFile,
+    url,
+  ];
+}
+
+Deno.test("run: a host without a credential is tunnelled, so the client sees the upstream's own certificate and no header is added", async () => {
   await using f = await fixture();
-  // other.acme.test is not a provider host: the proxy tunnels it, so curl sees the upstream's own
-  // certificate (issued for api.acme.test, hence a name mismatch) instead of one from authsome's CA.
-  await Deno.writeTextFile(
-    f.hosts,
-    (await Deno.readTextFile(f.hosts)) + "127.0.0.1 other.acme.test\n",
+  const other = await startUpstream(f.dir, "other.acme.test");
+  try {
+    await addHosts(f, "other.acme.test");
+    // curl trusts only the upstream's CA: it succeeds only if the TLS session is the upstream's
+    // own, end to end; a certificate from authsome's CA (interception) would fail.
+    const r = await f.run(
+      curlArgs(other.caFile, `https://other.acme.test:${other.port}/v1/tunnel`),
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "200");
+    const seen = other.seen.find((s) => s.path === "/v1/tunnel")!;
+    assert.ok(seen !== undefined, "the request reached the upstream");
+    assert.equal(seen.headers["x-acme-key"], undefined, "no credential for another host");
+    // The routed host, by contrast, is intercepted: the same curl, trusting only the upstream's
+    // CA, refuses authsome's certificate.
+    const routed = await f.run(
+      curlArgs(f.upstream.caFile, `https://api.acme.test:${f.upstream.port}/v1/x`),
+    );
+    assert.notEqual(routed.code, 0, "the provider host is decrypted by the proxy");
+    assert.match(routed.stderr, /certificate/i);
+  } finally {
+    await other.close();
+  }
+});
+
+Deno.test("run: look-alike hosts (a suffix, a prefix, a subdomain of another domain) get no credential", async () => {
+  await using f = await fixture();
+  for (const host of ["evilapi.acme.test", "api.acme.test.evil.test", "xapi.acme.test"]) {
+    const lookAlike = await startUpstream(f.dir, host);
+    try {
+      await addHosts(f, host);
+      const r = await f.run(
+        curlArgs(lookAlike.caFile, `https://${host}:${lookAlike.port}/v1/look`),
+      );
+      assert.equal(r.code, 0, `${host}: ${r.stderr}`);
+      assert.equal(r.stdout, "200");
+      const seen = lookAlike.seen.find((s) => s.path === "/v1/look")!;
+      assert.equal(seen.headers["x-acme-key"], undefined, `${host} got the credential`);
+      noSecret(JSON.stringify(seen.headers), host);
+    } finally {
+      await lookAlike.close();
+    }
+  }
+});
+
+Deno.test("run: an upstream whose certificate is not trusted gets 502 and never the credential", async () => {
+  await using f = await fixture();
+  // Without NODE_EXTRA_CA_CERTS the proxy trusts only the built-in roots, not the upstream's CA.
+  const r = await f.run(
+    [
+      "run",
+      "--",
+      "curl",
+      "-sS",
+      "-o",
+      "/dev/null",
+      "-w",
+      "%{http_code}",
+      `https://api.acme.test:${f.upstream.port}/v1/untrusted`,
+    ],
+    { NODE_EXTRA_CA_CERTS: "" },
   );
-  const url = `https://other.acme.test:${f.upstream.port}/v1/tunnel`;
-  const r = await f.run(["run", "--", "curl", "-sS", "--cacert", f.upstream.caFile, url]);
-  assert.notEqual(r.code, 0, "the name does not match the upstream's certificate");
-  assert.match(r.stderr, /certificate|SSL|subject/i);
-  assert.ok(!f.upstream.seen.some((s) => s.path === "/v1/tunnel"), "nothing reached the upstream");
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, "502");
+  assert.ok(
+    !f.upstream.seen.some((s) => s.path === "/v1/untrusted"),
+    "no request reached the untrusted upstream",
+  );
+});
+
+Deno.test("run: a proxy that cannot start exits 125 with one error line, the command never runs", async () => {
+  await using f = await fixture();
+  // The folder of the CA files the child trusts cannot be made: the proxy cannot be set up.
+  await Deno.remove(join(f.home, "proxy"), { recursive: true }).catch(() => {});
+  await Deno.writeTextFile(join(f.home, "proxy"), "a file where the folder should be");
+  const marker = join(f.dir, "ran");
+  const r = await f.run(["run", "--", "touch", marker]);
+  assert.equal(r.code, 125, r.stderr);
+  assert.match(r.stderr, /^error: The proxy could not start: .*proxy/m);
+  assert.match(r.stderr, /^hint: .*run --env/m);
+  assert.ok(!r.stderr.includes("    at "), r.stderr);
+  assert.equal(await Deno.stat(marker).then(() => true, () => false), false);
 });
