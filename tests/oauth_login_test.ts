@@ -743,3 +743,75 @@ Deno.test("a revocation the server refuses deletes nothing and points to logout"
   assert.equal(await storeDigest(f.home), before, "the vault is unchanged");
   assert.equal((await getJson(f)).status, "connected");
 });
+
+Deno.test("the refresh window is 300 s: a token expiring in 310 s is handed out as is, one expiring in 290 s is refreshed first", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  assertOk((await loginPkce(f, { login: "alice" })).result, "login");
+  const t0 = (await stored(f)).secrets.access_token!;
+  await f.server.resetStats();
+
+  await setStoredExpiry(f.home, "acme", "default", new Date(Date.now() + 310_000));
+  const outside = await accessToken(f);
+  assertOk(outside, "get at +310 s");
+  assert.equal(outside.stdout.trim(), t0, "not refreshed outside the window");
+  assert.equal((await f.server.stats()).token_requests.refresh_token ?? 0, 0);
+
+  await setStoredExpiry(f.home, "acme", "default", new Date(Date.now() + 290_000));
+  const inside = await accessToken(f);
+  assertOk(inside, "get at +290 s");
+  assert.notEqual(inside.stdout.trim(), t0, "refreshed inside the window");
+  assert.equal((await f.server.stats()).token_requests.refresh_token, 1);
+});
+
+Deno.test("no refresh token leaves through export (env, shell, json) or run --env; only get --field refresh_token --show-secret prints it", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  assertOk((await loginPkce(f, { login: "alice" })).result, "login");
+  const { access_token: access, refresh_token: refresh } = (await stored(f)).secrets;
+  assert.ok(access && refresh);
+  for (const format of ["env", "shell", "json"]) {
+    const r = await f.cli(["export", "acme", "--format", format]);
+    assertOk(r, `export --format ${format}`);
+    assert.ok(r.stdout.includes(access), `${format}: the access token is exported`);
+    assert.ok(!r.stdout.includes(refresh) && !r.stderr.includes(refresh), `${format} holds it`);
+  }
+  const all = await f.cli(["export", "--format", "json"]);
+  assert.ok(!all.stdout.includes(refresh), "export of every default connection");
+  const run = await f.cli(["run", "--env", "--", "env"]);
+  assertOk(run, "run --env -- env");
+  assert.ok(run.stdout.includes(access), "run --env passes the access token");
+  assert.ok(!run.stdout.includes(refresh), "run --env passes no refresh token");
+  const shown = await f.cli(["get", "acme", "--field", "refresh_token", "--show-secret"]);
+  assertOk(shown, "get --field refresh_token --show-secret");
+  assert.equal(shown.stdout.trim(), refresh);
+});
+
+Deno.test("$BROWSER is started with exactly the authorization URL the login prints", async () => {
+  await using f = await fixture();
+  const dir = join(f.home, "..");
+  const browser = join(dir, "record-browser.sh");
+  const record = join(dir, "opened.txt");
+  await Deno.writeTextFile(
+    browser,
+    `#!/bin/sh\nprintf '%s' "$1" > "${record}.tmp" && mv "${record}.tmp" "${record}"\n`,
+  );
+  await Deno.chmod(browser, 0o755);
+  const child = spawnCli(["login", "acme", "--callback-port", "0"], {
+    home: f.home,
+    env: { ...f.confidential, BROWSER: browser },
+  });
+  try {
+    const [, url] = await child.waitForStderr(AUTHORIZATION_URL);
+    let opened: string | undefined;
+    for (let i = 0; opened === undefined && i < 200; i++) {
+      opened = await Deno.readTextFile(record).catch(() => undefined);
+      if (opened === undefined) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.equal(opened, url, "the browser got the URL, unchanged");
+    const { callbackUrl } = await f.server.approveAuthorization(url!, { login: "alice" });
+    await deliver(callbackUrl);
+    assertOk(await child.done(), "login");
+  } finally {
+    child.kill();
+    await child.done();
+  }
+});
