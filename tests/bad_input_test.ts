@@ -475,3 +475,62 @@ Deno.test("a record copied under another connection name does not open (10)", as
   assert.ok(!exported.stdout.includes(KEY), "the copied secret is not exported");
   assert.equal(await storeDigest(h.home), written);
 });
+
+Deno.test("a record copied into another vault of the store does not open there (10)", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h.home);
+  await loginOpenai(h.home, { AUTHSOME_VAULT: "team" }, "ci");
+  insertRow(h.home, { ...openaiRow(h.home, "connection/openai/default"), vault: "team" });
+  const written = await storeDigest(h.home);
+  const r = await runCli(
+    [
+      "--vault",
+      "team",
+      "get",
+      "openai",
+      "--connection",
+      "default",
+      "--field",
+      "api_key",
+      "--show-secret",
+    ],
+    { home: h.home },
+  );
+  assertCleanError(r, 10);
+  assert.ok(!r.stdout.includes(KEY), "the foreign secret is not revealed");
+  assert.equal(await storeDigest(h.home), written);
+  const own = await runCli(["--vault", "team", "get", "openai", "--connection", "ci"], {
+    home: h.home,
+  });
+  assert.equal(own.code, 0, own.stderr);
+});
+
+Deno.test("the passphrase's PBKDF2 parameters are stored (SHA-256, >= 600,000 iterations, 16-byte salt) and used", async () => {
+  await using h = await tempHome();
+  const env = { AUTHSOME_PASSPHRASE: "correct horse battery staple" };
+  await loginOpenai(h.home, env);
+  const file = join(h.home, "passphrase.json");
+  const text = await Deno.readTextFile(file);
+  const params = JSON.parse(text);
+  assert.equal(params.kdf, "PBKDF2-SHA-256");
+  assert.ok(params.iterations >= 600_000, `iterations ${params.iterations}`);
+  assert.equal(Uint8Array.fromBase64(params.salt).length, 16);
+  assert.ok(!text.includes(env.AUTHSOME_PASSPHRASE), "no passphrase in the file");
+  const get = ["get", "openai", "--field", "api_key", "--show-secret"];
+  // Another iteration count or salt derives another key: the stored ones are what is used.
+  for (
+    const changed of [{ ...params, iterations: params.iterations + 1 }, {
+      ...params,
+      salt: crypto.getRandomValues(new Uint8Array(16)).toBase64(),
+    }]
+  ) {
+    await Deno.writeTextFile(file, JSON.stringify(changed));
+    assertCleanError(await runCli(get, { home: h.home, env }), 10);
+  }
+  await Deno.writeTextFile(file, JSON.stringify({ ...params, iterations: 100_000 }));
+  assertCleanError(await runCli(get, { home: h.home, env }), 10, "invalid");
+  await Deno.writeTextFile(file, text);
+  const ok = await runCli(get, { home: h.home, env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), KEY);
+});

@@ -312,14 +312,14 @@ Deno.test("doctor fails with a FAIL line when a file is readable by others", asy
   await Deno.chmod(storeFile, 0o644);
 
   const r = await cli(h, ["doctor"]);
-  assert.notEqual(r.code, 0);
+  assert.equal(r.code, 1, "a failed check is exit 1, as documented");
   const fail = r.stdout.split("\n").filter((l) => l.startsWith("FAIL"));
   assert.equal(fail.length, 1, r.stdout);
   assert.match(fail[0]!, /authsome\.db/);
   assert.match(fail[0]!, /644/);
 
   const json = await cli(h, ["doctor", "--json"]);
-  assert.notEqual(json.code, 0);
+  assert.equal(json.code, 1);
   const doc = JSON.parse(json.stdout);
   assert.equal(doc.ok, false);
   assert.ok(doc.checks.some((c: { ok: boolean }) => !c.ok));
