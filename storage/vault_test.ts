@@ -187,3 +187,56 @@ for (const [kind, using] of kinds) {
       assert.deepEqual(await reader.summaries("connection/openai"), new Map([["default", {}]]));
     }));
 }
+
+Deno.test("index buckets are FNV-1a of the member name, mod 16 (the documented layout)", () => {
+  assert.equal(indexKeyOf("connection/openai/work"), "index/connection/openai/0");
+  assert.equal(indexKeyOf("connection/openai/default"), "index/connection/openai/e");
+  assert.equal(indexKeyOf("connection/ahrefs/c5"), "index/connection/ahrefs/5");
+  assert.equal(indexKeyOf("connection/x/a"), "index/connection/x/c");
+});
+
+Deno.test("a transaction's keys() shows its own sets and deletes, sorted; only summarized records are indexed", async () => {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  const vault = openVault({
+    store,
+    name: "v",
+    masterKey: () => Promise.resolve(master),
+    summarize,
+  });
+  await vault.update((tx) => {
+    tx.set("connection/p/b", { status: "connected" });
+    tx.set("connection/p/d", { status: "connected" });
+  });
+  await vault.update(async (tx) => {
+    tx.set("connection/p/c", { status: "connected" });
+    tx.set("connection/p/a", { status: "connected" });
+    tx.delete("connection/p/d");
+    tx.set("other/x", 1);
+    assert.deepEqual(await tx.keys("connection/p/"), [
+      "connection/p/a",
+      "connection/p/b",
+      "connection/p/c",
+    ]);
+    assert.equal(await tx.get("connection/p/d"), undefined);
+  });
+  assert.deepEqual([...(await vault.summaries("connection/p")).keys()], ["a", "b", "c"]);
+  assert.deepEqual(await vault.keys("index/other"), [], "not summarized, not indexed");
+  assert.deepEqual(await vault.keys("index/index"), [], "no index of an index");
+});
+
+Deno.test("a failed prepare step (e.g. a migration) is tried again on the next use", async () => {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  let calls = 0;
+  const vault = openVault({
+    store,
+    name: "v",
+    masterKey: () => Promise.resolve(master),
+    prepare: () => ++calls === 1 ? Promise.reject(new Error("not yet")) : Promise.resolve(),
+  });
+  await assert.rejects(vault.get("k/1"), /not yet/);
+  assert.equal(await vault.get("k/1"), undefined);
+  await vault.keys();
+  assert.equal(calls, 2, "prepared once it succeeded");
+});

@@ -38,9 +38,13 @@ export function cliEnv(home: string, extra: Record<string, string> = {}): Record
     HOME: Deno.env.get("HOME") ?? "/root",
     AUTHSOME_HOME: home,
     NO_COLOR: "1",
+    // Under mutation testing (scripts/mutate.ts) the spawned CLI runs the same mutant.
+    ...(mutant === undefined ? {} : { __STRYKER_ACTIVE_MUTANT__: mutant }),
     ...extra,
   };
 }
+
+const mutant = Deno.env.get("__STRYKER_ACTIVE_MUTANT__");
 
 /**
  * Runs `./authsome ARGS` as a separate process. The environment is minimal (PATH, HOME,
