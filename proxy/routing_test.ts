@@ -281,7 +281,15 @@ Deno.test("loopback hosts are never injected, even when a regex matches them", (
     "[0:0:0:0:0:0:0:1]",
     "[::ffff:127.0.0.1]",
     "::",
+    "127.10.200.30",
+    "::ffff:7f00:1234",
   ];
+  // Loopback-looking strings with something before or after are not loopback.
+  for (
+    const host of ["127.1.2.3x", "x127.0.0.1", "127.0.0.1.evil.test", "a::ffff:7f00:1", "[::1]x"]
+  ) {
+    assert.equal(isLoopbackHost(host), false, host);
+  }
   for (const host of loopback) {
     assert.equal(isLoopbackHost(host), true, host);
     assert.equal(
@@ -292,7 +300,13 @@ Deno.test("loopback hosts are never injected, even when a regex matches them", (
     assert.equal(hostIsRouted(everything, host), false, host);
   }
   for (
-    const host of ["api.example.com", "128.0.0.1", "localhost.example.com", "notlocalhost", "::2"]
+    const host of [
+      "api.example.com",
+      "128.0.0.1",
+      "localhost.example.com",
+      "notlocalhost",
+      "::2",
+    ]
   ) {
     assert.equal(isLoopbackHost(host), false, host);
     assert.equal(

@@ -20,7 +20,7 @@ interface Target {
 }
 
 const TARGETS: Target[] = [
-  { module: "proxy/routing.ts", tests: ["proxy/routing_test.ts"], floor: 83, ci: true },
+  { module: "proxy/routing.ts", tests: ["proxy/routing_test.ts"], floor: 85, ci: true },
   { module: "proxy/child_env.ts", tests: ["proxy/child_env_test.ts"], floor: 93, ci: true },
   {
     module: "storage/vault.ts",
