@@ -55,7 +55,7 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
       io.stdout(helpText() + "\n");
       return 0;
     }
-    const command = COMMANDS[name];
+    const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (command === undefined) {
       throw usage(`Unknown command "${name}"`, "Run: authsome --help to see the commands");
     }

@@ -608,6 +608,11 @@ Deno.test("an unknown command exits 64 with a hint", async () => {
   assert.match(r.stderr, /--help/);
   assert.equal(r.stdout, "");
   await fails(h, 64, []);
+  // Names of Object.prototype members are unknown commands too, not a crash.
+  for (const name of ["toString", "constructor", "hasOwnProperty", "__proto__"]) {
+    const proto = await fails(h, 64, [name]);
+    assert.match(proto.stderr, /^error: Unknown command/m, name);
+  }
 });
 
 Deno.test("an unknown option exits 64", async () => {
