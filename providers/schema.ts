@@ -425,6 +425,30 @@ function url(value: unknown, path: string): string {
   return s;
 }
 
+/**
+ * Checks a `--base-url` the way provider URLs are checked: an https URL (http only on a loopback
+ * host), no user name or password, no `{base_url}` of its own. Throws a USAGE error otherwise.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBaseUrl } from "./schema.ts";
+ * assert.equal(checkBaseUrl("https://git.example.com/"), "https://git.example.com/");
+ * assert.throws(() => checkBaseUrl("http://git.example.com"), /must be an https URL/);
+ * ```
+ */
+export function checkBaseUrl(value: string): string {
+  try {
+    if (value.includes("{base_url}")) throw new Bad("--base-url", "must be an https URL");
+    return url(value, "--base-url");
+  } catch (error) {
+    if (!(error instanceof Bad)) throw error;
+    throw new AuthsomeError("USAGE", `--base-url ${error.message}`, {
+      hint: "Pass the instance's address, e.g. --base-url https://git.example.com",
+    });
+  }
+}
+
 /** Replaces `{base_url}` (without its trailing `/`) in a URL template. */
 export function fillBaseUrl(template: string, baseUrl: string | undefined): string {
   if (!template.includes("{base_url}")) return template;

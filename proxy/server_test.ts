@@ -37,12 +37,32 @@ interface Fixture {
   seen: Seen[];
   events: ProxyEvent[];
   /** What the SSE endpoint sent and the test client received, in order. */
-  timeline: string[];
+  timeline: Timeline;
   /** Resolves the pending /v1/slow requests: they wait for it. */
   release: () => void;
 }
 
-function upstreamHandler(seen: Seen[], timeline: string[], released: Promise<void>) {
+/** An ordered log of events that a party can wait on (`reached`) instead of sleeping. */
+class Timeline {
+  readonly entries: string[] = [];
+  #waiting = new Map<string, () => void>();
+  push(entry: string): void {
+    if (this.entries.includes(entry)) return;
+    this.entries.push(entry);
+    this.#waiting.get(entry)?.();
+  }
+  reached(entry: string): Promise<void> {
+    if (this.entries.includes(entry)) return Promise.resolve();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#waiting.set(entry, resolve);
+    return promise;
+  }
+  at(entry: string): number {
+    return this.entries.indexOf(entry);
+  }
+}
+
+function upstreamHandler(seen: Seen[], timeline: Timeline, released: Promise<void>) {
   return async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     const body = await req.text();
@@ -54,22 +74,21 @@ function upstreamHandler(seen: Seen[], timeline: string[], released: Promise<voi
     });
     if (url.pathname === "/v1/slow") await released;
     if (url.pathname === "/v1/sse") {
-      let n = 0;
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Each event is sent only once the client has received the one before: a proxy that
+      // buffered the stream would never deliver event 1, and the client's timeout would fail.
+      let cancelled = false;
       const encoder = new TextEncoder();
       const stream = new ReadableStream<Uint8Array>({
-        start(controller) {
-          const send = () => {
-            n += 1;
+        async start(controller) {
+          for (let n = 1; n <= 3 && !cancelled; n++) {
+            if (n > 1) await timeline.reached(`received ${n - 1}`);
             timeline.push(`sent ${n}`);
             controller.enqueue(encoder.encode(`data: ${n}\n\n`));
-            if (n === 3) controller.close();
-            else timer = setTimeout(send, 200);
-          };
-          send();
+          }
+          if (!cancelled) controller.close();
         },
         cancel() {
-          clearTimeout(timer);
+          cancelled = true;
         },
       });
       return new Response(stream, { headers: { "content-type": "text/event-stream" } });
@@ -87,7 +106,7 @@ async function withProxy(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "authsome-proxy-test-" });
   const seen: Seen[] = [];
   const events: ProxyEvent[] = [];
-  const timeline: string[] = [];
+  const timeline = new Timeline();
   const { promise: released, resolve: release } = Promise.withResolvers<void>();
   const handler = upstreamHandler(seen, timeline, released);
   const listen = { hostname: "127.0.0.1", port: 0, onListen() {} };
@@ -364,14 +383,18 @@ Deno.test("an event stream arrives event by event, not when the upstream has fin
       for await (const chunk of response.body!) {
         text += decoder.decode(chunk, { stream: true });
         for (const match of text.matchAll(/data: (\d)\n\n/g)) {
-          const entry = `received ${match[1]}`;
-          if (!f.timeline.includes(entry)) f.timeline.push(entry);
+          f.timeline.push(`received ${match[1]}`);
         }
       }
       assert.equal(text, "data: 1\n\ndata: 2\n\ndata: 3\n\n");
-      const at = (entry: string) => f.timeline.indexOf(entry);
-      assert.ok(at("received 1") < at("sent 3"), f.timeline.join(", "));
-      assert.ok(at("received 2") < at("sent 3"), f.timeline.join(", "));
+      assert.deepEqual(f.timeline.entries, [
+        "sent 1",
+        "received 1",
+        "sent 2",
+        "received 2",
+        "sent 3",
+        "received 3",
+      ]);
       assert.equal(f.seen[0]?.authorization, REAL);
     } finally {
       client.close();
@@ -520,11 +543,18 @@ Deno.test("a request the client abandons before its answer is not sent upstream 
       await until(() => f.seen.length === 2);
       abort.abort();
       await assert.rejects(slow);
-      // A duplicate, if any, is sent as soon as the proxy drops the request; give it time to come.
-      await until(() => f.seen.length === 3, 300).catch(() => {});
+      // A duplicate, if any, is sent as soon as the proxy drops the request.
+      await assert.rejects(
+        until(() => f.seen.length > 2, 300),
+        /not met in time/,
+        `the abandoned request reached the upstream again: ${f.seen.map((s) => s.path)}`,
+      );
       f.release();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.deepEqual(f.seen.map((s) => s.path), ["/v1/a", "/v1/slow"]);
+      // A later request through the same proxy is answered only after anything queued before it.
+      const after = await fetch(`${url}/v1/b`, { client, method: "POST", body: "after" });
+      assert.equal(after.status, 200);
+      await after.text();
+      assert.deepEqual(f.seen.map((s) => s.path), ["/v1/a", "/v1/slow", "/v1/b"]);
     } finally {
       client.close();
     }

@@ -7,7 +7,12 @@
 import { checkName } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { checkApiKey } from "../providers/api_key.ts";
-import { fillBaseUrl, type Flow, type ProviderDefinition } from "../providers/schema.ts";
+import {
+  checkBaseUrl,
+  fillBaseUrl,
+  type Flow,
+  type ProviderDefinition,
+} from "../providers/schema.ts";
 import { collectClient, oauthClientOf } from "./client_credentials.ts";
 import { connectionExists } from "./connections.ts";
 import { audited, clientKey, connKey, providerKey, type ServiceContext } from "./context.ts";
@@ -49,6 +54,7 @@ export async function login(
       },
     );
   }
+  if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
   const force = opts.force === true;
   return await audited(ctx, "login", { provider, connection, detail: { flow } }, async () => {
     if (!force && await ctx.vault.get(connKey(provider, connection)) !== undefined) {
@@ -68,6 +74,8 @@ async function loginApiKey(
   force: boolean,
   opts: LoginOptions,
 ): Promise<LoginResult> {
+  // Filled first: a missing --base-url is reported before anyone is asked for a key.
+  const apiUrl = def.api_url.map((u) => fillBaseUrl(u, opts.baseUrl));
   const apiKeyConfig = def.api_key!;
   const envVar = apiKeyConfig.env_var;
   let raw = envVar === undefined ? undefined : ctx.env.get(envVar);
@@ -112,7 +120,7 @@ async function loginApiKey(
     expires_at: null,
     scopes: [],
     base_url: opts.baseUrl ?? null,
-    api_url: def.api_url,
+    api_url: apiUrl,
     token_type: null,
     account: null,
     secrets: { api_key: key },

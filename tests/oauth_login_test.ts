@@ -815,3 +815,51 @@ Deno.test("$BROWSER is started with exactly the authorization URL the login prin
     await child.done();
   }
 });
+
+Deno.test("login --base-url sends authorization, code exchange, refresh and revocation to that server, not the definition's default", async () => {
+  // The definition's own base URL is a port nobody listens on: any step that forgot the
+  // connection's --base-url would fail with "unreachable".
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const nobody = `http://127.0.0.1:${closed.addr.port}`;
+  closed.close();
+  await using f = await fixture({ accessTokenTTL: 5 }, (server) => [
+    acmeDefinition(server, {
+      oauth: {
+        base_url: nobody,
+        authorization_url: "{base_url}/auth",
+        token_url: "{base_url}/token",
+        revocation_url: "{base_url}/token/revocation",
+        scopes: ["openid", "read"],
+        client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
+      },
+    }),
+  ]);
+  const login = await loginPkce(f, { login: "alice", args: ["--base-url", `${f.server.issuer}/`] });
+  assertOk(login.result, "login --base-url");
+  assert.ok(login.url.startsWith(`${f.server.issuer}/auth?`), login.url);
+  const base = await f.cli(["get", "acme", "--field", "base_url"]);
+  assert.equal(base.stdout.trim(), `${f.server.issuer}/`);
+
+  await f.server.resetStats();
+  const fresh = await accessToken(f);
+  assertOk(fresh, "get (refresh near expiry)");
+  assert.equal((await f.server.stats()).token_requests.refresh_token, 1);
+  assert.equal((await whoami(f.server.issuer, fresh.stdout.trim())).status, 200);
+
+  assertOk(await f.cli(["revoke", "acme"]), "revoke");
+  const stats = await f.server.stats();
+  assert.ok(stats.revocations >= 1, JSON.stringify(stats));
+  assert.equal((await whoami(f.server.issuer, fresh.stdout.trim())).status, 401, "revoked");
+});
+
+Deno.test("a --base-url that is not an https URL (or http on loopback) is refused before anything starts", async () => {
+  await using f = await fixture();
+  for (
+    const bad of ["http://git.example.com", "ftp://127.0.0.1", "not a url", "https://u:p@h.test"]
+  ) {
+    const r = await f.cli(["login", "acme", "--base-url", bad], f.confidential);
+    assertFailure(r, 64, /--base-url must/, `--base-url ${bad}`);
+    assert.ok(!r.stderr.includes("u:p"), "the URL's password is not echoed");
+  }
+  assert.equal(vaultExists(f.home), false);
+});

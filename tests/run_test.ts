@@ -339,3 +339,42 @@ Deno.test("run: a proxy that cannot start exits 125 with one error line, the com
   assert.ok(!r.stderr.includes("    at "), r.stderr);
   assert.equal(await Deno.stat(marker).then(() => true, () => false), false);
 });
+
+Deno.test("run: an api_url with {base_url} follows the --base-url given at login, and only its path gets the key", async () => {
+  await using f = await fixture();
+  const host = "git.acme.test";
+  const selfHosted = await startUpstream(f.dir, host);
+  try {
+    await addHosts(f, host);
+    const definition = {
+      name: "gitacme",
+      display_name: "Self-hosted Acme",
+      auth_type: "api_key",
+      api_url: "{base_url}/api",
+      api_key: { header_name: "x-acme-key", header_prefix: null, env_var: "GITACME_TOKEN" },
+    };
+    const file = join(f.dir, "gitacme.json");
+    await Deno.writeTextFile(file, JSON.stringify(definition));
+    assert.equal((await runCli(["provider", "register", file], { home: f.home })).code, 0);
+    const base = `https://${host}:${selfHosted.port}/`;
+    const login = await runCli(["login", "gitacme", "--base-url", base, "--stdin"], {
+      home: f.home,
+      stdin: WORK_KEY,
+    });
+    assert.equal(login.code, 0, login.stderr);
+    const shown = await runCli(["get", "gitacme", "--field", "api_url"], { home: f.home });
+    assert.equal(shown.stdout.trim(), `https://${host}:${selfHosted.port}/api`);
+
+    const script =
+      'curl -sSf -o /dev/null "$0/api/v4/user" && curl -sSf -o /dev/null "$0/web/login"';
+    const r = await f.run(["run", "--", "sh", "-c", script, base.slice(0, -1)], {
+      NODE_EXTRA_CA_CERTS: selfHosted.caFile,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const byPath = Object.fromEntries(selfHosted.seen.map((s) => [s.path, s.headers]));
+    assert.equal(byPath["/api/v4/user"]?.["x-acme-key"], WORK_KEY, "under {base_url}/api");
+    assert.equal(byPath["/web/login"]?.["x-acme-key"], undefined, "outside {base_url}/api");
+  } finally {
+    await selfHosted.close();
+  }
+});

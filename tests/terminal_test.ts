@@ -3,16 +3,21 @@ import { join } from "node:path";
 import { LAUNCHER, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
 
 /** Runs the CLI on a real pseudo-terminal and types `keys` once the prompt shows. */
-async function atTerminal(home: string, args: string[], keys: string[]) {
+async function atTerminal(
+  home: string,
+  args: string[],
+  keys: string[],
+  env: Record<string, string> = { NO_COLOR: "1" },
+) {
   const spec = {
     argv: [LAUNCHER, ...args],
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: Deno.env.get("HOME") ?? "/root",
       AUTHSOME_HOME: home,
-      NO_COLOR: "1",
+      ...env,
     },
-    wait_for: "(input hidden)",
+    wait_for: keys.length > 0 ? "(input hidden)" : "",
     type: keys,
   };
   const out = await new Deno.Command("python3", {
@@ -50,4 +55,20 @@ Deno.test("Ctrl-C at the key prompt cancels the login (exit 2) and stores nothin
     "a vault was written",
   );
   assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3);
+});
+
+Deno.test("errors are coloured on a terminal, and NO_COLOR or --no-color turns the colour off", async () => {
+  await using h = await tempHome();
+  const escape = "\x1b[";
+  const colored = await atTerminal(h.home, ["get", "resend"], [], {});
+  assert.equal(colored.code, 3, colored.output);
+  assert.ok(colored.output.includes("\x1b[31merror\x1b[0m"), JSON.stringify(colored.output));
+  const byEnv = await atTerminal(h.home, ["get", "resend"], [], { NO_COLOR: "1" });
+  assert.equal(byEnv.code, 3, byEnv.output);
+  assert.match(byEnv.output, /error: /);
+  assert.ok(!byEnv.output.includes(escape), JSON.stringify(byEnv.output));
+  const byFlag = await atTerminal(h.home, ["get", "resend", "--no-color"], [], {});
+  assert.equal(byFlag.code, 3, byFlag.output);
+  assert.match(byFlag.output, /error: /);
+  assert.ok(!byFlag.output.includes(escape), JSON.stringify(byFlag.output));
 });

@@ -37,6 +37,8 @@ while spec["wait_for"].encode() not in out and time.time() < deadline:
 for chunk in spec["type"]:
     os.write(fd, chunk.encode())
     time.sleep(0.05)
-read_for(1.5)
+# Read until the child closes the terminal (EOF or EIO), not for a fixed time: the report then
+# holds everything the command wrote, however slow the machine.
+read_for(60)
 _, status = os.waitpid(pid, 0)
 print(json.dumps({"output": out.decode(errors="replace"), "code": os.waitstatus_to_exitcode(status)}))
