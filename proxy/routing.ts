@@ -212,13 +212,8 @@ export function routeRequest(
   if (allowed.length === 0) {
     return { action: "pass", reason: prefixed.length > 0 ? "auth_endpoint" : "no_match" };
   }
-  let best: Route[] = [];
-  let bestScore = -1;
-  for (const route of allowed) {
-    const score = specificity(route);
-    if (score > bestScore) [best, bestScore] = [[route], score];
-    else if (score === bestScore) best.push(route);
-  }
+  const bestScore = Math.max(...allowed.map(specificity));
+  const best = allowed.filter((route) => specificity(route) === bestScore);
   const winner = best[0]!;
   const tied = best.some((r) =>
     r.provider !== winner.provider || r.connection !== winner.connection
@@ -304,12 +299,10 @@ function isValidHost(host: string): boolean {
 }
 
 function hostMatches(route: Route, host: string): boolean {
-  if (route.host !== undefined) return route.host === host;
-  if (route.regex === undefined) return false;
+  if (route.regex === undefined) return route.host === host;
   // Checked as a full match even for a hand-made, unanchored or global regex.
   route.regex.lastIndex = 0;
-  const match = route.regex.exec(host);
-  return match !== null && match.index === 0 && match[0].length === host.length;
+  return route.regex.exec(host)?.[0] === host;
 }
 
 function prefixMatches(route: Route, path: string): boolean {
@@ -317,9 +310,12 @@ function prefixMatches(route: Route, path: string): boolean {
   return prefix === undefined || path === prefix || path.startsWith(prefix + "/");
 }
 
-/** (prefix length, exact 1 / regex 0) folded into one comparable number. */
+/**
+ * Regex routes (never a path prefix) score 0; an exact host scores 1 plus its prefix's length,
+ * so a longer prefix wins and an exact host beats a regex.
+ */
 function specificity(route: Route): number {
-  return (route.pathPrefix?.length ?? 0) * 2 + (route.host !== undefined ? 1 : 0);
+  return route.regex === undefined ? 1 + (route.pathPrefix?.length ?? 0) : 0;
 }
 
 type Target = { host: string; pathPrefix?: string } | { regex: RegExp };
@@ -334,7 +330,7 @@ function parseTarget(raw: string): Target | string {
     if (pattern === "") return "empty regular expression";
     try {
       // Compiled alone first: an unbalanced `)` could otherwise escape the anchoring group.
-      new RegExp(pattern, "i");
+      new RegExp(pattern);
       return { regex: new RegExp(`^(?:${pattern})$`, "i") };
     } catch {
       return "not a valid regular expression";
@@ -349,44 +345,29 @@ function parseTarget(raw: string): Target | string {
   const host = normalizeHost(parsed.hostname);
   if (!isValidHost(host)) return "not a host or URL";
   if (isLoopbackHost(host)) return "loopback hosts are never injected";
-  const prefix = canonicalPath(parsed.pathname).replace(/\/+$/, "");
-  return prefix === "" ? { host } : { host, pathPrefix: prefix };
+  const prefix = canonicalPath(parsed.pathname);
+  return prefix === "/" ? { host } : { host, pathPrefix: prefix };
 }
 
 function parseUrl(raw: string): URL | undefined {
-  try {
-    return new URL(raw.trim());
-  } catch {
-    return undefined;
-  }
+  return URL.parse(raw) ?? undefined;
 }
 
 /**
- * The request path as a server would resolve it: no query or fragment, `/` and `\` runs
- * collapsed, `.`/`..` segments (also percent-encoded) resolved, a trailing slash kept.
+ * The request path as a server would resolve it: no query or fragment, `/` and `\\` runs
+ * collapsed, `.`/`..` segments (also percent-encoded) resolved, no trailing slash (a prefix
+ * matches with or without one).
  */
 function canonicalPath(raw: string): string {
   const end = raw.search(/[?#]/);
   const path = end === -1 ? raw : raw.slice(0, end);
   const out: string[] = [];
-  const segments = path.split(/[/\\]+/);
-  let trailing = false;
-  for (const [i, segment] of segments.entries()) {
+  for (const segment of path.split(/[/\\]/)) {
     const dots = segment.replace(/%2e/gi, ".");
-    const last = i === segments.length - 1;
-    if (segment === "") {
-      if (last && i > 0) trailing = true;
-    } else if (dots === ".") {
-      if (last) trailing = true;
-    } else if (dots === "..") {
-      out.pop();
-      if (last) trailing = true;
-    } else {
-      out.push(segment);
-    }
+    if (dots === "..") out.pop();
+    else if (segment !== "" && dots !== ".") out.push(segment);
   }
-  if (out.length === 0) return "/";
-  return `/${out.join("/")}${trailing ? "/" : ""}`;
+  return `/${out.join("/")}`;
 }
 
 /**
@@ -400,7 +381,7 @@ function comparisonPath(raw: string): string {
     /%([0-7][0-9a-f])/gi,
     (_, hex: string) => String.fromCharCode(parseInt(hex, 16)),
   );
-  const withoutParams = decoded.replace(/[?#]/g, "_").replace(/;[^/\\]*/g, "");
-  const canonical = canonicalPath(withoutParams).toLowerCase();
-  return canonical === "/" ? canonical : canonical.replace(/\/+$/, "");
+  // A decoded `?` or `#` is dropped, not taken for a query: `/token%3F` is looked at as `/token`.
+  const withoutParams = decoded.replace(/[?#]/g, "").replace(/;[^/\\]*/g, "");
+  return canonicalPath(withoutParams).toLowerCase();
 }

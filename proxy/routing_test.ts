@@ -26,9 +26,11 @@ function routesOf(...sources: RouteSource[]): Route[] {
 
 /** "provider/connection" when injected, else "pass:<reason>". */
 function outcome(decision: RouteDecision): string {
-  return decision.action === "inject"
-    ? `${decision.route.provider}/${decision.route.connection}`
-    : `pass:${decision.reason}`;
+  if (decision.action === "inject") {
+    return `${decision.route.provider}/${decision.route.connection}`;
+  }
+  assert.equal(decision.action, "pass", JSON.stringify(decision));
+  return `pass:${decision.reason}`;
 }
 
 type Row = [scheme: "http" | "https", host: string, path: string, expected: string];
@@ -462,5 +464,96 @@ Deno.test("a hand-made route's regex is still checked as a full match", () => {
     ["https", "example.com", "/", "p/c"],
     ["https", "example.com", "/", "p/c"],
     ["https", "example.com.evil.test", "/", "pass:no_match"],
+  ]);
+});
+
+Deno.test("an IPv6-looking host with other characters is not an IP literal, so no regex matches it", () => {
+  const anything = routesOf(source("any", ["regex:.+"]));
+  check(anything, [
+    ["https", "[2001:db8::1]", "/", "any/default"],
+    ["https", "g::1", "/", "pass:no_match"],
+    ["https", "1::g", "/", "pass:no_match"],
+  ]);
+});
+
+Deno.test("specificity decides whatever order the routes come in", () => {
+  const broad = source("broad", ["api.example.com"]);
+  const narrow = source("narrow", ["https://api.example.com/v1"]);
+  const wild = source("wild", ["regex:api\\.example\\.com"]);
+  for (const order of [[broad, narrow], [narrow, broad]]) {
+    check(routesOf(...order), [
+      ["https", "api.example.com", "/v1/x", "narrow/default"],
+      ["https", "api.example.com", "/v2", "broad/default"],
+    ]);
+  }
+  for (const order of [[wild, narrow], [narrow, wild]]) {
+    check(routesOf(...order), [
+      ["https", "api.example.com", "/v1/x", "narrow/default"],
+      ["https", "api.example.com", "/v2", "wild/default"],
+    ]);
+  }
+  for (const order of [[wild, broad], [broad, wild]]) {
+    check(routesOf(...order), [["https", "api.example.com", "/v2", "broad/default"]]);
+  }
+});
+
+Deno.test("IPv4-mapped and bracketed loopback spellings, and near misses", () => {
+  assert.equal(isLoopbackHost("[::ffff:0.0.0.0]"), true);
+  assert.equal(isLoopbackHost("::ffff:0:0"), true);
+  assert.equal(isLoopbackHost("[::ffff:7f00:1]"), true);
+  assert.equal(isLoopbackHost("[::ffff:7f00:1:2]"), false, "not an IPv4-mapped address");
+  assert.equal(isLoopbackHost("evil[::1]"), false);
+  assert.equal(isLoopbackHost("[::1]x"), false);
+});
+
+Deno.test("a regex target may have spaces after regex: and any letter case", () => {
+  check(routesOf(source("spaced", ["regex:   api\\.example\\.com"])), [
+    ["https", "api.example.com", "/", "spaced/default"],
+  ]);
+  check(routesOf(source("upper", ["regex:API\\.Example\\.COM"])), [
+    ["https", "api.example.com", "/", "upper/default"],
+  ]);
+});
+
+Deno.test("a scheme is recognised only at the start of a target", () => {
+  const routes = routesOf(source("odd", ["api.example.com/proxy/http://x"]));
+  assert.deepEqual(routes.map((r) => [r.host, r.pathPrefix]), [
+    ["api.example.com", "/proxy/http:/x"],
+  ]);
+  const plain = buildRoutes([source("plain", ["http://api.example.com/https://x"])]);
+  assert.deepEqual(plain.routes, []);
+  assert.match(plain.warnings.join("\n"), /not an https URL/);
+  const star = buildRoutes([source("star", ["a*b.example.com"])]);
+  assert.deepEqual(star.routes, []);
+  assert.deepEqual(star.warnings, [
+    'star (default): skipped api_url "a*b.example.com": not a host or URL',
+  ]);
+});
+
+Deno.test("an escaped ? or # after an auth endpoint path still counts as that endpoint", () => {
+  const routes = routesOf(
+    source("gh", ["api.example.com"], ["https://api.example.com/oauth/token"]),
+  );
+  check(routes, [
+    ["https", "api.example.com", "/oauth/token%3F", "pass:auth_endpoint"],
+    ["https", "api.example.com", "/oauth/token%23", "pass:auth_endpoint"],
+    ["https", "api.example.com", "/oauth/token%3Fx", "gh/default"],
+    ["https", "api.example.com", "/oauth/tokens", "gh/default"],
+  ]);
+});
+
+Deno.test("dot segments in any case and repeated slashes resolve before the prefix is checked", () => {
+  const routes = routesOf(source("v1", ["https://api.example.com/v1"]));
+  check(routes, [
+    ["https", "api.example.com", "/v1//x", "v1/default"],
+    ["https", "api.example.com", "/v1/./x", "v1/default"],
+    ["https", "api.example.com", "/v1/%2E/x", "v1/default"],
+    ["https", "api.example.com", "/x/%2E%2E/v1/y", "v1/default"],
+    ["https", "api.example.com", "/v1/%2E%2E/admin", "pass:no_match"],
+    ["https", "api.example.com", "/v1/%2e%2E/admin", "pass:no_match"],
+    ["https", "api.example.com", "/v1\\..\\admin", "pass:no_match"],
+    ["https", "api.example.com", "/v1?/../admin", "v1/default"],
+    ["https", "api.example.com", "/v1#/../../admin", "v1/default"],
+    ["https", "api.example.com", "/v1x", "pass:no_match"],
   ]);
 });

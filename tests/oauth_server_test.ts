@@ -83,7 +83,7 @@ async function pkceLogin(
   return token.json;
 }
 
-Deno.test("a PKCE authorization-code login as the confidential client yields rotating tokens", async () => {
+Deno.test("harness: a PKCE authorization-code login as the confidential client yields rotating tokens", async () => {
   await using server = await startAuthServer();
   const { verifier, challenge } = await pkcePair();
   const client = server.confidentialClient;
@@ -154,7 +154,7 @@ Deno.test("a PKCE authorization-code login as the confidential client yields rot
   await after.body?.cancel();
 });
 
-Deno.test("authsome's usual request (no openid, no prompt) still gets a refresh token", async () => {
+Deno.test("harness: authsome's usual request (no openid, no prompt) still gets a refresh token", async () => {
   await using server = await startAuthServer();
   const token = await pkceLogin(server, "bob", "read write");
   assert.equal(typeof token.refresh_token, "string");
@@ -168,7 +168,7 @@ Deno.test("authsome's usual request (no openid, no prompt) still gets a refresh 
   );
 });
 
-Deno.test("an authorization request without a code_challenge is rejected (PKCE required)", async () => {
+Deno.test("harness: an authorization request without a code_challenge is rejected (PKCE required)", async () => {
   await using server = await startAuthServer();
   const { callbackUrl } = await server.approveAuthorization(
     authorizationUrl(server, {
@@ -187,7 +187,7 @@ Deno.test("an authorization request without a code_challenge is rejected (PKCE r
   assert.equal((await server.stats()).token_requests["authorization_code"], undefined);
 });
 
-Deno.test("denying consent sends error=access_denied to the callback", async () => {
+Deno.test("harness: denying consent sends error=access_denied to the callback", async () => {
   await using server = await startAuthServer();
   const { challenge } = await pkcePair();
   const { callbackUrl } = await server.approveAuthorization(
@@ -209,7 +209,7 @@ Deno.test("denying consent sends error=access_denied to the callback", async () 
   assert.equal(params.get("code"), null);
 });
 
-Deno.test("refresh rotates the refresh token; the old one is then invalid_grant", async () => {
+Deno.test("harness: refresh rotates the refresh token; the old one is then invalid_grant", async () => {
   await using server = await startAuthServer();
   const client = server.confidentialClient;
   const first = await pkceLogin(server, "alice");
@@ -240,7 +240,7 @@ Deno.test("refresh rotates the refresh token; the old one is then invalid_grant"
   assert.equal(stats.requests.token, 3);
 });
 
-Deno.test("short access tokens expire", async () => {
+Deno.test("harness: short access tokens expire", async () => {
   await using server = await startAuthServer({ accessTokenTTL: 1 });
   const token = await pkceLogin(server, "alice");
   assert.equal(token.expires_in, 1);
@@ -266,7 +266,7 @@ async function pollDevice(server: AuthServer, deviceCode: string, intervalMs: nu
   throw new Error("device polling never finished");
 }
 
-Deno.test("device flow with the public client: approve, then polling yields tokens", async () => {
+Deno.test("harness: device flow with the public client: approve, then polling yields tokens", async () => {
   await using server = await startAuthServer();
   const auth = await post(`${server.issuer}/device/auth`, {
     client_id: server.publicClient.client_id,
@@ -304,7 +304,7 @@ Deno.test("device flow with the public client: approve, then polling yields toke
   assert.equal((await server.stats()).token_requests[DEVICE_GRANT], 3);
 });
 
-Deno.test("device flow: the complete verification URI, and denial ends in access_denied", async () => {
+Deno.test("harness: device flow: the complete verification URI, and denial ends in access_denied", async () => {
   await using server = await startAuthServer();
   const start = () =>
     post(`${server.issuer}/device/auth`, {
@@ -332,7 +332,7 @@ Deno.test("device flow: the complete verification URI, and denial ends in access
   );
 });
 
-Deno.test("an unapproved device code with a 3 s lifetime ends in expired_token", async () => {
+Deno.test("harness: an unapproved device code with a 3 s lifetime ends in expired_token", async () => {
   await using server = await startAuthServer({ deviceCodeTTL: 3 });
   const auth = await post(`${server.issuer}/device/auth`, {
     client_id: server.publicClient.client_id,
@@ -343,7 +343,7 @@ Deno.test("an unapproved device code with a 3 s lifetime ends in expired_token",
   assert.equal(end.json.error, "expired_token", end.text);
 });
 
-Deno.test("dynamic client registration from discovery returns a usable client", async () => {
+Deno.test("harness: dynamic client registration from discovery returns a usable client", async () => {
   await using server = await startAuthServer();
   const discovery = await (await fetch(`${server.issuer}/.well-known/openid-configuration`)).json();
   assert.equal(discovery.issuer, server.issuer);
@@ -392,7 +392,7 @@ Deno.test("dynamic client registration from discovery returns a usable client", 
   assert.equal(typeof token.json.refresh_token, "string");
 });
 
-Deno.test("revoking an access token makes introspection say active:false", async () => {
+Deno.test("harness: revoking an access token makes introspection say active:false", async () => {
   await using server = await startAuthServer();
   const client = server.confidentialClient;
   const token = await pkceLogin(server, "alice");
@@ -438,7 +438,7 @@ Deno.test("revoking an access token makes introspection say active:false", async
   assert.equal(refresh.json.error, "invalid_grant");
 });
 
-Deno.test("failNext makes the next token responses a 500, an HTML page, non-JSON, a dead connection", async () => {
+Deno.test("harness: failNext makes the next token responses a 500, an HTML page, non-JSON, a dead connection", async () => {
   await using server = await startAuthServer();
   const client = server.confidentialClient;
   const token = await pkceLogin(server, "alice");
@@ -481,7 +481,7 @@ Deno.test("failNext makes the next token responses a 500, an HTML page, non-JSON
   assert.deepEqual((await server.stats()).token_requests, {});
 });
 
-Deno.test("the server stops when its stdin closes", async () => {
+Deno.test("harness: the server stops when its stdin closes", async () => {
   const server = await startAuthServer();
   const { issuer } = server;
   await server.close();
