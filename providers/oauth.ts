@@ -747,6 +747,7 @@ type Failure =
   | { kind: "oauth"; error: string; status: number; description?: string }
   | { kind: "status"; status: number }
   | { kind: "not_json" }
+  | { kind: "cut_off" }
   | { kind: "invalid"; detail: string }
   | { kind: "unreachable"; error: AuthsomeError }
   | { kind: "other" };
@@ -783,8 +784,10 @@ function classify(error: unknown): Failure {
       case oauth.RESPONSE_IS_NOT_CONFORM:
         return { kind: "status", status: cause instanceof Response ? cause.status : 0 };
       case oauth.RESPONSE_IS_NOT_JSON:
-      case oauth.PARSE_ERROR:
         return { kind: "not_json" };
+      case oauth.PARSE_ERROR:
+        // A body that could not be read to its end (the connection broke) is not a bad answer.
+        return cause instanceof SyntaxError ? { kind: "not_json" } : { kind: "cut_off" };
       case oauth.INVALID_RESPONSE: {
         // GitHub answers errors (even authorization_pending) with HTTP 200 and an `error` member.
         const body = isObject(cause) && isObject(cause.body) ? cause.body : undefined;
@@ -831,6 +834,11 @@ function failure(error: unknown, where: Where): unknown {
     case "not_json":
       return new AuthsomeError(broken, `${what} answered with something that is not JSON`, {
         hint: "Check the provider's endpoint URLs; this is not an OAuth endpoint",
+        cause: error,
+      });
+    case "cut_off":
+      return new AuthsomeError("ENDPOINT_UNREACHABLE", `${what} broke off its answer`, {
+        hint: "Check the network connection and try again",
         cause: error,
       });
     case "invalid":

@@ -349,6 +349,24 @@ Deno.test("a 500, an HTML page or a non-JSON body from the token endpoint is one
   }
 });
 
+Deno.test("an answer whose connection breaks inside the JSON body is exit 8, not 'not JSON'", async () => {
+  const cut = () =>
+    new Response(
+      new ReadableStream({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"access_token": "'));
+          controller.error(new TypeError("error reading a body from connection"));
+        },
+      }),
+      { headers: { "content-type": "application/json" } },
+    );
+  const { fetch } = fakeFetch(cut());
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch),
+    isAuthsome(8, "The token endpoint of as.example broke off its answer"),
+  );
+});
+
 Deno.test("fetch throwing is exit 8 'Cannot reach <host>'", async () => {
   const { fetch } = fakeFetch(
     new TypeError("error sending request: Connection refused (os error 111)"),

@@ -863,3 +863,93 @@ Deno.test("a --base-url that is not an https URL (or http on loopback) is refuse
   }
   assert.equal(vaultExists(f.home), false);
 });
+
+// -----------------------------------------------------------------------------------------------
+// the server's own ways to answer (cases first pinned with a fake fetch in providers/oauth_test.ts)
+
+/** Spawns a device login with the public client; the device is approved once the code shows. */
+async function deviceLogin(f: Fixture): Promise<{ result: CliResult; seconds: number }> {
+  const started = performance.now();
+  const child = spawnCli(["login", "acme", "--flow", "device_code"], {
+    home: f.home,
+    env: f.public,
+  });
+  try {
+    const [, userCode] = await child.waitForStderr(USER_CODE);
+    await f.server.approveDevice(userCode!, { login: "carol" });
+    const result = await child.done();
+    return { result, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    child.kill();
+    await child.done();
+  }
+}
+
+const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
+
+Deno.test("device polling against the server rides out dropped answers, a GitHub-style 200 authorization_pending and slow_down (+5 s)", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  // Answered in this order, each after the 1 s interval: three answers cut off inside the body,
+  // an HTTP 200 {"error":"authorization_pending"}, then slow_down, which makes the next wait 6 s.
+  await f.server.failNext("drop", 3);
+  await f.server.failNext("error-200:authorization_pending", 1);
+  await f.server.failNext("slow_down", 1);
+  const { result, seconds } = await deviceLogin(f);
+  assertOk(result, "device login through the failures");
+  assert.match(result.stderr, /Logged in to acme \(default\) as carol/);
+  const stats = await f.server.stats();
+  assert.equal(stats.injected_failures, 5, JSON.stringify(stats));
+  assert.ok(stats.token_requests[DEVICE_GRANT]! >= 6, JSON.stringify(stats));
+  // 5 polls 1 s apart, then the 6 s wait slow_down asked for: a client that ignored it would be
+  // done in about 6 s.
+  assert.ok(seconds >= 11, `slow_down was not obeyed: logged in after ${seconds.toFixed(1)} s`);
+  assert.equal((await getJson(f)).status, "connected");
+});
+
+Deno.test("device polling against the server reports the fourth dropped answer in a row (exit 8) and stores nothing", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  await f.server.failNext("drop", 4);
+  const { result } = await deviceLogin(f);
+  assertFailure(
+    result,
+    8,
+    /^error: The token endpoint of 127.0.0.1:\d+ broke off its answer$/,
+    "device login, four drops",
+  );
+  assert.equal(vaultExists(f.home), false);
+});
+
+Deno.test("a GitHub-style HTTP 200 error at the code exchange fails the login (2) naming the code; at refresh invalid_grant is exit 5", async () => {
+  await using f = await fixture({ accessTokenTTL: 5 });
+  await f.server.failNext("error-200:bad_verification_code", 1);
+  const failed = await loginPkce(f, { login: "alice" });
+  assertFailure(failed.result, 2, /bad_verification_code/, "login, 200 error");
+  await assertNothingStored(f, "after the 200 error");
+
+  assertOk((await loginPkce(f, { login: "alice" })).result, "login");
+  await f.server.failNext("error-200:invalid_grant", 1);
+  const refresh = await accessToken(f);
+  assertFailure(refresh, 5, /invalid_grant|log in again|expired/i, "refresh, 200 invalid_grant");
+  assert.match(refresh.stderr, /authsome login acme/);
+});
+
+Deno.test("discovery asks the RFC 8414 path first, then the OpenID configuration, when the server has no RFC 8414 metadata", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600, rfc8414: false }, (server) => [
+    acmeDefinition(server, {
+      flow: "dcr_pkce",
+      oauth: {
+        authorization_url: `${server.issuer}/auth`,
+        token_url: `${server.issuer}/token`,
+        scopes: ["openid", "read"],
+      },
+    }),
+  ]);
+  const login = await loginPkce(f, { login: "dave", env: {} });
+  assertOk(login.result, "dcr login with OpenID discovery only");
+  const stats = await f.server.stats();
+  assert.deepEqual(stats.discovery, [
+    "/.well-known/oauth-authorization-server",
+    "/.well-known/openid-configuration",
+  ]);
+  assert.equal(stats.requests.registration, 1);
+});

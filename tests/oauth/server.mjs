@@ -21,6 +21,8 @@
 //   GET  /__test/config             the effective configuration (clients, lifetimes, scopes)
 //   ANY  /__test/whoami             a protected resource: Bearer access token -> 200 JSON or 401
 //   GET  /.well-known/oauth-authorization-server   RFC 8414 alias of the OpenID discovery document
+//                                   (404 with {"rfc8414": false}, like servers that only do OIDC)
+// stats.discovery lists the well-known paths asked for, in order.
 
 import * as crypto from "node:crypto";
 import * as http from "node:http";
@@ -49,6 +51,7 @@ const cfg = {
   rotateRefreshToken: true,
   pkceRequired: true,
   registration: true,
+  rfc8414: true,
   exitOnStdinClose: true,
   scopes: ["openid", "offline_access", "profile", "email", "read", "write"],
   ...options,
@@ -101,6 +104,7 @@ function freshStats() {
     revocations: 0,
     last_revocation: null,
     registered_clients: [],
+    discovery: [],
   };
 }
 let stats = freshStats();
@@ -118,6 +122,8 @@ const FAIL_KINDS = new Set([
   "temporarily_unavailable",
   "hold",
 ]);
+/** `error-200:CODE`: HTTP 200 with {"error": CODE}, the way GitHub answers token errors. */
+const GITHUB_ERROR = /^error-200:[a-z_]+$/;
 /** Requests held by the "hold" kind; `POST /__test/release` lets them go on. */
 const held = [];
 
@@ -157,6 +163,18 @@ function injectFailure(ctx, kind) {
       );
       return;
     }
+    default:
+      if (GITHUB_ERROR.test(kind)) {
+        ctx.status = 200;
+        ctx.type = "application/json";
+        ctx.body = {
+          error: kind.slice("error-200:".length),
+          error_description: "injected by the test server, GitHub style",
+          error_uri: "https://docs.example/errors",
+        };
+        return;
+      }
+      break;
     case "slow_down":
     case "invalid_grant":
     case "temporarily_unavailable":
@@ -505,7 +523,9 @@ async function testRoute(ctx) {
       const kind = String(body.kind ?? "500");
       const count = Number(body.count ?? 1);
       const endpoint = name === "fail-token" ? "token" : String(body.endpoint ?? "token");
-      if (!FAIL_KINDS.has(kind)) return json(ctx, 400, { error: `unknown kind ${kind}` });
+      if (!FAIL_KINDS.has(kind) && !GITHUB_ERROR.test(kind)) {
+        return json(ctx, 400, { error: `unknown kind ${kind}` });
+      }
       if (!Object.values(ROUTES).includes(endpoint)) {
         return json(ctx, 400, { error: `unknown endpoint ${endpoint}` });
       }
@@ -543,7 +563,9 @@ provider.use(async (ctx, next) => {
   const interactionMatch = /^\/interaction\/([^/]+)(?:\/(login|confirm|abort))?$/.exec(ctx.path);
   if (interactionMatch) return interaction(ctx, interactionMatch[1], interactionMatch[2]);
 
+  if (ctx.path.startsWith("/.well-known/")) stats.discovery.push(ctx.path);
   if (ctx.path === "/.well-known/oauth-authorization-server") {
+    if (!cfg.rfc8414) return json(ctx, 404, { error: "not found" });
     ctx.path = "/.well-known/openid-configuration";
   }
 

@@ -45,6 +45,8 @@ export interface AuthServerOptions {
   pkceRequired?: boolean;
   /** Open dynamic client registration at /reg (default true). */
   registration?: boolean;
+  /** Serve the RFC 8414 metadata path (default true); false answers it 404, as OIDC-only servers. */
+  rfc8414?: boolean;
   /** Scopes the server knows (default `openid offline_access profile email read write`). */
   scopes?: string[];
   /**
@@ -71,7 +73,8 @@ export type FailureKind =
   | "slow_down" // HTTP 400 {"error":"slow_down"}
   | "invalid_grant" // HTTP 400 {"error":"invalid_grant"}
   | "temporarily_unavailable" // HTTP 503 {"error":"temporarily_unavailable"}
-  | "hold"; // held (stats.held counts it) until release(), then answered normally
+  | "hold" // held (stats.held counts it) until release(), then answered normally
+  | `error-200:${string}`; // HTTP 200 {"error": CODE}, as GitHub answers token errors
 
 /** Endpoints whose requests are counted and can be made to fail. */
 export type Endpoint =
@@ -104,6 +107,8 @@ export interface AuthServerStats {
   } | null;
   /** client_ids created by dynamic registration. */
   registered_clients: string[];
+  /** The `/.well-known/…` paths asked for, in order. */
+  discovery: string[];
 }
 
 /** The effective configuration, as the server reports it. */
