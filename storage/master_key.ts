@@ -87,9 +87,9 @@ export async function loadMasterKey(
 function decodeEnvKey(value: string): Uint8Array<ArrayBuffer> {
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
-    raw = Uint8Array.fromBase64(value.trim());
+    raw = Uint8Array.fromBase64(value); // skips surrounding whitespace and newlines itself
   } catch {
-    raw = undefined;
+    // reported below
   }
   if (raw?.length !== 32) {
     throw new AuthsomeError(
@@ -129,11 +129,10 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
     const parsed = JSON.parse(text) as { version?: unknown; key?: unknown };
-    if (parsed.version === 1 && typeof parsed.key === "string") {
-      raw = Uint8Array.fromBase64(parsed.key);
-    }
+    // A key that is not a base64 string throws here and is reported below.
+    if (parsed.version === 1) raw = Uint8Array.fromBase64(parsed.key as string);
   } catch {
-    raw = undefined;
+    // reported below
   }
   if (raw?.length !== 32) {
     throw new AuthsomeError("VAULT_UNAVAILABLE", `The key file ${path} is damaged`, {
@@ -145,6 +144,7 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
 
 async function refuseIfShared(path: string): Promise<void> {
   const info = await Deno.stat(path);
+  // Stryker disable next-line ConditionalExpression: equivalent on Linux, where mode is never null.
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8);
     throw new AuthsomeError(
@@ -189,13 +189,13 @@ async function loadPassphraseParams(home: string, create: boolean): Promise<Pass
   }
   try {
     const parsed = JSON.parse(text) as { version?: unknown; iterations?: unknown; salt?: unknown };
+    const iterations = parsed.iterations as number;
     if (
-      parsed.version === 1 && typeof parsed.salt === "string" &&
-      typeof parsed.iterations === "number" && Number.isInteger(parsed.iterations) &&
-      parsed.iterations >= MIN_PBKDF2_ITERATIONS
+      parsed.version === 1 && Number.isInteger(iterations) && iterations >= MIN_PBKDF2_ITERATIONS
     ) {
-      const salt = Uint8Array.fromBase64(parsed.salt);
-      if (salt.length >= 16) return { salt, iterations: parsed.iterations };
+      // A salt that is not a base64 string throws here and is reported below.
+      const salt = Uint8Array.fromBase64(parsed.salt as string);
+      if (salt.length >= 16) return { salt, iterations };
     }
   } catch {
     // reported below

@@ -106,7 +106,9 @@ Deno.test("the key file: refused when missing without create; created private on
   assert.ok(await sameKey(a.key, b.key));
   assert.equal(await mode(h.home), 0o700);
   assert.equal(await mode(path), 0o600);
-  const doc = JSON.parse(await Deno.readTextFile(path));
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.endsWith("}\n"), "the file ends with a newline");
+  const doc = JSON.parse(text);
   assert.deepEqual(Object.keys(doc), ["version", "algorithm", "key", "note"]);
   assert.equal(doc.version, 1);
   assert.equal(doc.algorithm, "AES-256-GCM");
@@ -181,7 +183,9 @@ Deno.test("a passphrase: parameters created once (600,000 iterations, 16-byte sa
   });
   assert.equal(first.source, "passphrase");
   assert.equal(await mode(h.home), 0o700);
-  const doc = JSON.parse(await Deno.readTextFile(path));
+  const text = await Deno.readTextFile(path);
+  assert.ok(text.endsWith("}\n"), "the file ends with a newline");
+  const doc = JSON.parse(text);
   assert.deepEqual(Object.keys(doc), ["version", "kdf", "iterations", "salt"]);
   assert.equal(doc.version, 1);
   assert.equal(doc.kdf, "PBKDF2-SHA-256");
