@@ -152,6 +152,10 @@ Deno.test("a malformed placeholder name is refused", () => {
   for (const name of ["", "A=B", "A B", "A\0B", "1A"]) {
     assert.throws(() => childEnv(input({ placeholders: [name] })), { code: "INVALID_INPUT" }, name);
   }
+  assert.throws(() => childEnv(input({ placeholders: ["A=B"] })), {
+    message: '"A=B" is not an environment variable name',
+    hint: "Fix export.env in the provider definition",
+  });
 });
 
 Deno.test("the parent object is not modified and odd names stay plain entries", () => {

@@ -52,6 +52,36 @@ const TARGETS: Target[] = [
     floor: 0,
     ci: false,
   },
+  {
+    module: "providers/input_form.ts",
+    tests: ["providers/input_form_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
+    module: "providers/device_page.ts",
+    tests: ["providers/device_page_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
+    module: "providers/oauth.ts",
+    tests: ["providers/oauth_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
+    module: "proxy/env_format.ts",
+    tests: ["proxy/env_format_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
+    module: "proxy/server.ts",
+    tests: ["proxy/server_test.ts"],
+    floor: 0,
+    ci: false,
+  },
 ];
 
 interface Mutant {

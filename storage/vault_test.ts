@@ -5,7 +5,7 @@ import type { MasterKey } from "./master_key.ts";
 import { createMemoryStore } from "./memory_store.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
-import { INDEX_BUCKETS, indexKeyOf, openVault, type Vault } from "./vault.ts";
+import { INDEX_BUCKETS, indexKeyOf, keySourceName, openVault, type Vault } from "./vault.ts";
 
 async function masterKey(source: MasterKey["source"] = "env"): Promise<MasterKey> {
   return { source, key: await importAesKey(randomBytes(32)) };
@@ -239,4 +239,185 @@ Deno.test("a failed prepare step (e.g. a migration) is tried again on the next u
   assert.equal(await vault.get("k/1"), undefined);
   await vault.keys();
   assert.equal(calls, 2, "prepared once it succeeded");
+});
+
+// ---- each rule of the vault, one by one ------------------------------------------------------
+
+/** A memory store and a vault "v" over it whose master key records each `create` it was asked for. */
+async function recordingVault() {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  const asked: boolean[] = [];
+  const vault = openVault({
+    store,
+    name: "v",
+    masterKey: (create) => {
+      asked.push(create);
+      return Promise.resolve(master);
+    },
+    summarize,
+  });
+  return { store, master, asked, vault };
+}
+
+Deno.test("the master key is asked for with create only when a vault is created, and unwrapped once", async () => {
+  const { asked, vault } = await recordingVault();
+  assert.equal(await vault.get("connection/p/a"), undefined);
+  await vault.update(() => {});
+  assert.deepEqual(asked, [], "reading or an empty update of a missing vault needs no key");
+  assert.equal(await vault.exists(), false, "an update without changes creates nothing");
+  await vault.update((tx) => tx.set("connection/p/a", { status: "connected" }));
+  assert.deepEqual(asked, [true, false], "created, then its data key unwrapped");
+  for (let i = 0; i < 3; i++) await vault.get("connection/p/a");
+  await vault.update((tx) => tx.set("connection/p/b", { status: "connected" }));
+  assert.deepEqual(asked, [true, false], "the data key is unwrapped once");
+});
+
+Deno.test("a data key that failed to unwrap is tried again, not remembered", async () => {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  await openVault({ store, name: "v", masterKey: () => Promise.resolve(master) })
+    .update((tx) => tx.set("k/1", 1));
+  let available = false;
+  const vault = openVault({
+    store,
+    name: "v",
+    masterKey: () => available ? Promise.resolve(master) : Promise.reject(new Error("locked")),
+  });
+  await assert.rejects(vault.get("k/1"), /locked/);
+  available = true;
+  assert.equal(await vault.get("k/1"), 1);
+});
+
+Deno.test("a vault replaced under an open handle (restored from a backup) is read with its new key", async () => {
+  const master = await masterKey();
+  const first = createMemoryStore();
+  const second = createMemoryStore();
+  for (const [store, value] of [[first, "old"], [second, "new"]] as const) {
+    await openVault({ store, name: "v", masterKey: () => Promise.resolve(master) })
+      .update((tx) => tx.set("k/1", value));
+  }
+  let current: Store = first;
+  const switching = new Proxy({} as Store, {
+    get: (_, prop) => {
+      const value = (current as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof value === "function" ? value.bind(current) : value;
+    },
+  });
+  const vault = openVault({
+    store: switching,
+    name: "v",
+    masterKey: () => Promise.resolve(master),
+  });
+  assert.equal(await vault.get("k/1"), "old");
+  current = second;
+  assert.equal(await vault.get("k/1"), "new");
+});
+
+Deno.test("records without a header are refused (exit 10), not read with some other key", async () => {
+  const { store, vault } = await recordingVault();
+  await vault.update((tx) => tx.set("k/1", 1));
+  const headless: Store = Object.assign(Object.create(store), {
+    header: () => Promise.resolve(undefined),
+  });
+  const broken = openVault({ store: headless, name: "v", masterKey: () => masterKey() });
+  await assert.rejects(broken.get("k/1"), (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError);
+    assert.equal(e.exitCode, 10);
+    assert.equal(e.message, 'Vault "v" has records but no header');
+    assert.match(e.hint ?? "", /restore it from a backup/);
+    return true;
+  });
+});
+
+Deno.test("inside an update, get sees stored records and the update's own writes; a deleted record is gone", async () => {
+  const { vault } = await recordingVault();
+  await vault.update((tx) => tx.set("connection/p/a", { status: "connected" }));
+  await vault.update(async (tx) => {
+    assert.deepEqual(await tx.get("connection/p/a"), { status: "connected" });
+    tx.set("connection/p/a", { status: "expired" });
+    assert.deepEqual(await tx.get("connection/p/a"), { status: "expired" });
+    tx.delete("connection/p/a");
+    assert.equal(await tx.get("connection/p/a"), undefined);
+  });
+  assert.equal(await vault.get("connection/p/a"), undefined);
+  assert.deepEqual(await vault.keys(), [], "the record and its index bucket are gone");
+});
+
+Deno.test("only records in a collection are indexed; a record that stops having a summary leaves its bucket", async () => {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  const vault = openVault({
+    store,
+    name: "v",
+    masterKey: () => Promise.resolve(master),
+    summarize: (key, value) => (value as { hidden?: boolean }).hidden ? undefined : { key, value },
+  });
+  await vault.update((tx) => {
+    tx.set("top", { a: 1 });
+    tx.set("index/x/0", { a: 1 });
+    tx.set("c/one", { a: 1 });
+  });
+  assert.deepEqual(await vault.keys(), ["c/one", indexKeyOf("c/one"), "index/x/0", "top"]);
+  assert.deepEqual([...(await vault.summaries("c")).keys()], ["one"]);
+  await vault.update((tx) => tx.set("c/one", { hidden: true }));
+  assert.deepEqual(await vault.summaries("c"), new Map());
+  assert.deepEqual(await vault.keys("index/c/"), [], "an empty bucket is removed");
+});
+
+Deno.test("locks are per vault and per name: another name or vault is not blocked", async () => {
+  const store = createMemoryStore();
+  const master = await masterKey();
+  const open = (name: string) =>
+    openVault({ store, name, masterKey: () => Promise.resolve(master) });
+  const [a, b] = [open("a"), open("b")];
+  const inner = await a.withLock(
+    "refresh",
+    () => a.withLock("other", () => b.withLock("refresh", () => Promise.resolve("inner"))),
+  );
+  assert.equal(inner, "inner");
+});
+
+Deno.test("what a person reads when a vault cannot be opened names the vault and the key source", async () => {
+  const store = createMemoryStore();
+  const fileKey = await masterKey("file");
+  await openVault({ store, name: "work", masterKey: () => Promise.resolve(fileKey) })
+    .update((tx) => tx.set("k/1", 1));
+  const sameSource = openVault({ store, name: "work", masterKey: () => masterKey("file") });
+  await assert.rejects(
+    sameSource.get("k/1"),
+    isVaultError('Cannot open vault "work": the key does not match'),
+  );
+  const otherSource = openVault({ store, name: "work", masterKey: () => masterKey("env") });
+  await assert.rejects(otherSource.get("k/1"), (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError);
+    assert.equal(
+      e.message,
+      'Cannot open vault "work": it was sealed with a key from the key file, but the current key comes from AUTHSOME_MASTER_KEY',
+    );
+    assert.equal(
+      e.hint,
+      "Provide the same master key that created the vault (see authsome whoami)",
+    );
+    return true;
+  });
+  assert.deepEqual(
+    (["env", "passphrase", "file"] as const).map(keySourceName),
+    ["AUTHSOME_MASTER_KEY", "AUTHSOME_PASSPHRASE", "the key file"],
+  );
+});
+
+Deno.test("a record moved to another key is refused naming that record and its vault", async () => {
+  const { store, vault } = await recordingVault();
+  await vault.update((tx) => {
+    tx.set("k/1", "one");
+    tx.set("k/2", "two");
+  });
+  const moved = await store.get("v", "k/1");
+  await store.transaction((tx) => tx.put("v", "k/2", moved!));
+  await assert.rejects(
+    vault.get("k/2"),
+    isVaultError('Cannot open record "k/2" of vault "v": the key does not match'),
+  );
+  assert.equal(await vault.get("k/1"), "one");
 });
