@@ -953,3 +953,33 @@ Deno.test("discovery asks the RFC 8414 path first, then the OpenID configuration
   ]);
   assert.equal(stats.requests.registration, 1);
 });
+
+Deno.test("login --reset-client asks for the client again and replaces the stored one; without it the stored client is used", async () => {
+  await using f = await fixture({ accessTokenTTL: 3600 });
+  assertOk((await loginPkce(f, { login: "alice" })).result, "login with the confidential client");
+  const confidential = f.server.confidentialClient.client_id;
+  assert.equal(
+    (await storedRecord<{ client_id: string }>(f.home, "client/acme"))?.client_id,
+    confidential,
+  );
+
+  // The variables now name the public client, but the stored client is used without the flag.
+  const reused = await loginPkce(f, { login: "bob", args: ["-c", "two"], env: f.public });
+  assertOk(reused.result, "login -c two");
+  assert.equal(new URL(reused.url).searchParams.get("client_id"), confidential);
+
+  const reset = await loginPkce(f, {
+    login: "carol",
+    args: ["-c", "three", "--reset-client"],
+    env: f.public,
+  });
+  assertOk(reset.result, "login -c three --reset-client");
+  const publicId = f.server.publicClient.client_id;
+  assert.equal(new URL(reset.url).searchParams.get("client_id"), publicId);
+  const client = await storedRecord<{ client_id: string; client_secret?: string }>(
+    f.home,
+    "client/acme",
+  );
+  assert.equal(client?.client_id, publicId, "the new client replaced the stored one");
+  assert.equal(client?.client_secret, undefined, "a public client keeps no secret");
+});
