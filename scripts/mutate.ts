@@ -77,6 +77,12 @@ const TARGETS: Target[] = [
     ci: false,
   },
   {
+    module: "service/tokens.ts",
+    tests: ["service/tokens_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
     module: "proxy/server.ts",
     tests: ["proxy/server_test.ts"],
     floor: 0,

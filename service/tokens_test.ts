@@ -1,0 +1,236 @@
+/**
+ * Handing out tokens, in process, against the real OAuth test server (oidc-provider): the refresh
+ * window at its boundaries, rotation, a refused or impossible refresh, a logout during a refresh,
+ * one refresh for many callers, auth headers, secret fields, and `export` (never a refresh token).
+ * The clock is the service's injected `now`; the server's tokens live 3600 s.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { AuthsomeError } from "../errors.ts";
+import { acmeDefinition, deliver } from "../tests/oauth/cli_flow.ts";
+import { type AuthServer, startAuthServer } from "../tests/oauth/server.ts";
+import { createAuthService } from "./auth_service.ts";
+import { REFRESH_WINDOW_MS } from "./tokens.ts";
+import type { AuthService } from "./types.ts";
+
+interface Fixture extends AsyncDisposable {
+  server: AuthServer;
+  auth: AuthService;
+  /** Moves the service's clock to `ms` (epoch milliseconds). */
+  setClock(ms: number): void;
+  /** Logs in `connection` of acme as `login` through the real authorization server. */
+  login(login: string, connection?: string): Promise<void>;
+  /** The stored expiry of a connection, in epoch ms. */
+  expiry(connection?: string): Promise<number>;
+  /** Refresh requests the server received so far. */
+  refreshes(): Promise<number>;
+}
+
+async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
+  const server = await startAuthServer({ accessTokenTTL: 3600 });
+  const dir = await Deno.makeTempDir({ prefix: "authsome-tokens-" });
+  let clock = Date.now();
+  const auth = await createAuthService({
+    home: join(dir, "home"),
+    env: {
+      AUTHSOME_MASTER_KEY: crypto.getRandomValues(new Uint8Array(32)).toBase64(),
+      ACME_CLIENT_ID: server.confidentialClient.client_id,
+      ACME_CLIENT_SECRET: server.confidentialClient.client_secret,
+      ...env,
+    },
+    now: () => new Date(clock),
+  });
+  await auth.registerProvider(acmeDefinition(server, {
+    export: { env: { access_token: ["ACME_TOKEN"], api_url: ["ACME_API"] } },
+  }));
+  return {
+    server,
+    auth,
+    setClock: (ms) => void (clock = ms),
+    async login(login, connection = "default") {
+      await auth.login("acme", {
+        connection,
+        callbackPort: 0,
+        onAuthorizationUrl: async (url) => {
+          const { callbackUrl } = await server.approveAuthorization(url, { login });
+          // Delivered once the login listens for it (this callback runs before it waits).
+          setTimeout(() => void deliver(callbackUrl), 0);
+        },
+      });
+    },
+    async expiry(connection = "default") {
+      const info = await auth.getConnection("acme", { connection });
+      return Date.parse(info.expires_at!);
+    },
+    async refreshes() {
+      return (await server.stats()).token_requests.refresh_token ?? 0;
+    },
+    async [Symbol.asyncDispose]() {
+      await auth.close();
+      await server.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** Rejects with `code` and exactly `message` (and `hint` when given). */
+function authsomeError(code: string, message: string | RegExp, hint?: string) {
+  return (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError, String(e));
+    assert.equal(e.code, code, e.message);
+    if (typeof message === "string") assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    if (hint !== undefined) assert.equal(e.hint, hint);
+    return true;
+  };
+}
+
+Deno.test("the refresh window is exactly 300 s: 301 s before expiry the token is handed out, 300 s before it is refreshed", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  assert.equal(REFRESH_WINDOW_MS, 300_000);
+  const first = await f.auth.getAccessToken("acme");
+  const expiry = await f.expiry();
+  f.setClock(expiry - 301_000);
+  assert.equal(await f.auth.getAccessToken("acme"), first);
+  assert.equal(await f.refreshes(), 0);
+  f.setClock(expiry - 300_000);
+  const second = await f.auth.getAccessToken("acme");
+  assert.notEqual(second, first);
+  assert.equal(await f.refreshes(), 1);
+  const info = await f.auth.getConnection("acme");
+  assert.equal(info.status, "connected");
+  assert.equal(Date.parse(info.obtained_at), expiry - 300_000, "obtained at the refresh");
+  assert.equal(Date.parse(info.expires_at!), expiry - 300_000 + 3600_000);
+  assert.deepEqual([...info.scopes].sort(), ["openid", "read", "write"]);
+});
+
+Deno.test("a rotated refresh token is stored and used for the next refresh", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  const r0 = await f.auth.getSecret("acme", "refresh_token");
+  f.setClock(await f.expiry() - 1000);
+  const t1 = await f.auth.getAccessToken("acme");
+  const r1 = await f.auth.getSecret("acme", "refresh_token");
+  assert.notEqual(r1, r0, "rotated");
+  f.setClock(await f.expiry() - 1000);
+  const t2 = await f.auth.getAccessToken("acme");
+  assert.notEqual(t2, t1);
+  assert.equal(await f.refreshes(), 2, "the second refresh used the rotated token and worked");
+});
+
+Deno.test("ten callers wanting a token at once cause one refresh and all get the new token", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  f.setClock(await f.expiry() - 1000);
+  const tokens = await Promise.all(
+    Array.from({ length: 10 }, () => f.auth.getAccessToken("acme")),
+  );
+  assert.equal(new Set(tokens).size, 1);
+  assert.equal(await f.refreshes(), 1);
+});
+
+Deno.test("a refused refresh marks the connection expired (exit 5, re-login hint); it is still shown", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  f.setClock(await f.expiry() - 1000);
+  // Refused every time (as a revoked refresh token is): each later use tries once more.
+  await f.server.failNext("invalid_grant", 3);
+  await assert.rejects(
+    f.auth.getAccessToken("acme"),
+    authsomeError(
+      "CREDENTIAL_MISSING",
+      'The acme connection "default" could not be refreshed: The refresh token was rejected (invalid_grant)',
+      "Log in again: authsome login acme --connection default --force",
+    ),
+  );
+  const info = await f.auth.getConnection("acme");
+  assert.equal(info.status, "expired");
+  assert.equal(info.connection, "default");
+  await assert.rejects(
+    f.auth.getAuthHeaders("acme"),
+    authsomeError("CREDENTIAL_MISSING", /could not be refreshed/),
+  );
+});
+
+Deno.test("an unreachable token endpoint during refresh changes nothing (exit 8)", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  const before = await f.auth.getConnection("acme");
+  const token = await f.auth.getAccessToken("acme");
+  const start = Date.parse(before.obtained_at);
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("500", 1);
+  await assert.rejects(
+    f.auth.getAccessToken("acme"),
+    authsomeError("ENDPOINT_UNREACHABLE", /answered HTTP 500/),
+  );
+  f.setClock(start);
+  assert.deepEqual(await f.auth.getConnection("acme"), before);
+  assert.equal(await f.auth.getAccessToken("acme"), token);
+});
+
+Deno.test("a logout while a refresh is in flight wins: the refreshed tokens are not saved", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("hold", 1);
+  const refreshing = f.auth.getAccessToken("acme");
+  while (((await f.server.stats()).held ?? 0) === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await f.auth.logout("acme");
+  await f.server.release();
+  await refreshing;
+  await assert.rejects(f.auth.getConnection("acme"), authsomeError("CONNECTION_NOT_FOUND", /./));
+});
+
+Deno.test("headers, secret fields and their errors", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  const token = await f.auth.getAccessToken("acme");
+  assert.deepEqual(await f.auth.getAuthHeaders("acme"), { Authorization: `Bearer ${token}` });
+  assert.equal(await f.auth.getSecret("acme", "access_token"), token);
+  assert.equal(
+    await f.auth.getSecret("acme", "client_secret"),
+    f.server.confidentialClient.client_secret,
+  );
+  await assert.rejects(
+    f.auth.getSecret("acme", "api_key"),
+    authsomeError(
+      "CREDENTIAL_MISSING",
+      'The acme connection "default" has no api_key',
+      "It holds: access_token, refresh_token",
+    ),
+  );
+});
+
+Deno.test("export: the access token and API URL in every format, never the refresh token; clashes get a suffix", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  await f.login("bob", "work");
+  const token = await f.auth.getAccessToken("acme");
+  const refresh = await f.auth.getSecret("acme", "refresh_token");
+  for (const format of ["env", "shell", "json"] as const) {
+    const { vars, text } = await f.auth.export("acme", { format });
+    assert.deepEqual(vars, { ACME_TOKEN: token, ACME_API: "api.acme.test" });
+    assert.ok(text.includes(token), format);
+    assert.ok(!text.includes(refresh), `${format} holds the refresh token`);
+  }
+  const work = await f.auth.export("acme", { connection: "work" });
+  assert.notEqual(work.vars.ACME_TOKEN, token);
+  await assert.rejects(
+    f.auth.export(undefined, { connection: "work" }),
+    authsomeError("USAGE", "--connection needs a provider"),
+  );
+
+  // Every provider's default: a second provider exporting the same names gets suffixed names.
+  await f.auth.registerProvider(acmeDefinition(f.server, {
+    name: "acme2",
+    display_name: "Acme 2",
+    export: { env: { access_token: ["ACME_TOKEN"], api_url: ["ACME_API"] } },
+  }));
+  const all = await f.auth.export(undefined);
+  assert.deepEqual(Object.keys(all.vars).sort(), ["ACME_API", "ACME_TOKEN"]);
+  assert.equal(all.vars.ACME_TOKEN, token);
+});
