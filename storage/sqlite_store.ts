@@ -55,11 +55,15 @@ export interface SqliteStoreOptions {
   path: string;
   /** Folder of the lock files of {@linkcode Store.withLock}, e.g. `<home>/locks`. */
   lockDir: string;
+  /** How long a write waits for another process's write; default {@linkcode BUSY_TIMEOUT_MS}. */
+  busyTimeoutMs?: number;
 }
 
 interface Connection {
   db: DatabaseSync;
   statements: Partial<Record<keyof typeof SQL, StatementSync>>;
+  /** The busy timeout, for the message when it runs out. */
+  busyMs: number;
 }
 
 /**
@@ -85,7 +89,7 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     const present = await exists(options.path);
     if (!create && !present) return undefined;
     if (connection !== undefined) return connection;
-    connection = await connect(options.path, !present);
+    connection = await connect(options.path, !present, options.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
     return connection;
   };
 
@@ -146,13 +150,15 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Opens (with `create`: creating, 0600) and checks the database, creating the schema if new. */
-async function connect(path: string, create: boolean): Promise<Connection> {
+async function connect(path: string, create: boolean, busyMs: number): Promise<Connection> {
   if (create) {
     await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
     try {
       // Create the file with private permissions before SQLite does (it would use the umask);
       // its -wal and -shm files copy the database file's permissions.
       (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+      // An empty file found in its place keeps its mode otherwise.
+      await Deno.chmod(path, 0o600);
     } catch (error) {
       throw storeError(path, error);
     }
@@ -161,13 +167,13 @@ async function connect(path: string, create: boolean): Promise<Connection> {
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
-    db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.exec(`PRAGMA busy_timeout = ${busyMs}`);
     db.exec("PRAGMA synchronous = FULL");
     checkFormat(db, path);
   } catch (error) {
-    throw storeError(path, error);
+    throw storeError(path, error, busyMs);
   }
-  return { db, statements: {} };
+  return { db, statements: {}, busyMs };
 }
 
 function checkFormat(db: DatabaseSync, path: string): void {
@@ -236,7 +242,7 @@ function run<T>(c: Connection, fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    throw storeError(c.db.location() ?? "the store", error);
+    throw storeError(c.db.location() ?? "the store", error, c.busyMs);
   }
 }
 
@@ -377,16 +383,14 @@ async function withNamedLock<T>(
 }
 
 /** Maps a file-system or SQLite failure to a one-line `VAULT_UNAVAILABLE`. */
-function storeError(path: string, error: unknown): AuthsomeError {
+function storeError(path: string, error: unknown, busyMs = BUSY_TIMEOUT_MS): AuthsomeError {
   if (error instanceof AuthsomeError) return error;
   const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error);
   const code = (error as { errcode?: number }).errcode;
   if (code === 5 || code === 6 || /database is locked|busy/i.test(detail)) {
     return new AuthsomeError(
       "VAULT_UNAVAILABLE",
-      `The store ${path} is busy: another authsome process kept it locked for ${
-        BUSY_TIMEOUT_MS / 1000
-      } s`,
+      `The store ${path} is busy: another authsome process kept it locked for ${busyMs / 1000} s`,
       { cause: error, hint: "Try again; if it persists, look for a hung authsome process" },
     );
   }
