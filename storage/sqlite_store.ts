@@ -164,13 +164,14 @@ async function connect(path: string, create: boolean, busyMs: number): Promise<C
     }
   }
   const { DatabaseSync } = await import("node:sqlite");
-  let db: DatabaseSync;
+  let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
     db.exec(`PRAGMA busy_timeout = ${busyMs}`);
     db.exec("PRAGMA synchronous = FULL");
     checkFormat(db, path);
   } catch (error) {
+    db?.close();
     throw storeError(path, error, busyMs);
   }
   return { db, statements: {}, busyMs };
@@ -178,28 +179,24 @@ async function connect(path: string, create: boolean, busyMs: number): Promise<C
 
 function checkFormat(db: DatabaseSync, path: string): void {
   const row = db.prepare(
-    "SELECT user_version, application_id, journal_mode " +
-      "FROM pragma_user_version(), pragma_application_id(), pragma_journal_mode()",
-  ).get();
-  const version = Number(row?.user_version);
-  const app = Number(row?.application_id);
+    "SELECT user_version, application_id FROM pragma_user_version(), pragma_application_id()",
+  ).get()!;
+  const version = Number(row.user_version);
+  const app = Number(row.application_id);
   if (version === STORE_FORMAT_VERSION && app === STORE_APPLICATION_ID) {
-    // A restored copy may not be in WAL mode.
-    if (row?.journal_mode !== "wal") db.exec("PRAGMA journal_mode = WAL");
+    // Also for a restored copy that is not in WAL mode; a no-op when it is.
+    db.exec("PRAGMA journal_mode = WAL");
     return;
   }
   if (version === 0 && app === 0) {
-    db.exec("PRAGMA journal_mode = WAL");
+    // On an error the caller closes the database, which rolls the transaction back.
     db.exec("BEGIN IMMEDIATE");
-    try {
-      // Another process may have created the schema while this one waited for the lock.
-      const now = Number(db.prepare("PRAGMA user_version").get()?.user_version);
-      if (now === 0) db.exec(SCHEMA);
-      db.exec("COMMIT");
-    } catch (error) {
-      db.exec("ROLLBACK");
-      throw error;
-    }
+    // Another process may have created the schema while this one waited for the lock.
+    const now = Number(db.prepare("PRAGMA user_version").get()!.user_version);
+    // Stryker disable next-line ConditionalExpression: only a second process creating the store in
+    // the same instant reaches it, and a test cannot hold this thread inside its synchronous wait.
+    if (now === 0) db.exec(SCHEMA);
+    db.exec("COMMIT");
     return checkFormat(db, path);
   }
   if (app !== STORE_APPLICATION_ID) {
@@ -344,13 +341,17 @@ async function runTransaction<T>(
 }
 
 function apply(c: Connection, change: Change): void {
-  if (change.kind === "header") {
-    const h = change.header;
-    sql(c, "putHeader").run(h.name, h.keySource, h.keyId, h.dataKey.nonce, h.dataKey.ciphertext);
-  } else if (change.kind === "put") {
-    sql(c, "put").run(change.vault, change.key, change.sealed.nonce, change.sealed.ciphertext);
-  } else {
-    sql(c, "delete").run(change.vault, change.key);
+  switch (change.kind) {
+    case "header": {
+      const h = change.header;
+      sql(c, "putHeader").run(h.name, h.keySource, h.keyId, h.dataKey.nonce, h.dataKey.ciphertext);
+      return;
+    }
+    case "put":
+      sql(c, "put").run(change.vault, change.key, change.sealed.nonce, change.sealed.ciphertext);
+      return;
+    case "delete":
+      sql(c, "delete").run(change.vault, change.key);
   }
 }
 
@@ -382,38 +383,45 @@ async function withNamedLock<T>(
   }
 }
 
+/**
+ * SQLite's own texts (`sqlite3_errstr`) of the failures that get a message of their own; the same
+ * under Deno and Node, which report them as the error message.
+ */
+const SQLITE_BUSY = "database is locked";
+const SQLITE_CORRUPT = "database disk image is malformed";
+const SQLITE_NOTADB = "file is not a database";
+const SQLITE_FULL = "database or disk is full";
+
 /** Maps a file-system or SQLite failure to a one-line `VAULT_UNAVAILABLE`. */
 function storeError(path: string, error: unknown, busyMs = BUSY_TIMEOUT_MS): AuthsomeError {
   if (error instanceof AuthsomeError) return error;
   const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error);
-  const code = (error as { errcode?: number }).errcode;
-  if (code === 5 || code === 6 || /database is locked|busy/i.test(detail)) {
-    return new AuthsomeError(
-      "VAULT_UNAVAILABLE",
-      `The store ${path} is busy: another authsome process kept it locked for ${busyMs / 1000} s`,
-      { cause: error, hint: "Try again; if it persists, look for a hung authsome process" },
-    );
+  const failure = (message: string, hint: string) =>
+    new AuthsomeError("VAULT_UNAVAILABLE", message, { cause: error, hint });
+  const known = [SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_FULL].find((text) =>
+    detail.includes(text)
+  );
+  switch (known) {
+    case SQLITE_BUSY:
+      return failure(
+        `The store ${path} is busy: another authsome process kept it locked for ${busyMs / 1000} s`,
+        "Try again; if it persists, look for a hung authsome process",
+      );
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return failure(
+        `Cannot open the store ${path}: the file is damaged (${detail})`,
+        "Restore the file from a backup",
+      );
+    case SQLITE_FULL:
+      return failure(
+        `Cannot write the store ${path}: the disk is full`,
+        "Free some space and try again; nothing was changed",
+      );
+    default:
+      return failure(
+        `Cannot use the store ${path}: ${detail}`,
+        "Check that AUTHSOME_HOME points to a folder you own",
+      );
   }
-  if (code === 26 || code === 11 || /not a database|malformed/i.test(detail)) {
-    return new AuthsomeError(
-      "VAULT_UNAVAILABLE",
-      `Cannot open the store ${path}: the file is damaged (${detail})`,
-      { cause: error, hint: "Restore the file from a backup" },
-    );
-  }
-  if (code === 13 || /disk is full|no space/i.test(detail)) {
-    return new AuthsomeError(
-      "VAULT_UNAVAILABLE",
-      `Cannot write the store ${path}: the disk is full`,
-      {
-        cause: error,
-        hint: "Free some space and try again; nothing was changed",
-      },
-    );
-  }
-  const reason = error instanceof Deno.errors.PermissionDenied ? "permission denied" : detail;
-  return new AuthsomeError("VAULT_UNAVAILABLE", `Cannot use the store ${path}: ${reason}`, {
-    cause: error,
-    hint: "Check that AUTHSOME_HOME points to a folder you own",
-  });
 }

@@ -291,3 +291,60 @@ Deno.test("sqlite store: a full disk fails the write with a clear line and leave
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("sqlite store: a store whose pages were damaged, another program's file with our version, and a folder in its place", async () => {
+  {
+    await using t = await tempStore();
+    await t.store.transaction((tx) => {
+      tx.putHeader(HEADER);
+      for (let i = 0; i < 200; i++) {
+        tx.put("v", `k/${i}`, { nonce: "n", ciphertext: "c".repeat(200) });
+      }
+    });
+    t.store.close();
+    await pySqlite(t.path, "PRAGMA wal_checkpoint(TRUNCATE)");
+    // Every page after the first (the header page) overwritten with garbage.
+    const size = (await Deno.stat(t.path)).size;
+    const file = await Deno.open(t.path, { write: true });
+    await file.seek(4096, Deno.SeekMode.Start);
+    await file.write(new Uint8Array(size - 4096).fill(0xa5));
+    file.close();
+    const again = openSqliteStore({ path: t.path, lockDir: `${t.dir}/locks` });
+    try {
+      await assert.rejects(
+        again.keys("v", ""),
+        storeFailure(
+          `Cannot open the store ${t.path}: the file is damaged (database disk image is malformed)`,
+          "Restore the file from a backup",
+        ),
+      );
+    } finally {
+      again.close();
+    }
+  }
+  {
+    await using t = await tempStore();
+    await pySqlite(
+      t.path,
+      "CREATE TABLE notes (body TEXT)\nPRAGMA application_id = 42\nPRAGMA user_version = 2",
+    );
+    await assert.rejects(
+      t.store.vaults(),
+      storeFailure(
+        `Cannot open the store ${t.path}: it is not an authsome store`,
+        "Move the file away, or point AUTHSOME_HOME at another folder",
+      ),
+    );
+  }
+  {
+    await using t = await tempStore();
+    await Deno.mkdir(t.path);
+    await assert.rejects(t.store.vaults(), (e: unknown) => {
+      assert.ok(e instanceof AuthsomeError);
+      assert.equal(e.exitCode, 10);
+      assert.match(e.message, new RegExp(`^Cannot use the store ${t.path}: \\S`));
+      assert.equal(e.hint, "Check that AUTHSOME_HOME points to a folder you own");
+      return true;
+    });
+  }
+});

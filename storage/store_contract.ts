@@ -106,6 +106,38 @@ export function testStoreContract(kind: string, fixture: () => Promise<StoreFixt
     store.close();
   });
 
+  using(
+    "a transaction's reads combine committed records with its own writes, per vault and prefix",
+    async (f) => {
+      const store = f.open();
+      await store.transaction((tx) => {
+        tx.putHeader(header("v"));
+        tx.putHeader(header("w"));
+        for (const key of ["x/1", "x/3", "y/1"]) tx.put("v", key, sealed(1));
+        tx.put("w", "x/9", sealed(9));
+      });
+      await store.transaction(async (tx) => {
+        tx.put("v", "x/0", sealed(0));
+        tx.delete("v", "x/3");
+        tx.put("w", "x/5", sealed(5));
+        tx.put("v", "z/1", sealed(1));
+        assert.deepEqual(await tx.keys("v", "x/"), ["x/0", "x/1"]);
+        assert.deepEqual(await tx.keys("w", "x/"), ["x/5", "x/9"]);
+        assert.deepEqual(await tx.keys("v", ""), ["x/0", "x/1", "y/1", "z/1"]);
+        assert.equal(await tx.get("v", "x/3"), undefined, "deleted in this transaction");
+        assert.deepEqual(await tx.get("v", "x/1"), sealed(1), "committed before");
+        assert.equal(await tx.get("w", "x/0"), undefined, "written to the other vault only");
+      });
+      assert.deepEqual(await store.keys("v", ""), ["x/0", "x/1", "y/1", "z/1"]);
+      assert.deepEqual(await store.keys("w", ""), ["x/5", "x/9"]);
+      // A transaction that throws leaves the handle usable.
+      await assert.rejects(store.transaction(() => Promise.reject(new Error("no"))), /no/);
+      await store.transaction((tx) => tx.delete("v", "y/1"));
+      assert.deepEqual(await store.keys("v", "y/"), []);
+      store.close();
+    },
+  );
+
   using("keys are listed by prefix, sorted, and only of their vault", async (f) => {
     const store = f.open();
     await store.transaction((tx) => {
