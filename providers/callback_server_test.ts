@@ -176,3 +176,148 @@ Deno.test("the callback server times out with AUTH_FAILED, and a taken port is a
   await first.close();
   await assert.rejects(first.waitForCallback(), /The login was cancelled/);
 });
+
+/** The status, h1, paragraph, title and headers of a callback page. */
+async function pageOf(res: Response) {
+  const html = await res.text();
+  return {
+    status: res.status,
+    title: /<title>(.*)<\/title>/.exec(html)?.[1],
+    h1: /<h1>(.*)<\/h1>/.exec(html)?.[1],
+    text: /<p>(.*)<\/p>/.exec(html)?.[1],
+    lang: /<html lang="(\w+)">/.exec(html)?.[1],
+    headers: Object.fromEntries(
+      [...res.headers].filter(([name]) => name !== "content-length"),
+    ),
+  };
+}
+
+const PAGE_HEADERS = {
+  "cache-control": "no-store",
+  "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+  "content-type": "text/html; charset=utf-8",
+  "referrer-policy": "no-referrer",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+};
+
+Deno.test("every page a browser can get, word for word, with its headers", async () => {
+  const app = createCallbackApp({
+    path: "/cb",
+    expectedHost: "localhost:7998",
+    onCallback: (params) => {
+      if (params.get("state") === "boom") throw new Error("a bug in the login");
+      return params.get("state") === "good" ? "ok" : "error";
+    },
+  });
+  const ask = async (path: string, method = "GET", host = "LOCALHOST:7998") =>
+    await pageOf(await app.request(`http://localhost:7998${path}`, { method, headers: { host } }));
+  const expect = (
+    status: number,
+    h1: string,
+    text: string,
+    extra: Record<string, string> = {},
+  ) => ({
+    status,
+    title: `authsome — ${h1}`,
+    h1,
+    text,
+    lang: "en",
+    headers: { ...PAGE_HEADERS, ...extra },
+  });
+  assert.deepEqual(
+    await ask("/cb?code=c&state=good", "GET", "evil.test:7998"),
+    expect(403, "Forbidden", "This address only answers requests made to itself."),
+  );
+  assert.deepEqual(await ask("/other"), expect(404, "Not found", "There is nothing here."));
+  assert.deepEqual(
+    await ask("/cb?code=c&state=good", "POST"),
+    expect(405, "Method not allowed", "Only the browser&#39;s redirect is accepted here.", {
+      allow: "GET",
+    }),
+  );
+  assert.deepEqual(
+    await ask("/cb?state=good"),
+    expect(400, "Invalid callback", "This address only accepts the answer of a login."),
+  );
+  assert.deepEqual(
+    await ask("/cb?code=c&state=good"),
+    expect(
+      200,
+      "Login complete",
+      "Login complete — you can close this tab and go back to the terminal.",
+    ),
+  );
+  assert.deepEqual(
+    await ask("/cb?code=c&state=good"),
+    expect(409, "Already used", "This login callback was already used. Go back to the terminal."),
+  );
+  const failed = (reason: string) =>
+    expect(400, "Login failed", `Login failed: ${reason}. Go back to the terminal for details.`);
+  const fresh = (onCallback: () => "ok" | "error") =>
+    createCallbackApp({ path: "/cb", expectedHost: "localhost:7998", onCallback });
+  const once = async (query: string, onCallback: () => "ok" | "error" = () => "error") =>
+    await pageOf(
+      await fresh(onCallback).request(`http://localhost:7998/cb${query}`, {
+        headers: { host: "localhost:7998" },
+      }),
+    );
+  assert.deepEqual(await once("?error=access_denied"), failed("access_denied"));
+  assert.deepEqual(
+    await once("?error=&code=c"),
+    failed("the answer does not belong to this login"),
+  );
+  assert.deepEqual(await once("?code=c"), failed("the answer does not belong to this login"));
+  assert.deepEqual(await once(`?error=${"e".repeat(150)}`), failed("e".repeat(100)));
+  assert.deepEqual(
+    await once("?code=c", () => {
+      throw new Error("a bug");
+    }),
+    failed("the answer does not belong to this login"),
+  );
+});
+
+Deno.test("startCallbackServer: the state check decides the page, the path must be absolute, an aborted signal starts nothing", async () => {
+  for (
+    const [expectedState, query, h1] of [
+      ["s1", "?code=c&state=s1", "Login complete"],
+      [() => "s1", "?code=c&state=s1", "Login complete"],
+      ["s1", "?code=c&state=s2", "Login failed"],
+      [() => "s1", "?code=c&state=s2", "Login failed"],
+      [undefined, "?code=c&state=any", "Login complete"],
+      [() => undefined, "?code=c&state=any", "Login complete"],
+      ["s1", "?error=access_denied&state=s1", "Login failed"],
+    ] as const
+  ) {
+    const server = startCallbackServer({
+      port: 0,
+      ...(expectedState === undefined ? {} : { expectedState }),
+    });
+    const page = await pageOf(await fetch(`${server.redirectUri}${query}`));
+    assert.equal(page.h1, h1, `${String(expectedState)} ${query}`);
+    const params = await server.waitForCallback();
+    assert.equal(params.toString(), query.slice(1), "the callback is delivered either way");
+    await server.close();
+  }
+  assert.throws(() => startCallbackServer({ port: 0, path: "cb" }), (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError);
+    assert.equal(e.code, "USAGE");
+    assert.equal(e.message, 'The callback path must start with "/": cb');
+    return true;
+  });
+  const aborted = new AbortController();
+  aborted.abort();
+  assert.throws(
+    () => startCallbackServer({ port: 0, signal: aborted.signal }),
+    (e: unknown) =>
+      e instanceof AuthsomeError && e.message === "The login was cancelled" && e.exitCode === 2,
+  );
+  const timed = startCallbackServer({ port: 0, timeoutMs: 1500 });
+  await assert.rejects(timed.waitForCallback(), (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError);
+    assert.equal(e.message, "Timed out after 2 s waiting for the browser");
+    assert.equal(e.hint, "Run the login again and finish it in the browser");
+    return true;
+  });
+  await timed.close();
+});
