@@ -539,3 +539,164 @@ Deno.test("aborting the signal cancels the form and frees its port", async () =>
     /The login was cancelled/,
   );
 });
+
+/** The status, h1, paragraph, `<title>` and Allow header of a message page. */
+async function messageOf(res: Response) {
+  const html = await res.text();
+  return {
+    status: res.status,
+    h1: /<h1>(.*)<\/h1>/.exec(html)?.[1],
+    text: /<p>(.*)<\/p>/.exec(html)?.[1],
+    title: /<title>(.*)<\/title>/.exec(html)?.[1],
+    provider: /<span>([^<]*)<\/span><span class="via">/.exec(html)?.[1],
+    allow: res.headers.get("allow"),
+  };
+}
+
+Deno.test("every message page of the form, word for word, and when each is sent", async () => {
+  const FORBIDDEN = {
+    status: 403,
+    h1: "Forbidden",
+    text: "This page only answers the link printed by authsome in your terminal.",
+  };
+  const pick = async (res: Response) => {
+    const { status, h1, text, provider } = await messageOf(res);
+    return provider === undefined ? { status, h1, text } : { status, h1, text, provider };
+  };
+  {
+    const { app, get, post, form } = setup();
+    // The Host header is compared case-insensitively, on both sides.
+    const upper = createFormApp({
+      request: REQUEST,
+      token: TOKEN,
+      csrfToken: CSRF,
+      expectedHost: "LocalHost:41234",
+      deadline: new Date(Date.UTC(2030, 0, 1, 12, 5)),
+      now: () => new Date(Date.UTC(2030, 0, 1, 12, 0)),
+      onAccepted: () => {},
+    });
+    const viaName = await upper.request(`http://localhost:41234/form/${TOKEN}`, {
+      headers: { host: "LOCALHOST:41234" },
+    });
+    assert.equal(viaName.status, 200);
+    await viaName.body?.cancel();
+    assert.deepEqual(await pick(await get(URL_OK, {})), FORBIDDEN, "no Host");
+    const put = await messageOf(
+      await app.request(URL_OK, { method: "PUT", headers: { host: HOST } }),
+    );
+    assert.deepEqual(put, {
+      status: 405,
+      h1: "Method not allowed",
+      text: "Open the link printed in the terminal.",
+      title: "Method not allowed · authsome",
+      provider: "OpenAI",
+      allow: "GET, POST",
+    });
+    for (const site of ["cross-site", "same-site", "none", ""]) {
+      assert.deepEqual(
+        await pick(
+          await post(form({ csrf: CSRF, api_key: GOOD_KEY }), {
+            headers: { host: HOST, "sec-fetch-site": site },
+          }),
+        ),
+        FORBIDDEN,
+        `sec-fetch-site: ${site}`,
+      );
+    }
+    const unsupported = await app.request(URL_OK, {
+      method: "POST",
+      headers: { host: HOST, "content-type": "text/plain" },
+      body: `csrf=${CSRF}&api_key=${GOOD_KEY}`,
+    });
+    assert.deepEqual(await pick(unsupported), {
+      status: 415,
+      h1: "Unsupported form data",
+      text: "Submit the form from its page.",
+      provider: "OpenAI",
+    });
+    const big = await post(form({ csrf: CSRF, api_key: "x".repeat(70_000) }));
+    assert.deepEqual(await pick(big), {
+      status: 413,
+      h1: "Too much data",
+      text: "The form data is too large.",
+      provider: "OpenAI",
+    });
+    assert.deepEqual(
+      await pick(await post(form({ api_key: GOOD_KEY }))),
+      FORBIDDEN,
+      "no CSRF field",
+    );
+    // The media type may carry parameters and any letter case; same-origin is allowed.
+    const accepted = await app.request(URL_OK, {
+      method: "POST",
+      headers: {
+        host: HOST,
+        "content-type": " Application/X-WWW-Form-Urlencoded ; charset=UTF-8",
+        "sec-fetch-site": "same-origin",
+      },
+      body: form({ csrf: CSRF, api_key: GOOD_KEY }),
+    });
+    assert.deepEqual(await messageOf(accepted), {
+      status: 200,
+      h1: "Received",
+      text:
+        "authsome has what it needs for OpenAI. This page can be closed; go back to the terminal.",
+      title: "Received · authsome",
+      provider: "OpenAI",
+      allow: null,
+    });
+    assert.deepEqual(await messageOf(await get()), {
+      status: 410,
+      h1: "This form was already used",
+      text: "Go back to the terminal. To enter the details again, run the command again.",
+      title: "This form was already used · authsome",
+      provider: "OpenAI",
+      allow: null,
+    });
+  }
+  {
+    // At the deadline exactly, the form has expired.
+    const { get } = setup({ now: () => new Date(Date.UTC(2030, 0, 1, 12, 5)) });
+    assert.deepEqual(await messageOf(await get()), {
+      status: 410,
+      h1: "This form has expired",
+      text: "Time ran out. Run the command again in the terminal to get a new form.",
+      title: "This form has expired · authsome",
+      provider: "OpenAI",
+      allow: null,
+    });
+  }
+});
+
+Deno.test("a form timeout that is not a positive number is refused before a port opens", () => {
+  for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+    assert.throws(() => startFormServer({ request: REQUEST, timeoutMs }), (e: unknown) => {
+      assert.ok(e instanceof AuthsomeError);
+      assert.equal(e.code, "USAGE");
+      assert.equal(e.message, `The form timeout must be a positive number: ${timeoutMs}`);
+      return true;
+    });
+  }
+});
+
+Deno.test("a submission whose body breaks off gets the 500 page and nothing is accepted", async () => {
+  const { app, accepted } = setup();
+  const res = await app.request(URL_OK, {
+    method: "POST",
+    headers: { host: HOST, "content-type": "application/x-www-form-urlencoded" },
+    body: new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`csrf=${CSRF}&api_key=`));
+        controller.error(new TypeError("connection reset"));
+      },
+    }),
+    duplex: "half",
+  } as RequestInit);
+  const page = await messageOf(res);
+  assert.deepEqual([page.status, page.h1, page.text], [
+    500,
+    "Something went wrong",
+    "Nothing was saved. Go back to the terminal.",
+  ]);
+  assert.deepEqual(accepted, []);
+});
