@@ -214,3 +214,139 @@ Deno.test("closing with a final status the open page has not seen waits briefly 
   await closed;
   assert.equal(await portIsClosed(Number(new URL(page.url).port)), true);
 });
+
+/** The status, h1, paragraph and Allow header of a message page. */
+async function messageOf(res: Response) {
+  const html = await res.text();
+  return {
+    status: res.status,
+    h1: /<h1>(.*)<\/h1>/.exec(html)?.[1],
+    text: /<p>(.*)<\/p>/.exec(html)?.[1],
+    allow: res.headers.get("allow"),
+  };
+}
+
+Deno.test("the device page's messages, word for word: each status, 403, 405, and the page title", async () => {
+  const { app, get, setStatus } = setup({ complete: "https://github.com/login/device?code=1" });
+  const status = async () => (await (await get(`${PAGE}/status`)).json()) as { message: string };
+  const messages: Record<DeviceStatus, string> = {
+    waiting: "Waiting for you to approve this device…",
+    approved: "Approved. This page can be closed; go back to the terminal.",
+    denied: "The login was denied. Go back to the terminal.",
+    expired: "The code expired. Run the login again in the terminal.",
+  };
+  for (const [state, message] of Object.entries(messages) as Array<[DeviceStatus, string]>) {
+    setStatus(state);
+    assert.equal((await status()).message, message);
+    const html = await (await get()).text();
+    assert.ok(html.includes(`<span class="text">${message}</span>`), state);
+    assert.equal(/<p class="timer"( hidden)?>/.exec(html)?.[1] === undefined, state === "waiting");
+    assert.match(html, /<title>Log in to GitHub · authsome<\/title>/);
+    assert.match(html, /href="https:\/\/github.com\/login\/device\?code=1"/);
+    assert.ok(html.includes("fetch(box.dataset.poll"), "the polling script is included");
+    assert.ok(html.includes("navigator.clipboard"), "the copy script is included");
+  }
+  assert.deepEqual(await messageOf(await get(PAGE, {})), {
+    status: 403,
+    h1: "Forbidden",
+    text: "This page only answers the link printed by authsome in your terminal.",
+    allow: null,
+  });
+  assert.deepEqual(
+    await messageOf(await app.request(PAGE, { method: "POST", headers: { host: HOST } })),
+    {
+      status: 405,
+      h1: "Method not allowed",
+      text: "This page only shows the login status.",
+      allow: "GET",
+    },
+  );
+  // The Host header is compared case-insensitively, on both sides.
+  const named = createDevicePageApp({
+    provider: "GitHub",
+    user_code: "WDJB-MJHT",
+    verification_uri: "https://github.com/login/device",
+    deadline: new Date(START + 900_000),
+    token: TOKEN,
+    expectedHost: "LocalHost:41235",
+    status: () => "waiting",
+    now: () => new Date(START),
+  });
+  const viaName = await named.request(`http://localhost:41235/device/${TOKEN}`, {
+    headers: { host: "LOCALHOST:41235" },
+  });
+  assert.equal(viaName.status, 200);
+  await viaName.body?.cancel();
+  // Without a complete URI there is no "with the code filled in" link.
+  const plain = await (await setup().get()).text();
+  assert.doesNotMatch(plain, /with the code filled in/);
+});
+
+Deno.test("startDevicePage refuses a missing or bad expires_in and non-http links before it listens", () => {
+  for (const expires_in of [0, -5, Number.NaN]) {
+    assert.throws(
+      () =>
+        startDevicePage({
+          provider: "GitHub",
+          user_code: "C",
+          verification_uri: "https://github.com/login/device",
+          expires_in,
+        }),
+      (e: unknown) =>
+        e instanceof AuthsomeError && e.exitCode === 2 &&
+        e.message === "The provider sent a device code without a valid expires_in",
+    );
+  }
+  assert.throws(
+    () =>
+      startDevicePage({
+        provider: "GitHub",
+        user_code: "C",
+        verification_uri: "https://github.com/login/device",
+        verification_uri_complete: "javascript:alert(1)",
+        expires_in: 60,
+      }),
+    (e: unknown) =>
+      e instanceof AuthsomeError &&
+      e.message === "The provider sent a verification URI that is not an http(s) URL",
+  );
+});
+
+Deno.test("startDevicePage serves the complete link when the provider sent one, and closes itself once the code has expired", async () => {
+  let clock = START;
+  const page = startDevicePage({
+    provider: "GitHub",
+    user_code: "WDJB-MJHT",
+    verification_uri: "https://github.com/login/device",
+    verification_uri_complete: "https://github.com/login/device?user_code=WDJB-MJHT",
+    expires_in: 1,
+    now: () => new Date(clock),
+  });
+  const html = await (await fetch(page.url)).text();
+  assert.match(html, /href="https:\/\/github.com\/login\/device\?user_code=WDJB-MJHT"/);
+  clock += 1000;
+  assert.equal((await (await fetch(`${page.url}/status`)).json()).status, "expired");
+  await page.close();
+});
+
+Deno.test("a failure while answering is the 500 page, not a stack trace", async () => {
+  const app = createDevicePageApp({
+    provider: "GitHub",
+    user_code: "C",
+    verification_uri: "https://github.com/login/device",
+    deadline: new Date(START + 900_000),
+    token: TOKEN,
+    expectedHost: HOST,
+    status: () => {
+      throw new Error("internal detail");
+    },
+    now: () => new Date(START),
+  });
+  const res = await app.request(PAGE, { headers: { host: HOST } });
+  const page = await messageOf(res);
+  assert.deepEqual([page.status, page.h1, page.text], [
+    500,
+    "Something went wrong",
+    "Go back to the terminal.",
+  ]);
+});
