@@ -65,9 +65,10 @@ export function checkName(kind: "connection" | "vault" | "provider", name: strin
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { envFromRecord, resolveSettings } from "./config.ts";
  * const s = resolveSettings(envFromRecord({ HOME: "/home/ada" }));
- * console.log(s.home, s.vault); // /home/ada/.authsome default
+ * assert.deepEqual([s.home, s.vault], ["/home/ada/.authsome", "default"]);
  * ```
  */
 export function resolveSettings(
@@ -106,8 +107,9 @@ function nonEmpty(value: string | undefined): string | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { joinPath } from "./config.ts";
- * console.log(joinPath("/home/ada/", ".authsome", "vaults")); // /home/ada/.authsome/vaults
+ * assert.equal(joinPath("/home/ada/", ".authsome", "vaults"), "/home/ada/.authsome/vaults");
  * ```
  */
 export function joinPath(...parts: string[]): string {

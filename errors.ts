@@ -29,8 +29,9 @@ export type ErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { EXIT_CODES } from "./errors.ts";
- * console.log(EXIT_CODES.CONNECTION_EXISTS); // 6
+ * assert.equal(EXIT_CODES.CONNECTION_EXISTS, 6);
  * ```
  */
 export const EXIT_CODES: Readonly<Record<ErrorCode, number>> = {
@@ -65,11 +66,12 @@ export interface AuthsomeErrorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { AuthsomeError } from "./errors.ts";
  * const err = new AuthsomeError("CONNECTION_NOT_FOUND", 'No connection "work" for github', {
  *   hint: "Run: authsome login github --connection work",
  * });
- * console.log(err.exitCode); // 3
+ * assert.equal(err.exitCode, 3);
  * ```
  */
 export class AuthsomeError extends Error {
@@ -97,8 +99,9 @@ export class AuthsomeError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { redact } from "./errors.ts";
- * console.log(redact("sk-verysecretvalue1234")); // "…1234"
+ * assert.equal(redact("sk-verysecretvalue1234"), "…1234");
  * ```
  */
 export function redact(secret: string): string {

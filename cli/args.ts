@@ -48,8 +48,9 @@ export const GLOBAL: OptionName[] = ["json", "quiet", "no-color", "vault", "help
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseArgv } from "./args.ts";
- * console.log(parseArgv(["get", "openai", "-c", "work"]).values); // { connection: "work" }
+ * assert.deepEqual({ ...parseArgv(["get", "openai", "-c", "work"]).values }, { connection: "work" });
  * ```
  */
 export function parseArgv(

@@ -13,9 +13,10 @@ import type { ApiKeyConfig, ProviderDefinition } from "./schema.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkApiKey } from "./api_key.ts";
  * const def = { display_name: "Acme", api_key: { header_name: "Authorization", header_prefix: "Bearer", key_pattern: "^ak_[a-z]+$" } };
- * console.log(checkApiKey(def, " ak_abc\n")); // "ak_abc"
+ * assert.equal(checkApiKey(def, " ak_abc\n"), "ak_abc");
  * ```
  */
 export function checkApiKey(
@@ -60,9 +61,11 @@ function fullMatch(pattern: string, value: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { apiKeyHeaders } from "./api_key.ts";
- * console.log(apiKeyHeaders({ header_name: "x-api-key", header_prefix: null }, "k1"));
- * // { "x-api-key": "k1" }
+ * assert.deepEqual(apiKeyHeaders({ header_name: "x-api-key", header_prefix: null }, "k1"), {
+ *   "x-api-key": "k1",
+ * });
  * ```
  */
 export function apiKeyHeaders(config: ApiKeyConfig, key: string): Record<string, string> {

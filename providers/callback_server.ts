@@ -73,6 +73,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createCallbackApp } from "./callback_server.ts";
  * const app = createCallbackApp({
  *   path: "/auth/callback/oauth",
@@ -82,7 +83,7 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * const res = await app.request("http://127.0.0.1:7998/auth/callback/oauth?code=c&state=s", {
  *   headers: { host: "127.0.0.1:7998" },
  * });
- * console.log(res.status); // 200
+ * assert.equal(res.status, 200);
  * ```
  */
 export function createCallbackApp(options: CallbackAppOptions): Hono {
@@ -154,11 +155,12 @@ export function createCallbackApp(options: CallbackAppOptions): Hono {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startCallbackServer } from "./callback_server.ts";
  * const server = startCallbackServer({ port: 0, timeoutMs: 1000 });
- * console.log(server.redirectUri.startsWith("http://127.0.0.1:")); // true
+ * assert.ok(server.redirectUri.startsWith("http://127.0.0.1:"));
  * await server.close();
- * await server.waitForCallback().catch((e) => console.log(e.message)); // "The login was cancelled"
+ * await assert.rejects(server.waitForCallback(), /The login was cancelled/);
  * ```
  */
 export function startCallbackServer(options: CallbackServerOptions = {}): CallbackServer {

@@ -94,6 +94,7 @@ const MESSAGES: Readonly<Record<DeviceStatus, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createDevicePageApp } from "./device_page.ts";
  * const app = createDevicePageApp({
  *   provider: "GitHub",
@@ -107,7 +108,7 @@ const MESSAGES: Readonly<Record<DeviceStatus, string>> = {
  * const res = await app.request("http://127.0.0.1:8000/device/t0k3n/status", {
  *   headers: { host: "127.0.0.1:8000" },
  * });
- * console.log((await res.json()).status); // "waiting"
+ * assert.equal((await res.json()).status, "waiting");
  * ```
  */
 export function createDevicePageApp(options: DevicePageAppOptions): Hono {
@@ -163,6 +164,7 @@ export function createDevicePageApp(options: DevicePageAppOptions): Hono {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startDevicePage } from "./device_page.ts";
  * const page = startDevicePage({
  *   provider: "GitHub",
@@ -170,7 +172,7 @@ export function createDevicePageApp(options: DevicePageAppOptions): Hono {
  *   verification_uri: "https://github.com/login/device",
  *   expires_in: 900,
  * });
- * console.log(page.url.startsWith("http://127.0.0.1:")); // true
+ * assert.ok(page.url.startsWith("http://127.0.0.1:"));
  * page.setStatus("approved");
  * await page.close();
  * ```

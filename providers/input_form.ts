@@ -144,6 +144,7 @@ interface PreparedField {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createFormApp } from "./input_form.ts";
  * const app = createFormApp({
  *   request: { title: "Log in to Acme", provider: "Acme", fields: [{ name: "api_key", label: "API key", secret: true, required: true }] },
@@ -151,14 +152,14 @@ interface PreparedField {
  *   csrfToken: "c5rf",
  *   expectedHost: "127.0.0.1:8000",
  *   deadline: new Date(Date.now() + 60_000),
- *   onAccepted: (values) => console.log(Object.keys(values)), // ["api_key"]
+ *   onAccepted: (values) => assert.deepEqual(Object.keys(values), ["api_key"]),
  * });
  * const res = await app.request("http://127.0.0.1:8000/form/t0k3n", {
  *   method: "POST",
  *   headers: { host: "127.0.0.1:8000", "content-type": "application/x-www-form-urlencoded" },
  *   body: "csrf=c5rf&api_key=ak_123",
  * });
- * console.log(res.status); // 200
+ * assert.equal(res.status, 200);
  * ```
  */
 export function createFormApp(options: FormAppOptions): Hono {
@@ -260,14 +261,15 @@ export function createFormApp(options: FormAppOptions): Hono {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startFormServer } from "./input_form.ts";
  * const form = startFormServer({
  *   request: { title: "Log in to Acme", provider: "Acme", fields: [{ name: "api_key", label: "API key", secret: true, required: true }] },
  *   timeoutMs: 1000,
  * });
- * console.log(form.url.startsWith("http://127.0.0.1:")); // true
+ * assert.ok(form.url.startsWith("http://127.0.0.1:"));
  * await form.close();
- * await form.waitForSubmit().catch((e) => console.log(e.message)); // "The login was cancelled"
+ * await assert.rejects(form.waitForSubmit(), /The login was cancelled/);
  * ```
  */
 export function startFormServer(options: FormServerOptions): FormServer {

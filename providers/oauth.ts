@@ -127,6 +127,7 @@ const DEVICE_POLL_RETRIES = 3;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startAuthorization } from "./oauth.ts";
  * const { url, state, codeVerifier } = await startAuthorization({
  *   endpoints: { authorization_url: "https://as.example/authorize", token_url: "https://as.example/token" },
@@ -134,7 +135,7 @@ const DEVICE_POLL_RETRIES = 3;
  *   redirectUri: "http://127.0.0.1:7998/auth/callback/oauth",
  *   scopes: ["read", "write"],
  * });
- * console.log(url.searchParams.get("code_challenge_method")); // "S256"
+ * assert.equal(url.searchParams.get("code_challenge_method"), "S256");
  * ```
  */
 export async function startAuthorization(options: {
@@ -174,6 +175,7 @@ export async function startAuthorization(options: {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { completeAuthorization } from "./oauth.ts";
  * const fakeFetch = () => Promise.resolve(Response.json({ access_token: "t", token_type: "bearer", expires_in: 60 }));
  * const tokens = await completeAuthorization({
@@ -186,7 +188,7 @@ export async function startAuthorization(options: {
  *   fetch: fakeFetch,
  *   now: () => new Date("2030-01-01T00:00:00Z"),
  * });
- * console.log(tokens.expires_at); // "2030-01-01T00:01:00.000Z"
+ * assert.equal(tokens.expires_at, "2030-01-01T00:01:00.000Z");
  * ```
  */
 export async function completeAuthorization(options: {
@@ -291,6 +293,7 @@ async function tokenGrant(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { refreshTokens } from "./oauth.ts";
  * const fakeFetch = () => Promise.resolve(Response.json({ access_token: "new", token_type: "Bearer" }));
  * const tokens = await refreshTokens({
@@ -300,7 +303,7 @@ async function tokenGrant(
  *   fetch: fakeFetch,
  *   now: () => new Date(),
  * });
- * console.log(tokens.refresh_token); // undefined: not rotated, keep "r1"
+ * assert.equal(tokens.refresh_token, undefined); // not rotated: keep "r1"
  * ```
  */
 export async function refreshTokens(options: {
@@ -344,6 +347,7 @@ export async function refreshTokens(options: {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { startDeviceAuthorization } from "./oauth.ts";
  * const fakeFetch = () => Promise.resolve(Response.json({
  *   device_code: "d", user_code: "ABCD-EFGH", verification_uri: "https://as.example/device", expires_in: 600,
@@ -358,7 +362,7 @@ export async function refreshTokens(options: {
  *   scopes: ["read"],
  *   fetch: fakeFetch,
  * });
- * console.log(device.user_code, device.interval); // "ABCD-EFGH" 5
+ * assert.deepEqual([device.user_code, device.interval], ["ABCD-EFGH", 5]);
  * ```
  */
 export async function startDeviceAuthorization(options: {
@@ -422,6 +426,7 @@ export async function startDeviceAuthorization(options: {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pollDeviceToken } from "./oauth.ts";
  * const answers = [
  *   Response.json({ error: "authorization_pending" }, { status: 400 }),
@@ -435,7 +440,7 @@ export async function startDeviceAuthorization(options: {
  *   now: () => new Date(),
  *   sleep: () => Promise.resolve(),
  * });
- * console.log(tokens.access_token); // "t"
+ * assert.equal(tokens.access_token, "t");
  * ```
  */
 export async function pollDeviceToken(options: {
@@ -580,6 +585,7 @@ async function pollJson(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { registerClient } from "./oauth.ts";
  * const fakeFetch = () => Promise.resolve(Response.json({ client_id: "new-client" }, { status: 201 }));
  * const client = await registerClient({
@@ -589,7 +595,7 @@ async function pollJson(
  *   scopes: ["read"],
  *   fetch: fakeFetch,
  * });
- * console.log(client); // { client_id: "new-client" }
+ * assert.deepEqual(client, { client_id: "new-client" });
  * ```
  */
 export async function registerClient(options: {
@@ -644,6 +650,7 @@ export async function registerClient(options: {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { discoverRegistrationEndpoint } from "./oauth.ts";
  * const fakeFetch = (url: string | URL | Request) =>
  *   Promise.resolve(String(url).endsWith("/.well-known/oauth-authorization-server")
@@ -653,7 +660,7 @@ export async function registerClient(options: {
  *   authorizationUrl: "https://as.example/authorize",
  *   fetch: fakeFetch,
  * });
- * console.log(found); // "https://as.example/register"
+ * assert.equal(found, "https://as.example/register");
  * ```
  */
 export async function discoverRegistrationEndpoint(options: {

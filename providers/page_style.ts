@@ -22,8 +22,9 @@ const FIXED_HEADERS: Readonly<Record<string, string>> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { randomToken } from "./page_style.ts";
- * console.log(randomToken().length); // 43
+ * assert.equal(randomToken().length, 43);
  * ```
  */
 export function randomToken(): string {
@@ -40,8 +41,9 @@ export function randomToken(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { constantTimeEqual } from "./page_style.ts";
- * console.log(constantTimeEqual("abc", "abc"), constantTimeEqual("abc", "abd")); // true false
+ * assert.deepEqual([constantTimeEqual("abc", "abc"), constantTimeEqual("abc", "abd")], [true, false]);
  * ```
  */
 export function constantTimeEqual(a: string, b: string): boolean {
@@ -58,8 +60,9 @@ export function constantTimeEqual(a: string, b: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { escapeHtml } from "./page_style.ts";
- * console.log(escapeHtml(`<a href="x">`)); // "&#60;a href=&#34;x&#34;&#62;"
+ * assert.equal(escapeHtml(`<a href="x">`), "&#60;a href=&#34;x&#34;&#62;");
  * ```
  */
 export function escapeHtml(text: string): string {
@@ -72,8 +75,9 @@ export function escapeHtml(text: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isHttpUrl } from "./page_style.ts";
- * console.log(isHttpUrl("https://example.com/device"), isHttpUrl("javascript:alert(1)")); // true false
+ * assert.deepEqual([isHttpUrl("https://example.com/device"), isHttpUrl("javascript:alert(1)")], [true, false]);
  * ```
  */
 export function isHttpUrl(url: string): boolean {
@@ -90,8 +94,9 @@ export function isHttpUrl(url: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTimeLeft } from "./page_style.ts";
- * console.log(formatTimeLeft(299)); // "4:59"
+ * assert.equal(formatTimeLeft(299), "4:59");
  * ```
  */
 export function formatTimeLeft(seconds: number): string {
@@ -119,8 +124,9 @@ export interface SecurityHeaderOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { securityHeaders } from "./page_style.ts";
- * console.log(securityHeaders({ nonce: "n1" })["Cache-Control"]); // "no-store"
+ * assert.equal(securityHeaders({ nonce: "n1" })["Cache-Control"], "no-store");
  * ```
  */
 export function securityHeaders(options: SecurityHeaderOptions): Record<string, string> {
@@ -166,9 +172,10 @@ export interface PageOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderPage } from "./page_style.ts";
  * const res = renderPage({ status: 200, title: "Done", body: "<h1>Done</h1>" });
- * console.log(res.headers.get("x-frame-options")); // "DENY"
+ * assert.equal(res.headers.get("x-frame-options"), "DENY");
  * ```
  */
 export function renderPage(options: PageOptions): Response {
@@ -222,8 +229,9 @@ export interface MessagePageOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { messagePage } from "./page_style.ts";
- * console.log(messagePage(403, "Forbidden", "Open the link from the terminal").status); // 403
+ * assert.equal(messagePage(403, "Forbidden", "Open the link from the terminal").status, 403);
  * ```
  */
 export function messagePage(
@@ -251,8 +259,9 @@ export function messagePage(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { jsonResponse } from "./page_style.ts";
- * console.log(jsonResponse({ status: "waiting" }).headers.get("content-type")); // "application/json; charset=utf-8"
+ * assert.equal(jsonResponse({ status: "waiting" }).headers.get("content-type"), "application/json; charset=utf-8");
  * ```
  */
 export function jsonResponse(value: unknown, status = 200): Response {
@@ -271,9 +280,10 @@ export function jsonResponse(value: unknown, status = 200): Response {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readBodyLimited } from "./page_style.ts";
  * const text = await readBodyLimited(new Request("http://x/", { method: "POST", body: "a=1" }), 100);
- * console.log(text); // "a=1"
+ * assert.equal(text, "a=1");
  * ```
  */
 export async function readBodyLimited(

@@ -52,10 +52,11 @@ const BUNDLED_DIR = new URL("../providers/bundled/", import.meta.url);
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { createRegistry } from "./registry.ts";
  * const registry = createRegistry({ home: "/tmp/authsome-home" });
  * const { definition } = await registry.get("openai");
- * console.log(definition.api_key?.env_var); // OPENAI_API_KEY
+ * assert.equal(definition.api_key?.env_var, "OPENAI_API_KEY");
  * ```
  */
 export function createRegistry(options: { home: string; bundledDir?: URL }): Registry {

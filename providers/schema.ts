@@ -137,6 +137,7 @@ class Bad extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseProvider } from "./schema.ts";
  * const def = parseProvider({
  *   name: "acme",
@@ -145,7 +146,8 @@ class Bad extends Error {
  *   api_url: "api.acme.test",
  *   api_key: { env_var: "ACME_API_KEY" },
  * }, "acme.json");
- * console.log(def.api_key?.header_name, def.export.env.api_key); // Authorization ["ACME_API_KEY"]
+ * assert.equal(def.api_key?.header_name, "Authorization");
+ * assert.deepEqual(def.export.env.api_key, ["ACME_API_KEY"]);
  * ```
  */
 export function parseProvider(input: unknown, source: string): ProviderDefinition {

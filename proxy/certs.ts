@@ -67,9 +67,10 @@ const LEAF_RENEW_MS = DAY_MS;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createCa } from "./certs.ts";
  * const ca = await createCa({ commonName: "authsome test CA" });
- * console.log(ca.certPem.startsWith("-----BEGIN CERTIFICATE-----")); // true
+ * assert.ok(ca.certPem.startsWith("-----BEGIN CERTIFICATE-----"));
  * ```
  */
 export async function createCa(options: CreateCaOptions = {}): Promise<CertificateAuthority> {
@@ -106,10 +107,11 @@ export async function createCa(options: CreateCaOptions = {}): Promise<Certifica
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createCa, createLeafIssuer } from "./certs.ts";
  * const issuer = createLeafIssuer(await createCa());
  * const leaf = await issuer.issue("api.example.com");
- * console.log(leaf.keyPem.startsWith("-----BEGIN PRIVATE KEY-----")); // true
+ * assert.ok(leaf.keyPem.startsWith("-----BEGIN PRIVATE KEY-----"));
  * ```
  */
 export function createLeafIssuer(

@@ -17,8 +17,9 @@ const PLAIN = /^[A-Za-z0-9_./:@%+,=-]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dotenvLine } from "./env_format.ts";
- * console.log(dotenvLine("A", "x y")); // A='x y'
+ * assert.equal(dotenvLine("A", "x y"), "A='x y'");
  * ```
  */
 export function dotenvLine(name: string, value: string): string {
@@ -40,8 +41,9 @@ export function dotenvLine(name: string, value: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shellLine } from "./env_format.ts";
- * console.log(shellLine("A", "it's")); // export A='it'\''s'
+ * assert.equal(shellLine("A", "it's"), "export A='it'\\''s'");
  * ```
  */
 export function shellLine(name: string, value: string): string {

@@ -39,9 +39,10 @@ export interface SpawnFailure {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { exitStatusOf } from "./runner.ts";
- * console.log(exitStatusOf({ code: 143, signal: "SIGTERM" })); // 143
- * console.log(exitStatusOf({ code: 3, signal: null })); // 3
+ * assert.equal(exitStatusOf({ code: 143, signal: "SIGTERM" }), 143);
+ * assert.equal(exitStatusOf({ code: 3, signal: null }), 3);
  * ```
  */
 export function exitStatusOf(status: { code: number; signal: string | null }): number {

@@ -126,6 +126,7 @@ interface Tunnel {
  *
  * @example
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { createCa } from "./certs.ts";
  * import { startProxy } from "./server.ts";
  * const proxy = await startProxy({
@@ -134,7 +135,8 @@ interface Tunnel {
  *   shouldIntercept: (host) => host === "api.openai.com",
  *   headersFor: async () => ({ Authorization: "Bearer sk-…" }),
  * });
- * console.log(proxy.url); // http://127.0.0.1:PORT — give the child http://authsome:SECRET@127.0.0.1:PORT
+ * // The child gets http://authsome:SECRET@127.0.0.1:PORT as its proxy.
+ * assert.match(proxy.url, /^http:\/\/127\.0\.0\.1:\d+$/);
  * await proxy.close();
  * ```
  */

@@ -35,7 +35,8 @@ export async function whoami(ctx: ServiceContext): Promise<Record<string, unknow
  *
  * @example
  * ```ts ignore
- * for (const c of await doctor(ctx)) console.log(c.ok ? "ok" : "FAIL", c.name, c.detail);
+ * const failed = (await doctor(ctx)).filter((check) => !check.ok);
+ * if (failed.length > 0) Deno.exitCode = 1; // `authsome doctor` exits 1
  * ```
  */
 export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {

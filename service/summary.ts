@@ -28,12 +28,13 @@ export type StoredSummary = Partial<ConnectionSummaryRecord>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarizeRecord } from "./summary.ts";
  * const s = summarizeRecord("connection/openai/work", {
  *   status: "connected", expires_at: null, scopes: [], secrets: { api_key: "sk-…" },
  * });
- * console.log(s); // { status: "connected", secret_fields: ["api_key"] }
- * console.log(summarizeRecord("provider/openai", { default_connection: "work" })); // undefined
+ * assert.deepEqual(s, { status: "connected", secret_fields: ["api_key"] });
+ * assert.equal(summarizeRecord("provider/openai", { default_connection: "work" }), undefined);
  * ```
  */
 export function summarizeRecord(key: string, value: unknown): StoredSummary | undefined {
@@ -55,8 +56,9 @@ export function summarizeRecord(key: string, value: unknown): StoredSummary | un
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expandSummary } from "./summary.ts";
- * console.log(expandSummary({ status: "connected" }).scopes); // []
+ * assert.deepEqual(expandSummary({ status: "connected" }).scopes, []);
  * ```
  */
 export function expandSummary(stored: StoredSummary): ConnectionSummaryRecord {

@@ -32,11 +32,12 @@ export function importAesKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { importAesKey, openSealed, randomBytes, seal } from "./crypto.ts";
  * const key = await importAesKey(randomBytes(32));
  * const box = await seal(key, new TextEncoder().encode("hi"), "vault:default");
  * const back = await openSealed(key, box, "vault:default");
- * console.log(new TextDecoder().decode(back)); // hi
+ * assert.equal(new TextDecoder().decode(back), "hi");
  * ```
  */
 export async function seal(

@@ -19,9 +19,10 @@ export const STORE_FILE = "authsome.db";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openHomeStore } from "./home.ts";
  * const store = openHomeStore(await Deno.makeTempDir());
- * console.log(store.kind); // sqlite
+ * assert.equal(store.kind, "sqlite");
  * store.close();
  * ```
  */

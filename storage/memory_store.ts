@@ -13,13 +13,14 @@ import { compareKeys } from "./store.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createMemoryStore } from "./memory_store.ts";
  * const store = createMemoryStore();
  * await store.transaction(async (tx) => {
  *   tx.putHeader({ name: "default", keySource: "env", keyId: "k1", dataKey: { nonce: "", ciphertext: "" } });
  *   tx.put("default", "provider/openai", { nonce: "bm9uY2U=", ciphertext: "c2VhbGVk" });
  * });
- * console.log(await store.keys("default", "provider/")); // ["provider/openai"]
+ * assert.deepEqual(await store.keys("default", "provider/"), ["provider/openai"]);
  * ```
  */
 export function createMemoryStore(): Store {

@@ -71,10 +71,11 @@ interface Connection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openSqliteStore } from "./sqlite_store.ts";
  * const home = await Deno.makeTempDir();
  * const store = openSqliteStore({ path: `${home}/authsome.db`, lockDir: `${home}/locks` });
- * console.log(await store.vaults()); // [] — and no file was created
+ * assert.deepEqual(await store.vaults(), []); // and no file was created
  * store.close();
  * ```
  */

@@ -110,13 +110,14 @@ const decoder = new TextDecoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createMemoryStore } from "./memory_store.ts";
  * import { importAesKey, randomBytes } from "./crypto.ts";
  * import { openVault } from "./vault.ts";
  * const master = { source: "env" as const, key: await importAesKey(randomBytes(32)) };
  * const vault = openVault({ store: createMemoryStore(), name: "default", masterKey: () => Promise.resolve(master) });
  * await vault.update((tx) => tx.set("connection/openai/default", { status: "connected" }));
- * console.log(await vault.keys("connection/")); // ["connection/openai/default"]
+ * assert.deepEqual(await vault.keys("connection/"), ["connection/openai/default"]);
  * ```
  */
 export function openVault(options: VaultOptions): Vault {
