@@ -28,3 +28,12 @@ Deno.test("json format is an object of names to values", () => {
   assert.equal(formatEnv({}, "env"), "");
   assert.equal(formatEnv({ A: "1", B: "2" }, "shell"), "export A='1'\nexport B='2'\n");
 });
+
+Deno.test("every character a double-quoted dotenv value escapes, and the exact text of each format", () => {
+  assert.equal(dotenvLine("K", "it's `id`\r\n$X"), 'K="it\'s \\`id\\`\\r\\n\\$X"');
+  assert.equal(dotenvLine("K", "a\rb"), 'K="a\\rb"');
+  assert.equal(formatEnv({ A: "1", B: "x y" }, "json"), '{\n  "A": "1",\n  "B": "x y"\n}\n');
+  assert.equal(formatEnv({}, "json"), "{}\n");
+  assert.equal(formatEnv({ A: "1", B: "x y" }, "env"), "A=1\nB='x y'\n");
+  assert.equal(formatEnv({}, "shell"), "");
+});
