@@ -442,6 +442,199 @@ Deno.test("an unreachable, failing or non-JSON token endpoint during refresh is 
   }
 });
 
+Deno.test("refresh: every kind of answer maps to its exit code, message and hint", async () => {
+  const challenge = (error: string) =>
+    new Response(null, {
+      status: 401,
+      headers: { "www-authenticate": `Bearer error="${error}", error_description="x"` },
+    });
+  const cases: Array<[Answer, number, string, string | undefined]> = [
+    [
+      Response.json({ error: "invalid_grant" }, { status: 400 }),
+      5,
+      "The refresh token was rejected (invalid_grant)",
+      "Log in again with --force",
+    ],
+    [
+      Response.json({ error: "invalid_scope" }, { status: 400 }),
+      5,
+      "The token endpoint of as.example refused the refresh (invalid_scope)",
+      "Log in again with --force",
+    ],
+    // GitHub answers a refused refresh with HTTP 200.
+    [
+      Response.json({ error: "bad_refresh_token", error_description: "gone" }),
+      5,
+      "The token endpoint of as.example refused the refresh (bad_refresh_token)",
+      "Log in again with --force",
+    ],
+    [
+      challenge("invalid_token"),
+      5,
+      "The token endpoint of as.example refused the refresh (invalid_token)",
+      "Log in again with --force",
+    ],
+    [
+      new Response(null, { status: 401, headers: { "www-authenticate": 'Bearer realm="x"' } }),
+      5,
+      "The token endpoint of as.example refused the refresh (invalid_client)",
+      "Log in again with --force",
+    ],
+    [
+      Response.json({ error: "in valid\u0000_grant\u00e9" + "x".repeat(80) }, { status: 400 }),
+      5,
+      `The token endpoint of as.example refused the refresh (invalid_grant${"x".repeat(51)})`,
+      "Log in again with --force",
+    ],
+    [
+      Response.json({ error: "\u00e9\u00e9" }, { status: 400 }),
+      5,
+      "The token endpoint of as.example refused the refresh (unknown_error)",
+      "Log in again with --force",
+    ],
+    [
+      html(502),
+      8,
+      "The token endpoint of as.example answered HTTP 502",
+      "The provider may be having problems; try again later",
+    ],
+    [
+      html(200),
+      8,
+      "The token endpoint of as.example answered with something that is not JSON",
+      "Check the provider's endpoint URLs; this is not an OAuth endpoint",
+    ],
+    [
+      Response.json({ token_type: "bearer" }),
+      8,
+      "The token endpoint of as.example sent an invalid response",
+      undefined,
+    ],
+    [
+      Response.json({ access_token: "", token_type: "bearer" }),
+      8,
+      "The token endpoint of as.example sent an invalid response",
+      undefined,
+    ],
+    [
+      Response.json({ access_token: "A", token_type: "mac" }),
+      8,
+      "The token endpoint of as.example sent an unsupported token type",
+      undefined,
+    ],
+    [
+      Response.json(["access_token"]),
+      8,
+      "The token endpoint of as.example sent an invalid response",
+      undefined,
+    ],
+    [
+      new TypeError("Connection refused"),
+      8,
+      "Cannot reach as.example",
+      "Check the network connection and the provider's URL",
+    ],
+    [
+      new DOMException("timed out", "TimeoutError"),
+      8,
+      "Cannot reach as.example: no answer within 30 s",
+      "Check the network connection and the provider's URL",
+    ],
+    [
+      new DOMException("aborted", "AbortError"),
+      8,
+      "Cannot reach as.example",
+      "Check the network connection and the provider's URL",
+    ],
+  ];
+  for (const [answer, code, message, hint] of cases) {
+    const { fetch } = fakeFetch(answer);
+    await assert.rejects(refresh(fetch), (e: unknown) => {
+      isAuthsome(code, message)(e);
+      assert.equal((e as AuthsomeError).hint, hint, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("refresh: the token set is normalised (Bearer, expiry from now, scopes as granted, an empty refresh token is none)", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({
+      access_token: "A",
+      token_type: "bearer",
+      expires_in: 90,
+      scope: "read,write  admin",
+      refresh_token: "",
+    }),
+    // A DPoP-bound token cannot be used as a bearer token.
+    Response.json({ access_token: "A", token_type: "DPoP" }),
+  );
+  assert.deepEqual(await refresh(fetch), {
+    access_token: "A",
+    token_type: "Bearer",
+    expires_at: "2030-01-01T00:01:30.000Z",
+    scopes: ["read", "write", "admin"],
+  });
+  await assert.rejects(
+    refresh(fetch),
+    isAuthsome(8, "The token endpoint of as.example sent an invalid response"),
+  );
+});
+
+Deno.test("refresh: an empty client ID, an empty refresh token and bad endpoint URLs are refused before any request", async () => {
+  const { fetch, sent } = fakeFetch();
+  await assert.rejects(refresh(fetch, { client_id: "" }), (e: unknown) => {
+    isAuthsome(65, "The OAuth client ID is empty")(e);
+    assert.equal(
+      (e as AuthsomeError).hint,
+      "Pass --client-id or set the provider's client ID environment variable",
+    );
+    return true;
+  });
+  await assert.rejects(
+    refreshTokens({ endpoints, client: secretClient, refreshToken: "", fetch, now: fixedNow }),
+    (e: unknown) => {
+      isAuthsome(5, "There is no refresh token")(e);
+      assert.equal((e as AuthsomeError).hint, "Log in again with --force");
+      return true;
+    },
+  );
+  for (
+    const [token_url, message] of [
+      ["http://as.example/token", "The token endpoint of as.example must be an https URL"],
+      ["not a url", "The token endpoint is not a valid URL"],
+      ["ftp://127.0.0.1/token", "The token endpoint of 127.0.0.1 must be an https URL"],
+    ]
+  ) {
+    await assert.rejects(
+      refreshTokens({
+        endpoints: { ...endpoints, token_url: token_url! },
+        client: secretClient,
+        refreshToken: "REFRESH-1",
+        fetch,
+        now: fixedNow,
+      }),
+      isAuthsome(65, message!),
+    );
+  }
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("refresh: plain http is allowed on loopback only, and a public client sends no secret", async () => {
+  for (const host of ["127.0.0.1:8080", "localhost:8080", "[::1]:8080"]) {
+    const { fetch, sent } = fakeFetch(Response.json({ access_token: "A", token_type: "bearer" }));
+    await refreshTokens({
+      endpoints: { authorization_url: `http://${host}/auth`, token_url: `http://${host}/token` },
+      client: { client_id: "cli-app", client_secret: "" },
+      refreshToken: "REFRESH-1",
+      fetch,
+      now: fixedNow,
+    });
+    assert.equal(sent[0]?.url, `http://${host}/token`);
+    assert.equal(new URLSearchParams(sent[0]!.body).get("client_secret"), null);
+  }
+});
+
 // ---- device flow -----------------------------------------------------------------------------
 
 Deno.test("the device authorization request sends client_id and scope; defaults and Google's spelling are accepted", async () => {
