@@ -557,23 +557,29 @@ Deno.test("refresh: every kind of answer maps to its exit code, message and hint
   }
 });
 
-Deno.test("refresh: the token set is normalised (Bearer, expiry from now, scopes as granted, an empty refresh token is none)", async () => {
+Deno.test("refresh: the token set is normalised (Bearer, expiry from now, scopes as granted); an empty refresh token is refused", async () => {
   const { fetch } = fakeFetch(
     Response.json({
       access_token: "A",
       token_type: "bearer",
       expires_in: 90,
       scope: "read,write  admin",
-      refresh_token: "",
     }),
-    // A DPoP-bound token cannot be used as a bearer token.
     Response.json({ access_token: "A", token_type: "DPoP" }),
+    Response.json({ access_token: "A", token_type: "bearer", refresh_token: "" }),
   );
   assert.deepEqual(await refresh(fetch), {
     access_token: "A",
     token_type: "Bearer",
     expires_at: "2030-01-01T00:01:30.000Z",
     scopes: ["read", "write", "admin"],
+  });
+  // Other token types are kept as the server spelled them (lower-cased by oauth4webapi).
+  assert.deepEqual(await refresh(fetch), {
+    access_token: "A",
+    token_type: "dpop",
+    expires_at: null,
+    scopes: ["read"],
   });
   await assert.rejects(
     refresh(fetch),
