@@ -119,11 +119,11 @@ export function createCallbackApp(options: CallbackAppOptions): Hono {
       );
     }
     used = true;
-    let verdict: CallbackVerdict;
+    let verdict: CallbackVerdict = "error";
     try {
       verdict = options.onCallback(new URLSearchParams(params));
     } catch {
-      verdict = "error";
+      // A handler that fails is a failed login: the verdict stays "error".
     }
     if (verdict === "ok") {
       return page(

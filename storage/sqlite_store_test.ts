@@ -213,6 +213,7 @@ c.execute("ROLLBACK")`,
   }).spawn();
   const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
   assert.equal((await reader.read()).value?.trim(), "held");
+  const started = performance.now();
   await assert.rejects(
     t.store.transaction((tx) => tx.put("v", "k/1", { nonce: "n", ciphertext: "c" })),
     storeFailure(
@@ -220,6 +221,7 @@ c.execute("ROLLBACK")`,
       "Try again; if it persists, look for a hung authsome process",
     ),
   );
+  assert.ok(performance.now() - started >= 250, "the write waited for the busy timeout");
   assert.deepEqual(await t.store.keys("v", ""), [], "readers are not blocked, nothing was written");
   await holder.stdin.close();
   await holder.status;
@@ -346,5 +348,69 @@ Deno.test("sqlite store: a store whose pages were damaged, another program's fil
       assert.equal(e.hint, "Check that AUTHSOME_HOME points to a folder you own");
       return true;
     });
+  }
+});
+
+Deno.test("sqlite store: reads of every kind on a new home create nothing; kind and location say what it is", async () => {
+  await using t = await tempStore();
+  assert.equal(t.store.kind, "sqlite");
+  assert.equal(t.store.location, t.path);
+  assert.equal(await t.store.header("v"), undefined);
+  assert.equal(await t.store.get("v", "k"), undefined);
+  assert.deepEqual(await t.store.vaults(), []);
+  assert.deepEqual(await t.store.keys("v", ""), []);
+  assert.deepEqual([...Deno.readDirSync(t.dir)], [], "no file was created");
+});
+
+Deno.test("sqlite store: a long-lived handle opens the database once (no descriptor leak), and reading never changes the file's mode", async () => {
+  await using t = await tempStore();
+  await t.store.transaction((tx) => tx.putHeader(HEADER));
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  await t.store.header("v");
+  const before = fds();
+  for (let i = 0; i < 20; i++) {
+    await t.store.header("v");
+    await t.store.keys("v", "");
+  }
+  assert.equal(fds(), before);
+  t.store.close();
+  await Deno.chmod(t.path, 0o640);
+  const again = openSqliteStore({ path: t.path, lockDir: `${t.dir}/locks` });
+  try {
+    assert.equal((await again.header("v"))?.keyId, "k");
+    assert.equal((await Deno.stat(t.path)).mode! & 0o777, 0o640, "left for doctor to report");
+  } finally {
+    again.close();
+  }
+});
+
+Deno.test("sqlite store: a database without our application id is not ours, whatever its version; a home under a file is refused", async () => {
+  {
+    await using t = await tempStore();
+    await pySqlite(t.path, "CREATE TABLE notes (body TEXT)\nPRAGMA user_version = 5");
+    await assert.rejects(
+      t.store.vaults(),
+      storeFailure(
+        `Cannot open the store ${t.path}: it is not an authsome store`,
+        "Move the file away, or point AUTHSOME_HOME at another folder",
+      ),
+    );
+  }
+  {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/file`, "x");
+      const path = `${dir}/file/authsome.db`;
+      const store = openSqliteStore({ path, lockDir: `${dir}/file/locks` });
+      await assert.rejects(store.keys("v", ""), (e: unknown) => {
+        assert.ok(e instanceof AuthsomeError);
+        assert.equal(e.exitCode, 10);
+        assert.match(e.message, new RegExp(`^Cannot use the store ${path}: `));
+        return true;
+      });
+      store.close();
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
