@@ -132,7 +132,7 @@ export function createDevicePageApp(options: DevicePageAppOptions): Hono {
         "Forbidden",
         "This page only answers the link printed by authsome in your terminal.",
       );
-    if ((req.headers.get("host") ?? "").toLowerCase() !== expectedHost) return forbidden();
+    if (req.headers.get("host")?.toLowerCase() !== expectedHost) return forbidden();
     const path = new URL(req.url).pathname;
     const isPage = constantTimeEqual(path, pagePath);
     const isStatus = constantTimeEqual(path, statusPath);

@@ -240,7 +240,10 @@ Deno.test("the device page's messages, word for word: each status, 403, 405, and
     assert.equal((await status()).message, message);
     const html = await (await get()).text();
     assert.ok(html.includes(`<span class="text">${message}</span>`), state);
-    assert.equal(/<p class="timer"( hidden)?>/.exec(html)?.[1] === undefined, state === "waiting");
+    assert.ok(
+      html.includes(state === "waiting" ? '<p class="timer">' : '<p class="timer" hidden>'),
+      `timer of ${state}`,
+    );
     assert.match(html, /<title>Log in to GitHub · authsome<\/title>/);
     assert.match(html, /href="https:\/\/github.com\/login\/device\?code=1"/);
     assert.ok(html.includes("fetch(box.dataset.poll"), "the polling script is included");
@@ -277,9 +280,10 @@ Deno.test("the device page's messages, word for word: each status, 403, 405, and
   });
   assert.equal(viaName.status, 200);
   await viaName.body?.cancel();
-  // Without a complete URI there is no "with the code filled in" link.
+  // Without a complete URI there is no "with the code filled in" link: the status follows the code.
   const plain = await (await setup().get()).text();
   assert.doesNotMatch(plain, /with the code filled in/);
+  assert.match(plain, /<\/button><\/div>\n<p class="status"/);
 });
 
 Deno.test("startDevicePage refuses a missing or bad expires_in and non-http links before it listens", () => {
@@ -349,4 +353,56 @@ Deno.test("a failure while answering is the 500 page, not a stack trace", async 
     "Something went wrong",
     "Go back to the terminal.",
   ]);
+});
+
+Deno.test("closing the device page: at once when no page saw a status it must still learn, else after its next poll", async () => {
+  /** "closed" when `close` resolves within 2 s (the grace for a last poll is 3 s), else "waited". */
+  const closesAtOnce = async (close: Promise<void>) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((resolve) => timer = setTimeout(resolve, 2000, "waited"));
+    try {
+      return await Promise.race([close.then(() => "closed"), late]);
+    } finally {
+      clearTimeout(timer);
+      await close;
+    }
+  };
+  const options = {
+    provider: "GitHub",
+    user_code: "C",
+    verification_uri: "https://github.com/login/device",
+    expires_in: 600,
+  };
+  // Nobody opened the page: nothing to wait for.
+  const unseen = startDevicePage(options);
+  unseen.setStatus("approved");
+  assert.equal(await closesAtOnce(unseen.close()), "closed");
+  // The page already showed the final status.
+  const seen = startDevicePage(options);
+  seen.setStatus("denied");
+  await (await fetch(`${seen.url}/status`)).body?.cancel();
+  assert.equal(await closesAtOnce(seen.close()), "closed");
+  // Still waiting (the login was cancelled): nothing new to show.
+  const waiting = startDevicePage(options);
+  await (await fetch(`${waiting.url}/status`)).body?.cancel();
+  assert.equal(await closesAtOnce(waiting.close()), "closed");
+});
+
+Deno.test("two device pages at once each get their own loopback port, and the default clock is the real one", async () => {
+  const options = {
+    provider: "GitHub",
+    user_code: "C",
+    verification_uri: "https://github.com/login/device",
+    expires_in: 600,
+  };
+  const [a, b] = [startDevicePage(options), startDevicePage(options)];
+  try {
+    assert.notEqual(new URL(a.url).port, new URL(b.url).port);
+    const status = await (await fetch(`${a.url}/status`)).json();
+    assert.equal(status.status, "waiting");
+    assert.ok(status.seconds_left > 590 && status.seconds_left <= 600, String(status.seconds_left));
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });

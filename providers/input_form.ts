@@ -196,7 +196,7 @@ export function createFormApp(options: FormAppOptions): Hono {
   const app = new Hono();
   app.all("*", async (c) => {
     const req = c.req.raw;
-    if ((req.headers.get("host") ?? "").toLowerCase() !== expectedHost) return forbidden();
+    if (req.headers.get("host")?.toLowerCase() !== expectedHost) return forbidden();
     if (!constantTimeEqual(new URL(req.url).pathname, path)) return forbidden();
     if (used) return gone();
     if (secondsLeft() <= 0) return expired();

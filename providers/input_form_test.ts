@@ -700,3 +700,86 @@ Deno.test("a submission whose body breaks off gets the 500 page and nothing is a
   ]);
   assert.deepEqual(accepted, []);
 });
+
+Deno.test("a malformed form request is refused with its exact reason before anything listens", () => {
+  const field = REQUEST.fields[0]!;
+  const cases: Array<[Partial<FormRequest>, string]> = [
+    [{ fields: [] }, "The browser form needs at least one field"],
+    [{ docsUrl: "javascript:alert(1)" }, "The docs link of the browser form must be http(s)"],
+    [
+      { fields: [{ ...field, name: "" }] },
+      'The browser form field name "" is empty, reserved or repeated',
+    ],
+    [
+      { fields: [{ ...field, name: "csrf" }] },
+      'The browser form field name "csrf" is empty, reserved or repeated',
+    ],
+    [
+      { fields: [field, { ...field }] },
+      'The browser form field name "api_key" is empty, reserved or repeated',
+    ],
+    [
+      { fields: [{ ...field, value: "prefilled" }] },
+      'The secret field "api_key" of the browser form cannot be prefilled',
+    ],
+    [
+      { fields: [{ ...field, pattern: "(unclosed" }] },
+      'The pattern of the browser form field "api_key" is not a valid regular expression',
+    ],
+  ];
+  for (const [change, message] of cases) {
+    assert.throws(
+      () => startFormServer({ request: { ...REQUEST, ...change }, timeoutMs: 1000 }),
+      (e: unknown) => {
+        assert.ok(e instanceof AuthsomeError);
+        assert.equal(e.exitCode, 65);
+        assert.equal(e.message, message);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("submitted values: required, one line without control characters (DEL too), the pattern, then the validate hook", async () => {
+  const request: FormRequest = {
+    title: "Log in to Acme",
+    provider: "Acme",
+    fields: [
+      { name: "id", label: "Client ID", secret: false, required: true, pattern: "[a-z]+" },
+      { name: "note", label: "Note", secret: false, required: false },
+    ],
+  };
+  const seen: Array<Record<string, string>> = [];
+  const { post, form, accepted } = setup({
+    request,
+    validate: (values) => {
+      seen.push(values);
+      return values.id === "rejected" ? { id: "The server refused this client" } : {};
+    },
+  });
+  const errorsOf = async (fields: Record<string, string>) => {
+    const res = await post(form({ csrf: CSRF, ...fields }));
+    const html = await res.text();
+    return [
+      res.status,
+      [...html.matchAll(/<p class="error" id="[^"]+">([^<]*)</g)].map((m) => m[1]),
+    ];
+  };
+  assert.deepEqual(await errorsOf({ id: "", note: "" }), [422, ["Client ID is required"]]);
+  assert.deepEqual(await errorsOf({ id: "abc\u007f" }), [422, [
+    "Paste the Client ID alone, on one line",
+  ]]);
+  assert.deepEqual(await errorsOf({ id: "abc", note: "a\u001fb" }), [422, [
+    "Paste the Note alone, on one line",
+  ]]);
+  assert.deepEqual(await errorsOf({ id: "ABC" }), [422, [
+    "This Client ID does not have the expected format",
+  ]]);
+  assert.equal(seen.length, 0, "the hook runs only on values that passed the checks");
+  assert.deepEqual(await errorsOf({ id: "rejected" }), [422, ["The server refused this client"]]);
+  // An empty object from the hook means no error; a space (0x20) is allowed inside a value.
+  const ok = await post(form({ csrf: CSRF, id: "abc", note: "two words" }));
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  assert.deepEqual(accepted, [{ id: "abc", note: "two words" }]);
+});
