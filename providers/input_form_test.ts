@@ -783,3 +783,49 @@ Deno.test("submitted values: required, one line without control characters (DEL 
   await ok.body?.cancel();
   assert.deepEqual(accepted, [{ id: "abc", note: "two words" }]);
 });
+
+/**
+ * The whole page, compared with a reviewed copy in tests/fixtures/ (its nonce replaced), so any
+ * change to what a person sees is a visible change to that file. `AUTHSOME_UPDATE_GOLDEN=1`
+ * rewrites the copies; review the diff before committing it.
+ */
+async function assertGolden(res: Response, name: string): Promise<void> {
+  const nonce = /'nonce-([^']+)'/.exec(res.headers.get("content-security-policy") ?? "")?.[1];
+  assert.ok(nonce);
+  const html = (await res.text()).replaceAll(nonce, "NONCE");
+  const file = new URL(`../tests/fixtures/${name}`, import.meta.url);
+  if (Deno.env.get("AUTHSOME_UPDATE_GOLDEN") === "1") await Deno.writeTextFile(file, html);
+  assert.equal(html, await Deno.readTextFile(file), `${name} differs from the reviewed page`);
+}
+
+Deno.test("the form page, as a person sees it, matches its reviewed copy: first view, and a 422 with every kind of message", async () => {
+  const { get } = setup();
+  await assertGolden(await get(), "form_page_first.html");
+  const request: FormRequest = {
+    title: "Log in to Acme",
+    provider: "Acme",
+    fields: [
+      { name: "id", label: "Client ID", secret: false, required: true, pattern: "[a-z]+" },
+      {
+        name: "secret",
+        label: "Client secret",
+        secret: true,
+        required: true,
+        hint: "From the app page",
+      },
+      { name: "region", label: "Region", secret: false, required: false, value: "eu" },
+    ],
+  };
+  const { post, form } = setup({
+    request,
+    validate: () => ({ secret: "Wrong secret", other: "The server said no" }),
+  });
+  await assertGolden(
+    await post(form({ csrf: CSRF, id: "BAD", secret: "", region: "eu" })),
+    "form_page_two_errors.html",
+  );
+  await assertGolden(
+    await post(form({ csrf: CSRF, id: "abc", secret: "s", region: "eu" })),
+    "form_page_hook_errors.html",
+  );
+});
