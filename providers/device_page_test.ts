@@ -406,3 +406,20 @@ Deno.test("two device pages at once each get their own loopback port, and the de
     await b.close();
   }
 });
+
+Deno.test("the device page, as a person sees it, matches its reviewed copies (waiting with a complete link; approved)", async () => {
+  const golden = async (res: Response, name: string) => {
+    const nonce = /'nonce-([^']+)'/.exec(res.headers.get("content-security-policy") ?? "")?.[1];
+    assert.ok(nonce);
+    const html = (await res.text()).replaceAll(nonce, "NONCE");
+    const file = new URL(`../tests/fixtures/${name}`, import.meta.url);
+    if (Deno.env.get("AUTHSOME_UPDATE_GOLDEN") === "1") await Deno.writeTextFile(file, html);
+    assert.equal(html, await Deno.readTextFile(file), `${name} differs from the reviewed page`);
+  };
+  const { get, setStatus } = setup({
+    complete: "https://github.com/login/device?user_code=WDJB-MJHT",
+  });
+  await golden(await get(), "device_page_waiting.html");
+  setStatus("approved");
+  await golden(await get(), "device_page_approved.html");
+});
