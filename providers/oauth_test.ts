@@ -641,6 +641,74 @@ Deno.test("refresh: plain http is allowed on loopback only, and a public client 
   }
 });
 
+Deno.test("login: each refusal at the callback or the code exchange has its message and the hint that helps", async () => {
+  const callbackCases: Array<[Record<string, string>, string, string]> = [
+    [
+      { error: "access_denied", state: "S1" },
+      "The authorization was denied (access_denied)",
+      "Approve the request in the browser, or start again",
+    ],
+    [
+      { error: "redirect_uri_mismatch", state: "S1" },
+      "The authorization server returned an error (redirect_uri_mismatch)",
+      "Check that the redirect URI registered with the provider is exactly the one authsome uses",
+    ],
+    [
+      { error: "invalid_request", error_description: "", state: "S1" },
+      "The authorization server returned an error (invalid_request)",
+      "Check that the redirect URI registered with the provider is exactly the one authsome uses",
+    ],
+    [
+      { error: "server_error", error_description: " line one\n\tline\u2028two ", state: "S1" },
+      "The authorization server returned an error (server_error): line one line two",
+      "Start the login again",
+    ],
+    [
+      { error: "temporarily_unavailable", error_description: "x".repeat(250), state: "S1" },
+      `The authorization server returned an error (temporarily_unavailable): ${"x".repeat(199)}…`,
+      "Start the login again",
+    ],
+    [
+      { error: "server_error", error_description: "y".repeat(200), state: "S1" },
+      `The authorization server returned an error (server_error): ${"y".repeat(200)}`,
+      "Start the login again",
+    ],
+  ];
+  for (const [params, message, hint] of callbackCases) {
+    const { fetch } = fakeFetch();
+    await assert.rejects(complete(params, fetch), (e: unknown) => {
+      isAuthsome(2, message)(e);
+      assert.equal((e as AuthsomeError).hint, hint, message);
+      return true;
+    });
+  }
+  const exchangeCases: Array<[Response, string, string]> = [
+    [
+      Response.json({ error: "invalid_client" }, { status: 401 }),
+      "The token endpoint of as.example refused the request (invalid_client)",
+      "Check the client ID and client secret",
+    ],
+    [
+      Response.json({ error: "unauthorized_client" }, { status: 400 }),
+      "The token endpoint of as.example refused the request (unauthorized_client)",
+      "Check the client ID and client secret",
+    ],
+    [
+      Response.json({ error: "invalid_grant" }, { status: 400 }),
+      "The token endpoint of as.example refused the request (invalid_grant)",
+      "Start the login again",
+    ],
+  ];
+  for (const [answer, message, hint] of exchangeCases) {
+    const { fetch } = fakeFetch(answer);
+    await assert.rejects(complete({ code: "the-code", state: "S1" }, fetch), (e: unknown) => {
+      isAuthsome(2, message)(e);
+      assert.equal((e as AuthsomeError).hint, hint, message);
+      return true;
+    });
+  }
+});
+
 // ---- device flow -----------------------------------------------------------------------------
 
 Deno.test("the device authorization request sends client_id and scope; defaults and Google's spelling are accepted", async () => {
