@@ -928,6 +928,109 @@ Deno.test("the json device poll variant posts {device_code} without grant_type",
   );
 });
 
+Deno.test("the json device poll: each answer's outcome, and the token set built from its fields", async () => {
+  const poll = (...answers: Answer[]) =>
+    pollDeviceToken({
+      endpoints,
+      client: { client_id: "" },
+      device,
+      fetch: fakeFetch(...answers).fetch,
+      ...fakeClock(),
+      jsonBody: true,
+      scopes: ["read"],
+    });
+  assert.deepEqual(
+    await poll(
+      Response.json({
+        access_token: "A",
+        token_type: "DPoP",
+        expires_in: 30,
+        refresh_token: "R",
+        scope: "a b",
+      }),
+    ),
+    {
+      access_token: "A",
+      token_type: "dpop",
+      expires_at: new Date(fixedNow().getTime() + 5_000 + 30_000).toISOString(),
+      scopes: ["a", "b"],
+      refresh_token: "R",
+    },
+  );
+  assert.deepEqual(await poll(Response.json({ access_token: "A", expires_in: "soon" })), {
+    access_token: "A",
+    token_type: "Bearer",
+    expires_at: null,
+    scopes: ["read"],
+  });
+  const failures: Array<[Answer[], number, string]> = [
+    [
+      [Response.json({ error: "invalid_client" }, { status: 401 })],
+      2,
+      "The token endpoint of as.example refused the request (invalid_client)",
+    ],
+    [[Response.json({ error: "expired_token" }, { status: 400 })], 2, "The device code expired"],
+    // Any status but 200 is taken for a passing failure: ridden out three times, then reported.
+    [
+      Array.from({ length: 4 }, () => Response.json({}, { status: 500 })),
+      2,
+      "The token endpoint of as.example answered HTTP 500",
+    ],
+    [
+      Array.from({ length: 4 }, () => Response.json({ access_token: "A" }, { status: 201 })),
+      2,
+      "The token endpoint of as.example answered HTTP 201",
+    ],
+    [
+      [Response.json({ access_token: "" })],
+      2,
+      "The token endpoint of as.example sent a response without access_token",
+    ],
+    [
+      [Response.json(["A"])],
+      2,
+      "The token endpoint of as.example sent a response without access_token",
+    ],
+    [
+      [Response.json({ error: "" }, { status: 200 })],
+      2,
+      "The token endpoint of as.example sent a response without access_token",
+    ],
+    // Not JSON: a status of 300 or more is a transport failure (ridden out three times), a 200 is
+    // a broken endpoint.
+    [
+      [html(502), html(502), html(502), html(502)],
+      2,
+      "The token endpoint of as.example answered HTTP 502",
+    ],
+    [
+      [html(300), html(300), html(300), html(300)],
+      2,
+      "The token endpoint of as.example answered HTTP 300",
+    ],
+    [
+      [html(299), html(299), html(299), html(299)],
+      2,
+      "The token endpoint of as.example answered with something that is not JSON",
+    ],
+  ];
+  for (const [answers, code, message] of failures) {
+    await assert.rejects(poll(...answers), isAuthsome(code, message));
+  }
+  // A pending answer in between resets the transport failures.
+  const tokens = await poll(
+    html(502),
+    html(502),
+    html(502),
+    Response.json({ error: "authorization_pending" }, { status: 400 }),
+    html(502),
+    html(502),
+    html(502),
+    Response.json({ access_token: "A" }),
+  );
+  assert.equal(tokens.access_token, "A");
+});
+
 // ---- dynamic client registration -------------------------------------------------------------
 
 Deno.test("client registration posts RFC 7591 metadata and returns a confidential or public client", async () => {
