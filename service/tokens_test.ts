@@ -26,8 +26,14 @@ interface Fixture extends AsyncDisposable {
   refreshes(): Promise<number>;
 }
 
+/**
+ * One server for the whole file (it stops when this process ends): each fixture starts from zeroed
+ * counters and no pending failures, with its own home, so the tests stay independent.
+ */
+const server = await startAuthServer({ accessTokenTTL: 3600 });
+
 async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
-  const server = await startAuthServer({ accessTokenTTL: 3600 });
+  await server.resetStats();
   const dir = await Deno.makeTempDir({ prefix: "authsome-tokens-" });
   let clock = Date.now();
   const auth = await createAuthService({
@@ -66,8 +72,8 @@ async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
       return (await server.stats()).token_requests.refresh_token ?? 0;
     },
     async [Symbol.asyncDispose]() {
+      await server.release();
       await auth.close();
-      await server.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

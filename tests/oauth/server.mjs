@@ -13,7 +13,7 @@
 //   POST /interaction/:uid/confirm  grants every requested scope
 //   POST /interaction/:uid/abort    finishes the interaction with error=access_denied
 //   GET  /__test/stats              counters, see `stats` below
-//   POST /__test/reset-stats        zeroes them
+//   POST /__test/reset-stats        zeroes them and drops failures not yet used
 //   POST /__test/fail               JSON {"kind", "count", "endpoint"}: the next `count` requests to
 //                                   `endpoint` (default "token") fail the way `kind` says
 //   POST /__test/fail-token         the same, endpoint "token"
@@ -499,7 +499,9 @@ async function testRoute(ctx) {
     case "stats":
       return json(ctx, 200, stats);
     case "reset-stats":
+      // A fresh start for the next test: counters zeroed, pending failures dropped.
       stats = freshStats();
+      for (const endpoint of Object.keys(failures)) delete failures[endpoint];
       return json(ctx, 200, stats);
     case "config":
       return json(ctx, 200, {

@@ -157,7 +157,7 @@ export interface AuthServer extends AsyncDisposable {
   config: AuthServerConfig;
   /** Counters; see {@linkcode AuthServerStats}. */
   stats(): Promise<AuthServerStats>;
-  /** Zeroes the counters. */
+  /** Zeroes the counters and drops injected failures not yet used. */
   resetStats(): Promise<void>;
   /** The next `n` requests to `endpoint` (default the token endpoint) fail as `kind` says. */
   failNext(kind: FailureKind, n?: number, endpoint?: Endpoint): Promise<void>;
