@@ -127,9 +127,11 @@ export function testStoreContract(kind: string, fixture: () => Promise<StoreFixt
         assert.equal(await tx.get("v", "x/3"), undefined, "deleted in this transaction");
         assert.deepEqual(await tx.get("v", "x/1"), sealed(1), "committed before");
         assert.equal(await tx.get("w", "x/0"), undefined, "written to the other vault only");
+        assert.equal(await tx.header("none"), undefined, "a vault that does not exist");
       });
       assert.deepEqual(await store.keys("v", ""), ["x/0", "x/1", "y/1", "z/1"]);
       assert.deepEqual(await store.keys("w", ""), ["x/5", "x/9"]);
+      assert.equal(await store.header("none"), undefined, "no header for a vault never created");
       // A transaction that throws leaves the handle usable.
       await assert.rejects(store.transaction(() => Promise.reject(new Error("no"))), /no/);
       await store.transaction((tx) => tx.delete("v", "y/1"));
