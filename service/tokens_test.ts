@@ -240,3 +240,68 @@ Deno.test("export: the access token and API URL in every format, never the refre
   assert.deepEqual(Object.keys(all.vars).sort(), ["ACME_API", "ACME_TOKEN"]);
   assert.equal(all.vars.ACME_TOKEN, token);
 });
+
+Deno.test("export of every provider: the same names with different values get _PROVIDER_CONNECTION suffixes; a connection that cannot be refreshed is left out", async () => {
+  await using f = await fixture({ ACME2_KEY: "acme2-key-0123456789" });
+  await f.login("alice");
+  const token = await f.auth.getAccessToken("acme");
+  // An API-key provider exporting the same variable name, with another value.
+  await f.auth.registerProvider({
+    name: "acme-two",
+    display_name: "Acme Two",
+    auth_type: "api_key",
+    api_url: "api.acme-two.test",
+    api_key: { header_name: "x-key", header_prefix: null, env_var: "ACME2_KEY" },
+    export: { env: { api_key: ["ACME_TOKEN", "ACME2_KEY"] } },
+  });
+  await f.auth.login("acme-two", { connection: "main-1" });
+  const all = await f.auth.export(undefined, { format: "json" });
+  assert.deepEqual(all.vars, {
+    ACME_TOKEN: token,
+    ACME_API: "api.acme.test",
+    ACME_TOKEN_ACME_TWO_MAIN_1: "acme2-key-0123456789",
+    ACME2_KEY: "acme2-key-0123456789",
+  });
+  assert.equal(all.text, JSON.stringify(all.vars, null, 2) + "\n");
+  assert.deepEqual(await f.auth.getAuthHeaders("acme-two"), { "x-key": "acme2-key-0123456789" });
+
+  // acme's token is due and its refresh is refused: only acme-two is exported.
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("invalid_grant", 5);
+  const without = await f.auth.export(undefined);
+  assert.deepEqual(without.vars, {
+    ACME_TOKEN: "acme2-key-0123456789",
+    ACME2_KEY: "acme2-key-0123456789",
+  });
+  assert.equal(without.text, "ACME_TOKEN=acme2-key-0123456789\nACME2_KEY=acme2-key-0123456789\n");
+});
+
+Deno.test("an API key is never refreshed, whatever the clock says; a missing client secret is named", async () => {
+  await using f = await fixture({ ACME2_KEY: "acme2-key-0123456789" });
+  await f.auth.registerProvider({
+    name: "acme-two",
+    display_name: "Acme Two",
+    auth_type: "api_key",
+    api_url: "api.acme-two.test",
+    api_key: { header_name: "Authorization", header_prefix: "Token", env_var: "ACME2_KEY" },
+  });
+  await f.auth.login("acme-two");
+  f.setClock(Date.parse("2100-01-01T00:00:00Z"));
+  assert.equal(await f.auth.getAccessToken("acme-two"), "acme2-key-0123456789");
+  assert.deepEqual(await f.auth.getAuthHeaders("acme-two"), {
+    Authorization: "Token acme2-key-0123456789",
+  });
+  assert.equal(await f.refreshes(), 0);
+  await assert.rejects(
+    f.auth.getSecret("acme-two", "client_secret"),
+    authsomeError("CREDENTIAL_MISSING", "No client secret is stored for acme-two"),
+  );
+  await assert.rejects(
+    f.auth.getSecret("acme-two", "refresh_token"),
+    authsomeError(
+      "CREDENTIAL_MISSING",
+      'The acme-two connection "default" has no refresh_token',
+      "It holds: api_key",
+    ),
+  );
+});
