@@ -291,10 +291,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       res.flushHeaders();
       stream(response, res, response.headers["content-length"], () => res.destroy());
     });
-    upstreamReq.on("error", (error) => {
-      if (abandoned) return;
+    let failed = false;
+    const fail = (error: unknown) => {
+      if (abandoned || failed) return;
+      failed = true;
       emit({ kind: "error", ...base, detail: `upstream: ${describe(error)}` });
       reply(req, res, 502, `authsome proxy: upstream failed: ${describe(error)}`);
+    };
+    upstreamReq.on("error", fail);
+    // Deno's node:http reports no error when a kept-alive upstream connection closes before a
+    // request that is not yet ended gets its response: the client would wait forever.
+    upstreamReq.on("socket", (socket) => {
+      socket.once("close", () => {
+        if (!upstreamRes) fail(new Error("the connection closed before a response"));
+      });
     });
     res.on("close", () => {
       if (res.writableFinished) return;

@@ -84,7 +84,7 @@ const TARGETS: Target[] = [
   },
   {
     module: "proxy/server.ts",
-    tests: ["proxy/server_test.ts"],
+    tests: ["proxy/server_wire_test.ts", "proxy/server_test.ts"],
     floor: 0,
     ci: false,
   },
