@@ -39,32 +39,37 @@ export async function fresh(
   const seen = record.secrets.access_token;
   const provider = def.name;
   const name = record.connection;
-  return await audited(
-    ctx,
-    "refresh",
-    { provider, connection: name },
-    () =>
-      ctx.vault.withLock(`refresh/${provider}/${name}`, async () => {
-        const current = await ctx.vault.get<ConnectionRecord>(connKey(provider, name));
-        if (current === undefined) {
-          throw new AuthsomeError(
-            "CONNECTION_NOT_FOUND",
-            `No connection "${name}" for ${provider}`,
-          );
-        }
-        // Another process refreshed while this one waited for the lock: use its token (even a
-        // short-lived one that is already due again), so N waiting processes cause one refresh.
-        if (!needsRefresh(ctx, current) || current.secrets.access_token !== seen) return current;
-        return await refreshNow(ctx, def, current);
-      }),
-  );
+  return await ctx.vault.withLock(`refresh/${provider}/${name}`, async () => {
+    const current = await ctx.vault.get<ConnectionRecord>(connKey(provider, name));
+    if (current === undefined) {
+      throw new AuthsomeError("CONNECTION_NOT_FOUND", `No connection "${name}" for ${provider}`);
+    }
+    // Another process refreshed while this one waited for the lock: use its token (even a
+    // short-lived one that is already due again), so N waiting processes cause one refresh.
+    if (!needsRefresh(ctx, current) || current.secrets.access_token !== seen) return current;
+    const client = await ctx.vault.get<ClientRecord>(clientKey(provider));
+    const refreshable = current.secrets.refresh_token !== undefined && client !== undefined;
+    // Nothing to refresh with, and not expired yet: the token is still good until it expires.
+    if (!refreshable && Date.parse(current.expires_at!) > ctx.now().getTime()) return current;
+    // Audited only when something happens: a token request, or the connection marked expired.
+    return await audited(
+      ctx,
+      "refresh",
+      { provider, connection: name },
+      () => refreshNow(ctx, def, current, client),
+    );
+  });
 }
 
-/** Sends the refresh request for `current` and saves the outcome (new tokens, or expired). */
+/**
+ * Sends the refresh request for `current` and saves the outcome (new tokens, or expired); without
+ * a refresh token or a client to send it with, marks the connection expired.
+ */
 async function refreshNow(
   ctx: ServiceContext,
   def: ProviderDefinition,
   current: ConnectionRecord,
+  client: ClientRecord | undefined,
 ): Promise<ConnectionRecord> {
   const provider = def.name;
   const name = current.connection;
@@ -84,9 +89,7 @@ async function refreshNow(
       hint,
     });
   };
-  const client = await ctx.vault.get<ClientRecord>(clientKey(provider));
   if (refreshToken === undefined || client === undefined) {
-    if (Date.parse(current.expires_at!) > ctx.now().getTime()) return current;
     return await expire("has expired and cannot be refreshed");
   }
   const oauth = await import("../providers/oauth_login.ts");

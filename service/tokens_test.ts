@@ -16,10 +16,12 @@ import type { AuthService } from "./types.ts";
 interface Fixture extends AsyncDisposable {
   server: AuthServer;
   auth: AuthService;
+  /** The service's AUTHSOME_HOME. */
+  home: string;
   /** Moves the service's clock to `ms` (epoch milliseconds). */
   setClock(ms: number): void;
   /** Logs in `connection` of acme as `login` through the real authorization server. */
-  login(login: string, connection?: string): Promise<void>;
+  login(login: string, connection?: string, force?: boolean): Promise<void>;
   /** The stored expiry of a connection, in epoch ms. */
   expiry(connection?: string): Promise<number>;
   /** Refresh requests the server received so far. */
@@ -30,9 +32,25 @@ interface Fixture extends AsyncDisposable {
  * One server for the whole file (it stops when this process ends): each fixture starts from zeroed
  * counters and no pending failures, with its own home, so the tests stay independent.
  */
-const server = await startAuthServer({ accessTokenTTL: 3600 });
+const server = await startAuthServer({
+  accessTokenTTL: 3600,
+  // A client that is never given a refresh token (no refresh_token grant).
+  clients: [{
+    client_id: "acme-no-refresh",
+    client_secret: "acme-no-refresh-secret",
+    token_endpoint_auth_method: "client_secret_post",
+    application_type: "native",
+    grant_types: ["authorization_code"],
+    response_types: ["code"],
+    redirect_uris: ["http://127.0.0.1:7998/auth/callback/oauth"],
+  }],
+});
 
-async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
+async function fixture(
+  env: Record<string, string> = {},
+  authServer: AuthServer = server,
+): Promise<Fixture> {
+  const server = authServer;
   await server.resetStats();
   const dir = await Deno.makeTempDir({ prefix: "authsome-tokens-" });
   let clock = Date.now();
@@ -52,10 +70,12 @@ async function fixture(env: Record<string, string> = {}): Promise<Fixture> {
   return {
     server,
     auth,
+    home: join(dir, "home"),
     setClock: (ms) => void (clock = ms),
-    async login(login, connection = "default") {
+    async login(login, connection = "default", force = false) {
       await auth.login("acme", {
         connection,
+        force,
         callbackPort: 0,
         onAuthorizationUrl: async (url) => {
           const { callbackUrl } = await server.approveAuthorization(url, { login });
@@ -304,4 +324,161 @@ Deno.test("an API key is never refreshed, whatever the clock says; a missing cli
       "It holds: api_key",
     ),
   );
+});
+
+/** The audit log's entries (one JSON object per line). */
+async function auditEntries(home: string): Promise<Record<string, unknown>[]> {
+  const text = await Deno.readTextFile(join(home, "audit.log"));
+  return text.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+Deno.test("a token without a refresh token is handed out until it expires, then the connection is expired with a re-login hint", async () => {
+  await using f = await fixture({
+    ACME_CLIENT_ID: "acme-no-refresh",
+    ACME_CLIENT_SECRET: "acme-no-refresh-secret",
+  });
+  await f.login("alice");
+  const token = await f.auth.getAccessToken("acme");
+  const expiry = await f.expiry();
+  // Inside the refresh window but not expired: nothing can refresh it, it still works.
+  f.setClock(expiry - 1);
+  assert.equal(await f.auth.getAccessToken("acme"), token);
+  assert.equal((await f.auth.getConnection("acme")).status, "connected");
+  f.setClock(expiry);
+  const hint = "Log in again: authsome login acme --connection default --force";
+  await assert.rejects(
+    f.auth.getAccessToken("acme"),
+    authsomeError(
+      "CREDENTIAL_MISSING",
+      'The acme connection "default" has expired and cannot be refreshed',
+      hint,
+    ),
+  );
+  assert.equal(await f.refreshes(), 0);
+  // The expiry was saved: with the clock set back, the token is still refused, as expired.
+  f.setClock(expiry - 3600_000);
+  assert.equal((await f.auth.getConnection("acme")).status, "expired");
+  await assert.rejects(
+    f.auth.getAccessToken("acme"),
+    authsomeError("CREDENTIAL_MISSING", 'The acme connection "default" is expired', hint),
+  );
+  // Every provider's export leaves an expired connection out.
+  assert.deepEqual((await f.auth.export(undefined)).vars, {});
+  const refreshes = (await auditEntries(f.home)).filter((e) => e.action === "refresh");
+  assert.deepEqual(
+    refreshes.map((e) => [e.provider, e.connection, e.outcome, e.error]),
+    [["acme", "default", "error", "CREDENTIAL_MISSING"]],
+  );
+});
+
+Deno.test("a server that does not rotate: the refresh token is kept and used again", async () => {
+  await using still = await startAuthServer({ accessTokenTTL: 3600, rotateRefreshToken: false });
+  await using f = await fixture({}, still);
+  await f.login("alice");
+  const r0 = await f.auth.getSecret("acme", "refresh_token");
+  f.setClock(await f.expiry() - 1000);
+  const t1 = await f.auth.getAccessToken("acme");
+  assert.equal(await f.auth.getSecret("acme", "refresh_token"), r0);
+  f.setClock(await f.expiry() - 1000);
+  assert.notEqual(await f.auth.getAccessToken("acme"), t1);
+  assert.equal(await f.refreshes(), 2);
+});
+
+Deno.test("a new login while a refresh is in flight wins: its tokens are kept", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("hold", 1);
+  const refreshing = f.auth.getAccessToken("acme");
+  while (((await f.server.stats()).held ?? 0) === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await f.login("bob", "default", true);
+  const bob = await f.auth.getSecret("acme", "refresh_token");
+  const bobToken = await f.auth.getAccessToken("acme");
+  await f.server.release();
+  const refreshed = await refreshing;
+  assert.notEqual(refreshed, bobToken);
+  assert.equal(await f.auth.getAccessToken("acme"), bobToken);
+  assert.equal(await f.auth.getSecret("acme", "refresh_token"), bob);
+});
+
+Deno.test("getConnection shows a refused refresh but not an unreachable endpoint; the default flag is per connection", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  await f.login("bob", "work");
+  assert.equal((await f.auth.getConnection("acme")).default, true);
+  assert.equal((await f.auth.getConnection("acme", { connection: "work" })).default, false);
+  f.setClock(await f.expiry("work") - 1000);
+  await f.server.failNext("500", 1);
+  await assert.rejects(
+    f.auth.getConnection("acme", { connection: "work" }),
+    authsomeError("ENDPOINT_UNREACHABLE", /answered HTTP 500/),
+  );
+  await assert.rejects(
+    f.auth.getConnection("nope"),
+    authsomeError("PROVIDER_NOT_FOUND", /nope/),
+  );
+  await f.server.failNext("invalid_grant", 1);
+  const work = await f.auth.getConnection("acme", { connection: "work" });
+  assert.equal(work.status, "expired");
+  assert.equal(work.connection, "work");
+  assert.equal(work.default, false);
+});
+
+Deno.test("secret fields: an access or refresh token is refreshed first when due, an api_key lookup never refreshes; each is audited with its field", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  const r0 = await f.auth.getSecret("acme", "refresh_token");
+  f.setClock(await f.expiry() - 1000);
+  await assert.rejects(
+    f.auth.getSecret("acme", "api_key"),
+    authsomeError("CREDENTIAL_MISSING", /has no api_key/),
+  );
+  assert.equal(await f.refreshes(), 0);
+  const r1 = await f.auth.getSecret("acme", "refresh_token");
+  assert.notEqual(r1, r0);
+  assert.equal(await f.refreshes(), 1);
+  const secrets = (await auditEntries(f.home)).filter((e) => e.action === "get-secret");
+  assert.deepEqual(secrets.map((e) => [e.provider, e.connection, e.detail, e.outcome]), [
+    ["acme", undefined, { field: "refresh_token" }, "ok"],
+    ["acme", undefined, { field: "api_key" }, "error"],
+    ["acme", undefined, { field: "refresh_token" }, "ok"],
+  ]);
+  await f.auth.getSecret("acme", "access_token", { connection: "default" });
+  assert.deepEqual((await auditEntries(f.home)).at(-1)!.connection, "default");
+  const text = await Deno.readTextFile(join(f.home, "audit.log"));
+  assert.ok(!text.includes(r0) && !text.includes(r1), "a secret reached the audit log");
+});
+
+Deno.test("export: base_url and the first plain api_url; an unreachable refresh fails the export of every provider; audited with the format", async () => {
+  await using f = await fixture();
+  await f.auth.registerProvider(
+    acmeDefinition(f.server, {
+      api_url: ["regex:^api[0-9]\\.acme\\.test$", "api.acme.test", "eu.acme.test"],
+      oauth: {
+        ...acmeDefinition(f.server).oauth,
+        base_url: "https://acme.test",
+        authorization_url: `${f.server.issuer}/auth`,
+      },
+      export: { env: { base_url: ["ACME_BASE"], api_url: ["ACME_API"] } },
+    }),
+    { force: true },
+  );
+  await f.login("alice");
+  assert.deepEqual((await f.auth.export("acme")).vars, {
+    ACME_BASE: "https://acme.test",
+    ACME_API: "api.acme.test",
+  });
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("500", 1);
+  await assert.rejects(
+    f.auth.export(undefined),
+    authsomeError("ENDPOINT_UNREACHABLE", /answered HTTP 500/),
+  );
+  const exports = (await auditEntries(f.home)).filter((e) => e.action === "export");
+  assert.deepEqual(exports.map((e) => [e.provider, e.detail, e.outcome, e.error]), [
+    ["acme", { format: "env" }, "ok", undefined],
+    [undefined, { format: "env" }, "error", "ENDPOINT_UNREACHABLE"],
+  ]);
 });
