@@ -632,9 +632,8 @@ export async function registerClient(options: {
       () => oauth.processDynamicClientRegistrationResponse(response),
     );
     const client: OAuthClient = { client_id: result.client_id };
-    if (typeof result.client_secret === "string" && result.client_secret !== "") {
-      client.client_secret = result.client_secret;
-    }
+    // oauth4webapi has refused an empty client_secret already.
+    if (typeof result.client_secret === "string") client.client_secret = result.client_secret;
     return client;
   } catch (error) {
     throw failure(error, where);

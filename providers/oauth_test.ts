@@ -1178,3 +1178,219 @@ Deno.test("revocation failures: unreachable is exit 8, a server error exit 2 wit
     isAuthsome(4),
   );
 });
+
+// ---- registration, discovery and revocation: every answer's message and hint ----------------
+
+/** Rejects with an AuthsomeError of this code, exactly this message and (when given) hint. */
+function exactly(code: string, message: string, hint?: string | null) {
+  return (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError, `expected AuthsomeError, got ${e}`);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.message, message);
+    if (hint !== undefined) assert.equal(e.hint ?? null, hint);
+    return true;
+  };
+}
+
+function register(fetchFn: typeof fetch, more: Partial<Parameters<typeof registerClient>[0]> = {}) {
+  return registerClient({
+    registrationEndpoint: "https://as.example/register",
+    redirectUri,
+    clientName: "authsome-acme",
+    scopes: [],
+    fetch: fetchFn,
+    ...more,
+  });
+}
+
+Deno.test("registration: no scope member without scopes, an empty secret refused, each failure its message", async () => {
+  const { fetch, sent } = fakeFetch(Response.json({ client_id: "pub" }, { status: 201 }));
+  assert.deepEqual(await register(fetch), { client_id: "pub" });
+  assert.equal("scope" in JSON.parse(sent[0]!.body), false);
+
+  const where = "The registration endpoint of as.example";
+  const cases: [Answer, string, string, string | null][] = [
+    [
+      Response.json({ error: "invalid_client_metadata" }, { status: 400 }),
+      "AUTH_FAILED",
+      `${where} refused the registration (invalid_client_metadata)`,
+      null,
+    ],
+    [
+      Response.json({
+        error: "bad\u0000 code\u00e9",
+        error_description: `line one\nline\ttwo\u2028 ${"x".repeat(300)}`,
+      }, { status: 400 }),
+      "AUTH_FAILED",
+      `${where} refused the registration (badcode): ${
+        `line one line two ${"x".repeat(300)}`.slice(0, 199)
+      }…`,
+      null,
+    ],
+    [
+      Response.json({ error: "\u0001\u0002", error_description: "" }, { status: 400 }),
+      "AUTH_FAILED",
+      `${where} refused the registration (unknown_error): `,
+      null,
+    ],
+    [
+      html(500),
+      "AUTH_FAILED",
+      `${where} answered HTTP 500`,
+      "The provider may be having problems; try again later",
+    ],
+    [
+      new Response("{not json", { status: 201, headers: { "content-type": "application/json" } }),
+      "AUTH_FAILED",
+      `${where} answered with something that is not JSON`,
+      "Check the provider's endpoint URLs; this is not an OAuth endpoint",
+    ],
+    [
+      Response.json({ client_id: "pub", client_secret: "" }, { status: 201 }),
+      "AUTH_FAILED",
+      `${where} sent an invalid response`,
+      null,
+    ],
+    [
+      Response.json({ client_secret: "x" }, { status: 201 }),
+      "AUTH_FAILED",
+      `${where} sent an invalid response`,
+      null,
+    ],
+    [
+      new DOMException("timed out", "TimeoutError"),
+      "ENDPOINT_UNREACHABLE",
+      "Cannot reach as.example: no answer within 30 s",
+      "Check the network connection and the provider's URL",
+    ],
+    [
+      new TypeError("connection refused"),
+      "ENDPOINT_UNREACHABLE",
+      "Cannot reach as.example",
+      "Check the network connection and the provider's URL",
+    ],
+  ];
+  for (const [answer, code, message, hint] of cases) {
+    await assert.rejects(register(fakeFetch(answer).fetch), exactly(code, message, hint));
+  }
+  await assert.rejects(
+    register(fetch, { registrationEndpoint: "http://as.example/register" }),
+    exactly("INVALID_INPUT", "The registration endpoint of as.example must be an https URL"),
+  );
+  await assert.rejects(
+    register(fetch, { registrationEndpoint: "not a url" }),
+    exactly("INVALID_INPUT", "The registration endpoint is not a valid URL"),
+  );
+  // Plain http on a loopback host is a local test server: allowed.
+  const local = fakeFetch(Response.json({ client_id: "loc" }, { status: 201 }));
+  assert.deepEqual(
+    await register(local.fetch, { registrationEndpoint: "http://127.0.0.1:9/register" }),
+    { client_id: "loc" },
+  );
+  assert.equal(local.sent[0]!.url, "http://127.0.0.1:9/register");
+});
+
+Deno.test("discovery: the first document naming a registration endpoint wins; bad or foreign documents are skipped", async () => {
+  const first = fakeFetch(
+    Response.json({ issuer: "https://as.example", registration_endpoint: "https://as.example/r1" }),
+  );
+  assert.equal(
+    await discoverRegistrationEndpoint({
+      authorizationUrl: "https://as.example/a",
+      fetch: first.fetch,
+    }),
+    "https://as.example/r1",
+  );
+  assert.equal(first.sent.length, 1);
+  const skipped = fakeFetch(
+    Response.json({ issuer: "https://as.example", registration_endpoint: 7 }),
+    new Response("{not json", { headers: { "content-type": "application/json" } }),
+  );
+  assert.equal(
+    await discoverRegistrationEndpoint({
+      authorizationUrl: "https://as.example/a",
+      fetch: skipped.fetch,
+    }),
+    undefined,
+  );
+  assert.equal(skipped.sent.length, 2);
+  const local = fakeFetch(
+    html(404),
+    Response.json({ issuer: "http://127.0.0.1:9", registration_endpoint: "http://127.0.0.1:9/r" }),
+  );
+  assert.equal(
+    await discoverRegistrationEndpoint({
+      authorizationUrl: "http://127.0.0.1:9/authorize",
+      fetch: local.fetch,
+    }),
+    "http://127.0.0.1:9/r",
+  );
+  await assert.rejects(
+    discoverRegistrationEndpoint({ authorizationUrl: "http://as.example/a", fetch: first.fetch }),
+    exactly("INVALID_INPUT", "The authorization endpoint of as.example must be an https URL"),
+  );
+});
+
+Deno.test("revocation: each refusal's message and hint; an empty client ID is refused before any request", async () => {
+  const where = "The revocation endpoint of as.example";
+  const cases: [Answer, string, string, string | null][] = [
+    [
+      Response.json({ error: "invalid_client" }, { status: 401 }),
+      "AUTH_FAILED",
+      `${where} refused the request (invalid_client)`,
+      "Check the client ID and client secret",
+    ],
+    [
+      Response.json({ error: "unauthorized_client" }, { status: 400 }),
+      "AUTH_FAILED",
+      `${where} refused the request (unauthorized_client)`,
+      "Check the client ID and client secret",
+    ],
+    [
+      Response.json({ error: "invalid_request" }, { status: 400 }),
+      "AUTH_FAILED",
+      `${where} refused the request (invalid_request)`,
+      "Start the login again",
+    ],
+    [
+      new Response(null, {
+        status: 401,
+        headers: { "www-authenticate": 'Bearer error="invalid_token"' },
+      }),
+      "AUTH_FAILED",
+      `${where} refused the request (invalid_token)`,
+      "Start the login again",
+    ],
+    [
+      new Response(null, { status: 401, headers: { "www-authenticate": 'Basic realm="as"' } }),
+      "AUTH_FAILED",
+      `${where} refused the request (invalid_client)`,
+      "Check the client ID and client secret",
+    ],
+  ];
+  for (const [answer, code, message, hint] of cases) {
+    await assert.rejects(
+      revokeToken({ endpoints, client: secretClient, token: "t", fetch: fakeFetch(answer).fetch }),
+      exactly(code, message, hint),
+    );
+  }
+  const none = fakeFetch();
+  await assert.rejects(
+    revokeToken({ endpoints, client: { client_id: "" }, token: "t", fetch: none.fetch }),
+    exactly(
+      "INVALID_INPUT",
+      "The OAuth client ID is empty",
+      "Pass --client-id or set the provider's client ID environment variable",
+    ),
+  );
+  await assert.rejects(
+    revokeToken({
+      endpoints: { authorization_url: endpoints.authorization_url, token_url: endpoints.token_url },
+      client: publicClient,
+      token: "t",
+      fetch: none.fetch,
+    }),
+    exactly("NOT_ALLOWED", "This provider has no revocation endpoint"),
+  );
+  assert.equal(none.sent.length, 0);
+});
