@@ -1394,3 +1394,80 @@ Deno.test("revocation: each refusal's message and hint; an empty client ID is re
   );
   assert.equal(none.sent.length, 0);
 });
+
+Deno.test("callback checks: state, issuer, code and stray parameters, each with its exact message and hint; nothing is sent", async () => {
+  const { fetch, sent } = fakeFetch();
+  const restart = "Start the login again";
+  const cases: [Record<string, string>, Partial<OAuthEndpoints>, string, string][] = [
+    [
+      { code: "the-code", state: "S2" },
+      {},
+      "OAuth state mismatch",
+      "Start the login again; the browser answered for a different login attempt",
+    ],
+    [
+      { code: "the-code", state: "S1", iss: "https://evil.example/\u0000x\ny" },
+      {},
+      "The authorization response came from issuer https://evil.example/ x y, expected https://as.example",
+      "Check the provider's endpoints; this can be a mix-up attack",
+    ],
+    [
+      { code: "the-code", state: "S1", iss: "https://as.example" },
+      { issuer: "https://as.example/tenant" },
+      "The authorization response came from issuer https://as.example, expected https://as.example/tenant",
+      "Check the provider's endpoints; this can be a mix-up attack",
+    ],
+    [
+      { code: "the-code", state: "S1" },
+      { iss_parameter_supported: true },
+      "The authorization response has no issuer (iss)",
+      restart,
+    ],
+    [{ state: "S1" }, {}, "The authorization response has no code", restart],
+    [{ state: "S1", code: "" }, {}, "The authorization response has no code", restart],
+    [
+      { state: "S1", error: "access_denied", iss: "https://evil.example" },
+      {},
+      "The authorization response came from issuer https://evil.example, expected https://as.example",
+      "Check the provider's endpoints; this can be a mix-up attack",
+    ],
+  ];
+  for (const [params, more, message, hint] of cases) {
+    await assert.rejects(
+      complete(params, fetch, { endpoints: { ...endpoints, ...more } }),
+      exactly("AUTH_FAILED", message, hint),
+    );
+  }
+  // A response carrying implicit-flow tokens is refused as a whole.
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1", id_token: "x.y.z" }, fetch),
+    exactly("AUTH_FAILED", "The authorization response is not valid", null),
+  );
+  assert.equal(sent.length, 0);
+});
+
+Deno.test("device authorization without an endpoint, or without a client ID, is refused before any request", async () => {
+  const { fetch, sent } = fakeFetch();
+  await assert.rejects(
+    startDeviceAuthorization({
+      endpoints: { authorization_url: endpoints.authorization_url, token_url: endpoints.token_url },
+      client: publicClient,
+      scopes: [],
+      fetch,
+    }),
+    exactly(
+      "NOT_ALLOWED",
+      "This provider has no device authorization endpoint",
+      "Use another flow, e.g. --flow pkce",
+    ),
+  );
+  await assert.rejects(
+    startDeviceAuthorization({ endpoints, client: { client_id: "" }, scopes: [], fetch }),
+    exactly("INVALID_INPUT", "The OAuth client ID is empty"),
+  );
+  await assert.rejects(
+    startAuthorization({ endpoints, client: { client_id: "" }, redirectUri, scopes: [] }),
+    exactly("INVALID_INPUT", "The OAuth client ID is empty"),
+  );
+  assert.equal(sent.length, 0);
+});
