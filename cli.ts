@@ -15,6 +15,7 @@ import type { AuthService } from "./mod.ts";
 import { GLOBAL, type OptionName, parseArgv, usage } from "./cli/args.ts";
 import { type CliIO, Output } from "./cli/command.ts";
 import { reportError } from "./cli/output.ts";
+import { refuseInRunChild } from "./cli/run_child.ts";
 import { denoIO } from "./cli/terminal.ts";
 import { VERSION } from "./cli/version.ts";
 
@@ -78,6 +79,7 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
         `Usage: authsome ${command.usage}`,
       );
     }
+    refuseInRunChild(name, values, io.env);
     const out = new Output(io, json, values.quiet === true);
     return await command.run({
       values,

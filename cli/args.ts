@@ -22,6 +22,7 @@ export const OPTIONS = {
   "client-id": { type: "string" },
   stdin: { type: "boolean" },
   env: { type: "boolean" },
+  "no-isolate": { type: "boolean" },
   "reset-client": { type: "boolean" },
   "callback-port": { type: "string" },
   timeout: { type: "string" },

@@ -9,14 +9,18 @@ import type { Command } from "./command.ts";
 /** The commands of this group, by name. */
 export const RUN_COMMANDS: Record<string, Command> = {
   run: {
-    usage: "run [--connection PROVIDER=NAME]... [--env] -- COMMAND [ARGS...]",
+    usage: "run [--connection PROVIDER=NAME]... [--env] [--no-isolate] -- COMMAND [ARGS...]",
     summary: "Run a command behind the proxy that adds your credentials to its HTTPS requests",
-    options: ["connection", "env"],
+    options: ["connection", "env", "no-isolate"],
     details: [
       "The command gets placeholders (e.g. OPENAI_API_KEY=authsome-proxy-managed), proxy variables",
       "and a CA bundle; the proxy adds the real auth header to HTTPS requests for hosts of",
       "providers you are logged in to, so the command never holds the secret. Other hosts are",
       "tunnelled untouched. --env passes the real values as variables instead (no proxy).",
+      "On Linux the command runs in its own mount namespace where the authsome home is an",
+      "empty read-only folder, so it cannot read the vault or the key file; --no-isolate",
+      "turns that off. Inside the command, get --show-secret, export, run --env and login",
+      "are refused (exit 4).",
       "Exit status: the command's; 125 the proxy could not start; 126 not executable;",
       "127 not found; 128+N killed by signal N.",
     ],
@@ -37,6 +41,7 @@ export const RUN_COMMANDS: Record<string, Command> = {
       return await auth.run(args, {
         connections,
         env: values.env === true,
+        isolate: values["no-isolate"] !== true,
         onWarning: (message) => io.stderr(`warning: ${message}\n`),
       });
     },

@@ -50,8 +50,11 @@ export interface ChildEnvInput {
   credentialVars: string[];
 }
 
-/** Never passed to a child, whatever the caller lists: they open the whole vault. */
-const MASTER_VARS = ["AUTHSOME_MASTER_KEY", "AUTHSOME_PASSPHRASE"];
+/**
+ * Never passed to a child, whatever the caller lists: the key sources open the whole vault, and
+ * the home tells it where the vault is.
+ */
+const MASTER_VARS = ["AUTHSOME_MASTER_KEY", "AUTHSOME_PASSPHRASE", "AUTHSOME_HOME"];
 const PROXY_VARS = ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"];
 const NO_PROXY_VARS = ["NO_PROXY", "no_proxy"];
 const LOOPBACK_NO_PROXY = ["127.0.0.1", "localhost", "::1"];

@@ -10,6 +10,7 @@ const SECRETS = {
   MAILCHIMP_API_KEY: "REALMAILCHIMPKEY-us1",
   AUTHSOME_MASTER_KEY: "UkVBTE1BU1RFUktFWVJFQUxNQVNURVJLRVlSRUFMTUFTVEU=",
   AUTHSOME_PASSPHRASE: "real passphrase",
+  AUTHSOME_HOME: "/home/me/.authsome-real-home",
 };
 
 function input(overrides: Partial<ChildEnvInput> = {}): ChildEnvInput {
@@ -65,6 +66,7 @@ Deno.test("the child gets placeholders and no credential or master key", () => {
     ["MAILCHIMP_API_KEY", undefined],
     ["AUTHSOME_MASTER_KEY", undefined],
     ["AUTHSOME_PASSPHRASE", undefined],
+    ["AUTHSOME_HOME", undefined],
   ];
   for (const [name, value] of table) assert.equal(env[name], value, name);
   assert.equal(PLACEHOLDER, "authsome-proxy-managed");
@@ -80,6 +82,7 @@ Deno.test("no real secret survives anywhere in the child environment", () => {
   const bare = childEnv(input({ credentialVars: Object.keys(SECRETS).slice(0, 5) }));
   assert.equal(bare.AUTHSOME_MASTER_KEY, undefined);
   assert.equal(bare.AUTHSOME_PASSPHRASE, undefined);
+  assert.equal(bare.AUTHSOME_HOME, undefined);
   for (const secret of Object.values(SECRETS)) {
     assert.equal(JSON.stringify(bare).includes(secret), false, secret);
   }
@@ -189,11 +192,21 @@ Deno.test("run --env gets the real values and nothing else secret", () => {
       { PATH: "/bin", GITHUB_TOKEN: "gho_new" },
     ],
     [
-      "the master key is never passed on",
+      "the master key and the home are never passed on",
       {
-        parent: { PATH: "/bin", AUTHSOME_MASTER_KEY: "k", AUTHSOME_PASSPHRASE: "p" },
+        parent: {
+          PATH: "/bin",
+          AUTHSOME_MASTER_KEY: "k",
+          AUTHSOME_PASSPHRASE: "p",
+          AUTHSOME_HOME: "h",
+        },
         credentialVars: [],
-        values: { AUTHSOME_MASTER_KEY: "k2", AUTHSOME_PASSPHRASE: "p2", X: "1" },
+        values: {
+          AUTHSOME_MASTER_KEY: "k2",
+          AUTHSOME_PASSPHRASE: "p2",
+          AUTHSOME_HOME: "h2",
+          X: "1",
+        },
       },
       { PATH: "/bin", X: "1" },
     ],

@@ -53,17 +53,26 @@ export function exitStatusOf(status: { code: number; signal: string | null }): n
 /**
  * Spawns `command` with `env` (the environment is replaced, not merged) and inherited stdio, and
  * resolves with its exit status, or with a {@linkcode SpawnFailure} when it could not start.
+ * With a `prefix` (e.g. the one that hides the authsome home), `[...prefix, ...command]` is
+ * started; the program is looked up in the child's `PATH` first, so that a missing or
+ * non-executable program is still reported as such rather than by the prefix's shell.
  */
 export async function spawnChild(
   command: string[],
   env: Record<string, string>,
+  prefix: string[] = [],
 ): Promise<number | SpawnFailure> {
   const [program, ...args] = command;
   if (program === undefined) return { code: 127, program: "" };
+  if (prefix.length > 0) {
+    const missing = await locate(program, env.PATH ?? "");
+    if (missing !== undefined) return { code: missing, program };
+  }
+  const [executable, ...leading] = prefix.length > 0 ? prefix : [program];
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(program, {
-      args,
+    child = new Deno.Command(executable!, {
+      args: prefix.length > 0 ? [...leading, program, ...args] : args,
       env,
       clearEnv: true,
       stdin: "inherit",
@@ -98,4 +107,27 @@ export async function spawnChild(
   } finally {
     for (const [signal, handler] of forward) Deno.removeSignalListener(signal, handler);
   }
+}
+
+/**
+ * Why `program` cannot be started from `path` (a `PATH` value), as `execvp` would find it:
+ * 127 when there is no such file, 126 when there is one but it is not an executable file;
+ * undefined when it can be started.
+ */
+async function locate(program: string, path: string): Promise<126 | 127 | undefined> {
+  const candidates = program.includes("/")
+    ? [program]
+    : path.split(":").map((dir) => `${dir === "" ? "." : dir}/${program}`);
+  let found = false;
+  for (const candidate of candidates) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(candidate);
+    } catch {
+      continue;
+    }
+    found = true;
+    if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return undefined;
+  }
+  return found ? 126 : 127;
 }

@@ -31,7 +31,8 @@ export async function whoami(ctx: ServiceContext): Promise<Record<string, unknow
 
 /**
  * `doctor`: the home's mode, the master key, every record of the vault (all must open), the
- * provider files and the file modes under the home.
+ * provider files and the file modes under the home; and, as a report that never fails, whether
+ * `run` can hide the home from its command.
  *
  * @example
  * ```ts ignore
@@ -107,6 +108,21 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
     }
     if (loose.length > 0) throw new Error(`readable by others: ${loose.join(", ")}`);
     return "every file 0600, every folder 0700";
+  });
+  // A report, not a failure: many systems (macOS, containers without user namespaces) cannot
+  // hide the home, and authsome still works there.
+  await check("run isolation", async () => {
+    const { probeIsolation } = await import("../proxy/isolation.ts");
+    let probeHome = settings.home;
+    try {
+      await Deno.stat(probeHome);
+    } catch {
+      probeHome = "/tmp"; // the home does not exist yet: try the mechanism on another folder
+    }
+    const isolation = await probeIsolation(probeHome, "/");
+    return isolation.kind === "hidden"
+      ? "commands under 'authsome run' cannot see the home (private mount namespace)"
+      : `commands under 'authsome run' can read the home: ${isolation.reason}`;
   });
   return checks;
 }

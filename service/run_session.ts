@@ -10,7 +10,7 @@ import { AuthsomeError } from "../errors.ts";
 import { randomToken } from "../providers/page_style.ts";
 import type { ProviderDefinition } from "../providers/schema.ts";
 import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "../proxy/certs.ts";
-import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { type ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { resolveConnection } from "./connections.ts";
 import { audited, connKey, type ServiceContext } from "./context.ts";
 import { exportVars, fresh, getAuthHeaders, REFRESH_WINDOW_MS } from "./tokens.ts";
@@ -82,8 +82,8 @@ export async function run(
     "run",
     { detail: { program, mode, connections: chosen.length } },
     async () => {
-      const spawn = async (env: Record<string, string>) => {
-        const result = await spawnChild(command, env);
+      const spawn = async (env: Record<string, string>, prefix: string[] = []) => {
+        const result = await spawnChild(command, env, prefix);
         if (typeof result === "number") return result;
         throw result.code === 127
           ? new AuthsomeError("COMMAND_NOT_FOUND", `Command not found: ${result.program}`, {
@@ -128,7 +128,18 @@ export async function run(
           placeholders: [...placeholders],
           credentialVars: [...credentialVars],
         });
-        return await spawn(env);
+        let prefix: string[] = [];
+        if (opts.isolate !== false) {
+          const { probeIsolation } = await import("../proxy/isolation.ts");
+          const isolation = await probeIsolation(ctx.settings.home, Deno.cwd());
+          if (isolation.kind === "hidden") prefix = isolation.prefix;
+          else {
+            opts.onWarning?.(
+              `the command can read the authsome home ${ctx.settings.home} (${isolation.reason})`,
+            );
+          }
+        }
+        return await spawn(env, prefix);
       } finally {
         await session.close();
       }
@@ -179,11 +190,23 @@ async function startRunProxy(
       return leaf;
     },
   };
+  // The child's CA files live in a private folder of this run, outside the home (which the
+  // child may not see), so runs of different vaults never overwrite each other's.
+  const caDir = await Deno.makeTempDir({ prefix: "authsome-run-" }).catch((error) => {
+    throw new AuthsomeError("PROXY_FAILED", "The proxy could not start: no temporary folder", {
+      cause: error,
+      hint: "Check TMPDIR, or use 'authsome run --env'",
+    });
+  });
+  const removeCaDir = () => Deno.remove(caDir, { recursive: true }).catch(() => {});
   const { caCertPath, caBundlePath } = await writeCaFiles(
-    joinPath(ctx.settings.home, "proxy"),
+    caDir,
     authority.certPem,
     tls.rootCertificates,
-  );
+  ).catch(async (error) => {
+    await removeCaDir();
+    throw error;
+  });
 
   const oauth = chosen.some((c) => c.def.auth_type === "oauth2")
     ? await import("../providers/oauth_login.ts")
@@ -229,12 +252,18 @@ async function startRunProxy(
       cache.set(key, { headers, until });
       return headers;
     },
+  }).catch(async (error) => {
+    await removeCaDir();
+    throw error;
   });
   return {
     proxyUrl: `http://authsome:${secret}@127.0.0.1:${proxy.port}`,
     caCertPath,
     caBundlePath,
-    close: () => proxy.close(),
+    close: async () => {
+      await proxy.close();
+      await removeCaDir();
+    },
   };
 }
 
@@ -251,18 +280,15 @@ async function writeCaFiles(
   const caBundlePath = joinPath(dir, "ca-bundle.pem");
   const bundle = [...roots, certPem].join("\n") + "\n";
   try {
-    await ensurePrivateDir(dir);
-    if (await readTextIfExists(caCertPath) !== certPem) await writeFileAtomic(caCertPath, certPem);
-    if (await readTextIfExists(caBundlePath) !== bundle) {
-      await writeFileAtomic(caBundlePath, bundle);
-    }
+    await writeFileAtomic(caCertPath, certPem);
+    await writeFileAtomic(caBundlePath, bundle);
   } catch (error) {
     throw new AuthsomeError(
       "PROXY_FAILED",
       `The proxy could not start: ${error instanceof Error ? error.message : String(error)}`,
       {
         cause: error,
-        hint: `Check that ${dir} is a folder you can write, or use 'authsome run --env'`,
+        hint: "Check TMPDIR, or use 'authsome run --env'",
       },
     );
   }

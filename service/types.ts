@@ -202,6 +202,11 @@ export interface RunOptions {
   parentEnv?: Record<string, string> | undefined;
   /** Receives warnings (e.g. a provider route that could not be built); never a secret. */
   onWarning?: ((message: string) => void) | undefined;
+  /**
+   * Hide the authsome home from the command (Linux mount namespace; default true). When it
+   * cannot be done, a warning says the command can read the home.
+   */
+  isolate?: boolean | undefined;
 }
 
 /** Options of {@linkcode createAuthService}. */

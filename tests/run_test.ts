@@ -47,6 +47,7 @@ interface Fixture {
   run(
     args: string[],
     env?: Record<string, string>,
+    cwd?: string,
   ): Promise<{ code: number; stdout: string; stderr: string }>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -83,10 +84,11 @@ async function fixture(): Promise<Fixture> {
     dir,
     upstream,
     hosts,
-    async run(args, env = {}) {
+    async run(args, env = {}, cwd) {
       const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
       const out = await new Deno.Command("unshare", {
         args: ["-m", "sh", "-c", script, hosts, LAUNCHER, ...args],
+        ...(cwd ? { cwd } : {}),
         clearEnv: true,
         env: {
           PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
@@ -328,14 +330,17 @@ Deno.test("run: an upstream whose certificate is not trusted gets 502 and never 
 
 Deno.test("run: a proxy that cannot start exits 125 with one error line, the command never runs", async () => {
   await using f = await fixture();
-  // The folder of the CA files the child trusts cannot be made: the proxy cannot be set up.
-  await Deno.remove(join(f.home, "proxy"), { recursive: true }).catch(() => {});
-  await Deno.writeTextFile(join(f.home, "proxy"), "a file where the folder should be");
+  // The per-run folder of the CA files the child trusts cannot be made: TMPDIR is a file.
+  const notAFolder = join(f.dir, "tmp-is-a-file");
+  await Deno.writeTextFile(notAFolder, "a file where the folder should be");
   const marker = join(f.dir, "ran");
-  const r = await f.run(["run", "--", "touch", marker]);
+  const r = await f.run(["run", "--", "touch", marker], { TMPDIR: notAFolder });
   assert.equal(r.code, 125, r.stderr);
-  assert.match(r.stderr, /^error: The proxy could not start: .*proxy/m);
-  assert.match(r.stderr, /^hint: .*run --env/m);
+  assert.equal(
+    r.stderr,
+    "error: The proxy could not start: no temporary folder\n" +
+      "hint: Check TMPDIR, or use 'authsome run --env'\n",
+  );
   assert.ok(!r.stderr.includes("    at "), r.stderr);
   assert.equal(await Deno.stat(marker).then(() => true, () => false), false);
 });
@@ -377,4 +382,72 @@ Deno.test("run: an api_url with {base_url} follows the --base-url given at login
   } finally {
     await selfHosted.close();
   }
+});
+
+Deno.test("run: the command cannot get at a secret — the home is hidden, the revealing commands are refused, its environment holds no key", async () => {
+  await using f = await fixture();
+  const script = [
+    'echo "files=$(find "$0" -type f 2>/dev/null | wc -l)"',
+    'cat "$0/master.key" 2>/dev/null; echo "cat=$?"',
+    'touch "$0/x" 2>/dev/null; echo "touch=$?"',
+    'echo "home=${AUTHSOME_HOME-unset} key=${AUTHSOME_MASTER_KEY-unset} pass=${AUTHSOME_PASSPHRASE-unset}"',
+    '"$1" get acme --field api_key --show-secret; echo "get=$?"',
+    '"$1" export acme; echo "export=$?"',
+    '"$1" run --env -- true; echo "run-env=$?"',
+    'printf "%s" "$ACME_API_KEY" | "$1" login acme --connection other --stdin; echo "login=$?"',
+    "env",
+  ].join("\n");
+  // The key given in the environment (it wins over the key file) must not reach the command.
+  const masterKey = JSON.parse(await Deno.readTextFile(join(f.home, "master.key"))).key;
+  const r = await f.run(["run", "--", "sh", "-c", script, f.home, LAUNCHER], {
+    AUTHSOME_MASTER_KEY: masterKey,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^files=0$/m);
+  assert.match(r.stdout, /^cat=1$/m);
+  assert.match(r.stdout, /^touch=1$/m);
+  assert.match(r.stdout, /^home=unset key=unset pass=unset$/m);
+  for (const step of ["get", "export", "run-env", "login"]) {
+    assert.match(r.stdout, new RegExp(`^${step}=4$`, "m"), step);
+  }
+  for (const refused of ["get --show-secret", "export", "run --env", "login"]) {
+    assert.ok(
+      r.stderr.includes(`error: "authsome ${refused}" is refused inside 'authsome run'\n`),
+      r.stderr,
+    );
+  }
+  assert.ok(!r.stderr.includes("warning"), r.stderr);
+  noSecret(r.stdout + r.stderr, "the command's output");
+  assert.ok(!r.stdout.includes(masterKey), "the master key reached the command");
+  // Nothing was stored by the refused login.
+  const list = await runCli(["list", "--json"], { home: f.home });
+  assert.ok(!list.stdout.includes('"other"'), list.stdout);
+
+  // --no-isolate: the same command can read the key file (so the hiding above is what stops it).
+  const open = await f.run(["run", "--no-isolate", "--", "sh", "-c", script, f.home, LAUNCHER]);
+  assert.equal(open.code, 0, open.stderr);
+  assert.match(open.stdout, /^cat=0$/m);
+  assert.doesNotMatch(open.stdout, /^files=0$/m);
+});
+
+Deno.test("run: where the home cannot be hidden, one warning says so and the command still runs", async () => {
+  await using f = await fixture();
+  const inside = join(f.home, "work");
+  await Deno.mkdir(inside);
+  const r = await f.run(
+    ["run", "--", "sh", "-c", 'cat "$0/master.key" >/dev/null; echo "cat=$?"', f.home],
+    {},
+    inside,
+  );
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(
+    r.stderr,
+    `warning: the command can read the authsome home ${f.home} ` +
+      "(the current folder is inside the authsome home, which would be hidden)\n",
+  );
+  assert.equal(r.stdout, "cat=0\n");
+  // --no-isolate is a choice: no warning.
+  const chosen = await f.run(["run", "--no-isolate", "--", "true"], {}, inside);
+  assert.equal(chosen.code, 0, chosen.stderr);
+  assert.equal(chosen.stderr, "");
 });
