@@ -248,6 +248,7 @@ async function withWire(
     },
     resolveUpstream: (host, port) => {
       resolved.push([host, port]);
+      if (host === "throw.test") throw new Error("no route\nsecond line");
       const ports: Record<string, number> = {
         "api.acme.test": upstream.port,
         "plain.test": plain.port,
@@ -305,7 +306,7 @@ async function openTunnel(f: WireFixture, authority = `api.acme.test:${f.upstrea
   );
   assert.equal(await raw.head(), "HTTP/1.1 200 Connection Established\r\n\r\n");
   const tls = await Deno.startTls(raw.conn as Deno.TcpConn, {
-    hostname: "api.acme.test",
+    hostname: authority.replace(/:\d+$/, ""),
     caCerts: [proxyCa.certPem],
   });
   return new Wire(tls);
@@ -521,7 +522,8 @@ Deno.test("wire: a decrypted request reaches upstream with the injected header, 
     const host = `api.acme.test:${f.upstream.port}`;
     await wire.write(
       `POST /v1/chat?x=1 HTTP/1.1\r\nHost: ${host}\r\nauthorization: Bearer placeholder\r\n` +
-        HOP_HEADERS + "X-Multi: a\r\nX-Multi: b\r\nContent-Length: 5\r\n\r\nhello",
+        HOP_HEADERS + "X-Multi: a\r\nX-Multi: b\r\nX-Multi: c\r\nX-Note: x-keep\r\n" +
+        "X-Keep: 1\r\nContent-Length: 5\r\n\r\nhello",
     );
     const response = await readResponse(wire);
     assert.equal(response.status, 201);
@@ -540,7 +542,9 @@ Deno.test("wire: a decrypted request reaches upstream with the injected header, 
     const lines = headLines(request!.head);
     assert.deepEqual(values(lines, "host"), [host]);
     assert.deepEqual(values(lines, "authorization"), ["Bearer real-secret"]);
-    assert.deepEqual(values(lines, "x-multi"), ["a", "b"]);
+    assert.deepEqual(values(lines, "x-multi"), ["a", "b", "c"]);
+    // Only the Connection header names headers to drop; another header's value never does.
+    assert.deepEqual(values(lines, "x-keep"), ["1"]);
     assert.deepEqual(values(lines, "connection"), ["keep-alive"]);
     for (const name of NEVER_FORWARDED) assert.deepEqual(values(lines, name), [], name);
     assert.equal(request!.body, "hello");
@@ -874,5 +878,108 @@ Deno.test("wire: a tunnel relays bytes sent with the CONNECT and closes both way
     await second.write("GET /late HTTP/1.1\r\nHost: plain.test\r\n\r\n");
     assert.equal(await second.rest(), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     close(second);
+  });
+});
+
+Deno.test("wire: an upstream that cannot be resolved gives a 502 on each path, with one line", async () => {
+  await withWire(async (f) => {
+    const tunnel = await connectRaw(f);
+    await tunnel.write(
+      `CONNECT other-throw.test:443 HTTP/1.1\r\nProxy-Authorization: ${f.auth}\r\n\r\n`,
+    );
+    // other-throw.test resolves (to a closed port); throw.test is intercepted and throws.
+    assert.match(await tunnel.rest(), /^HTTP\/1\.1 502 Bad Gateway\r\n/);
+
+    const wire = await openTunnel(f, "throw.test:443");
+    await wire.write(`GET /v1/x HTTP/1.1\r\nHost: throw.test\r\n\r\n`);
+    const intercepted = await readResponse(wire);
+    assert.equal(intercepted.status, 502);
+    assert.equal(intercepted.body, "authsome proxy: the request could not be built\n");
+    assert.deepEqual(f.events.at(-1), {
+      kind: "error",
+      host: "throw.test",
+      path: "/v1/x",
+      method: "GET",
+      detail: "request: no route",
+    });
+    close(wire);
+
+    const plain = await connectRaw(f);
+    await plain.write(
+      `GET http://throw.test/y HTTP/1.1\r\nHost: throw.test\r\nProxy-Authorization: ${f.auth}\r\n\r\n`,
+    );
+    const forwarded = await readResponse(plain);
+    assert.equal(forwarded.status, 502);
+    assert.equal(forwarded.body, "authsome proxy: the request could not be built\n");
+    assert.deepEqual(f.events.at(-1), {
+      kind: "error",
+      host: "throw.test",
+      path: "/y",
+      method: "GET",
+      detail: "request: no route",
+    });
+    close(plain);
+  }, { shouldIntercept: (host) => host === "throw.test" });
+  await withWire(async (f) => {
+    const wire = await connectRaw(f);
+    await wire.write(`CONNECT throw.test:443 HTTP/1.1\r\nProxy-Authorization: ${f.auth}\r\n\r\n`);
+    assert.equal(
+      await wire.rest(),
+      rawAnswer("502 Bad Gateway", "authsome proxy: upstream failed"),
+    );
+    assert.deepEqual(f.events, [{ kind: "error", host: "throw.test", detail: "tunnel: no route" }]);
+  }, { shouldIntercept: () => false });
+});
+
+Deno.test("wire: a refused CONNECT without credentials and without a valid target names no host", async () => {
+  await withWire(async (f) => {
+    const wire = await connectRaw(f);
+    await wire.write("CONNECT not-a-target HTTP/1.1\r\n\r\n");
+    assert.equal(await wire.rest(), AUTH_REQUIRED);
+    assert.deepEqual(f.events, [{
+      kind: "denied",
+      host: "",
+      detail: "missing or wrong proxy credentials",
+    }]);
+  });
+});
+
+Deno.test("wire: malformed HTTP is cut off without an answer, outside and inside a tunnel", async () => {
+  await withWire(async (f) => {
+    const outside = await connectRaw(f);
+    await outside.write("THIS IS NOT HTTP\r\n\r\n");
+    assert.equal(await outside.rest(), "");
+    const inside = await openTunnel(f);
+    await inside.write("THIS IS NOT HTTP EITHER\r\n\r\n");
+    assert.equal(await inside.rest(), "");
+    assert.equal(f.upstream.requests.length, 0);
+  });
+});
+
+Deno.test("wire: an upstream that closes after a complete answer is no error; one error event when it closes before", async () => {
+  await withWire(async (f) => {
+    f.upstream.closeAfterAnswer = true;
+    const wire = await openTunnel(f);
+    await wire.write(`GET /v1/once HTTP/1.1\r\nHost: api.acme.test\r\n\r\n`);
+    const first = await readResponse(wire);
+    assert.equal(first.body, "ok");
+    await wire.write(`GET /v1/twice HTTP/1.1\r\nHost: api.acme.test\r\n\r\n`);
+    assert.equal((await readResponse(wire)).body, "ok");
+    assert.deepEqual(f.events.map((e) => e.kind), ["inject", "inject"]);
+    f.upstream.answer = "";
+    await wire.write(`GET /v1/none HTTP/1.1\r\nHost: api.acme.test\r\n\r\n`);
+    assert.equal((await readResponse(wire)).status, 502);
+    // Let any late duplicate arrive before counting.
+    await wire.write(`GET /public HTTP/1.1\r\nHost: api.acme.test\r\n\r\n`);
+    await readResponse(wire);
+    assert.deepEqual(f.events.map((e) => e.kind), [
+      "inject",
+      "inject",
+      "inject",
+      "error",
+      "pass",
+      "error",
+    ]);
+    close(wire);
   });
 });
