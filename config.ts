@@ -50,7 +50,10 @@ const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
  * checkName("connection", "work"); // ok
  * ```
  */
-export function checkName(kind: "connection" | "vault" | "provider", name: string): string {
+export function checkName(
+  kind: "connection" | "vault" | "provider" | "identity",
+  name: string,
+): string {
   if (!NAME_PATTERN.test(name)) {
     const shown = JSON.stringify(name.length > 40 ? `${name.slice(0, 40)}…` : name);
     throw new AuthsomeError("USAGE", `Invalid ${kind} name ${shown}`, {

@@ -26,6 +26,8 @@ export {
   type ConnectionSummary,
   type DeviceCodePrompt,
   type DoctorCheck,
+  type IdentityInfo,
+  type IdentitySpec,
   type InputField,
   type InputRequest,
   type LoginOptions,

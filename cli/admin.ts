@@ -50,16 +50,16 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     },
   },
   log: {
-    usage: "log [-n N]",
-    summary: "Show the last N audit entries (default 50)",
-    options: ["n"],
+    usage: "log [-n N] [--identity NAME]",
+    summary: "Show the last N audit entries (default 50), or those of one agent identity",
+    options: ["n", "identity"],
     args: [0, 0],
     async run({ values, out, service }) {
       const n = values.n === undefined ? 50 : Number(values.n);
       if (!Number.isInteger(n) || n < 0) {
         throw usage("-n needs a whole number", "Example: authsome log -n 20");
       }
-      const entries = await (await service()).auditLog(n);
+      const entries = await (await service()).auditLog(n, { identity: values.identity });
       if (out.json) out.doc({ entries });
       else if (entries.length === 0) out.note("No audit entries yet.");
       else {
@@ -70,6 +70,7 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
               e.action,
               e.provider === undefined ? "-" : `${e.provider}/${e.connection ?? "*"}`,
               `vault=${e.vault}`,
+              ...(e.identity === undefined ? [] : [`identity=${e.identity}`]),
               e.outcome === "ok" ? "ok" : `error ${e.error ?? ""}`.trim(),
               ...Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${v}`),
             ].join("  ")

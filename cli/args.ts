@@ -30,6 +30,12 @@ export const OPTIONS = {
   "show-secret": { type: "boolean" },
   format: { type: "string" },
   n: { type: "string", short: "n" },
+  allow: { type: "string" },
+  "read-only": { type: "string" },
+  path: { type: "string" },
+  expires: { type: "string" },
+  as: { type: "string" },
+  identity: { type: "string" },
 } as const;
 
 /** An option name, e.g. `connection`. */

@@ -8,6 +8,7 @@ import { ENV_VARS } from "../config.ts";
 import { ADMIN_COMMANDS } from "./admin.ts";
 import type { Command } from "./command.ts";
 import { CONNECTIONS_COMMANDS } from "./connections.ts";
+import { IDENTITY_COMMANDS } from "./identity.ts";
 import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   ...CONNECTIONS_COMMANDS,
   ...PROVIDER_COMMANDS,
   ...RUN_COMMANDS,
+  ...IDENTITY_COMMANDS,
   ...ADMIN_COMMANDS,
 };
 

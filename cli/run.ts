@@ -9,9 +9,10 @@ import type { Command } from "./command.ts";
 /** The commands of this group, by name. */
 export const RUN_COMMANDS: Record<string, Command> = {
   run: {
-    usage: "run [--connection PROVIDER=NAME]... [--env] [--no-isolate] -- COMMAND [ARGS...]",
+    usage:
+      "run [--as IDENTITY] [--connection PROVIDER=NAME]... [--env] [--no-isolate] -- COMMAND [ARGS...]",
     summary: "Run a command behind the proxy that adds your credentials to its HTTPS requests",
-    options: ["connection", "env", "no-isolate"],
+    options: ["connection", "env", "no-isolate", "as"],
     details: [
       "The command gets placeholders (e.g. OPENAI_API_KEY=authsome-proxy-managed), proxy variables",
       "and a CA bundle; the proxy adds the real auth header to HTTPS requests for hosts of",
@@ -20,7 +21,8 @@ export const RUN_COMMANDS: Record<string, Command> = {
       "On Linux the command runs in its own mount namespace where the authsome home is an",
       "empty read-only folder, so it cannot read the vault or the key file; --no-isolate",
       "turns that off. Inside the command, get --show-secret, export, run --env and login",
-      "are refused (exit 4).",
+      "are refused (exit 4). --as IDENTITY routes only what the identity may use; a request",
+      "its policy refuses gets 403 from the proxy and is never forwarded.",
       "Exit status: the command's; 125 the proxy could not start; 126 not executable;",
       "127 not found; 128+N killed by signal N.",
     ],
@@ -42,6 +44,7 @@ export const RUN_COMMANDS: Record<string, Command> = {
         connections,
         env: values.env === true,
         isolate: values["no-isolate"] !== true,
+        as: values.as,
         onWarning: (message) => io.stderr(`warning: ${message}\n`),
       });
     },

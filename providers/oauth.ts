@@ -207,7 +207,7 @@ export async function completeAuthorization(options: {
   checkClient(client);
   const as = authorizationServer(endpoints);
   const state = params.get("state");
-  if (state === null || state !== options.expectedState) {
+  if (state !== options.expectedState) {
     throw new AuthsomeError("AUTH_FAILED", "OAuth state mismatch", {
       hint: "Start the login again; the browser answered for a different login attempt",
     });
@@ -967,7 +967,8 @@ function httpOptions(url: URL, fetchFn: typeof fetch) {
   return {
     [oauth.customFetch]: <M, B>(input: string, init: oauth.CustomFetchOptions<M, B>) =>
       send(fetchFn, input, init as RequestInit),
-    [oauth.allowInsecureRequests]: url.protocol === "http:" && isLoopback(url),
+    // endpointUrl() has refused plain http anywhere but on loopback.
+    [oauth.allowInsecureRequests]: url.protocol === "http:",
     signal: () => AbortSignal.timeout(REQUEST_TIMEOUT_MS),
   };
 }

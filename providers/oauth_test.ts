@@ -1471,3 +1471,278 @@ Deno.test("device authorization without an endpoint, or without a client ID, is 
   );
   assert.equal(sent.length, 0);
 });
+
+// ---- details a user sees: URLs, scopes, ID-token claims, token sets --------------------------
+
+Deno.test("state and verifier are base64url of 32 bytes from the random source, exactly", async () => {
+  // Bytes chosen so that base64 has '+', '/' and '=' padding: each must be turned to base64url.
+  const bytes = [...Array(10).fill([0xfb, 0xef, 0xbe]).flat(), 0xff, 0xff];
+  let calls = 0;
+  const start = await startAuthorization({
+    endpoints,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+    random: (size) => {
+      calls++;
+      assert.equal(size, 32);
+      return Uint8Array.from(bytes);
+    },
+  });
+  assert.equal(calls, 2);
+  const expected = `${"----".repeat(10)}__8`;
+  assert.equal(start.state, expected);
+  assert.equal(start.codeVerifier, expected);
+  // Without a random source both come from the system's generator: 43 base64url characters.
+  const plain = await startAuthorization({
+    endpoints,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+  });
+  assert.match(plain.state, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(plain.codeVerifier, /^[A-Za-z0-9_-]{43}$/);
+});
+
+Deno.test("a scope already in the authorization URL is replaced, or removed when no scope is asked for", async () => {
+  const withScope = { ...endpoints, authorization_url: "https://as.example/authorize?scope=admin" };
+  const none = await startAuthorization({
+    endpoints: withScope,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+  });
+  assert.equal(none.url.searchParams.has("scope"), false);
+  const some = await startAuthorization({
+    endpoints: withScope,
+    client: publicClient,
+    redirectUri,
+    scopes: ["read"],
+  });
+  assert.deepEqual(some.url.searchParams.getAll("scope"), ["read"]);
+});
+
+Deno.test("each endpoint is named in its URL errors", async () => {
+  const bad = "not a url";
+  await assert.rejects(
+    startAuthorization({
+      endpoints: { ...endpoints, authorization_url: bad },
+      client: publicClient,
+      redirectUri,
+      scopes: [],
+    }),
+    exactly("INVALID_INPUT", "The authorization endpoint is not a valid URL"),
+  );
+  const { fetch } = fakeFetch();
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch, {
+      endpoints: { ...endpoints, token_url: "http://as.example/token" },
+    }),
+    exactly("INVALID_INPUT", "The token endpoint of as.example must be an https URL"),
+  );
+  await assert.rejects(
+    startDeviceAuthorization({
+      endpoints: { ...endpoints, device_authorization_url: bad },
+      client: publicClient,
+      scopes: [],
+      fetch,
+    }),
+    exactly("INVALID_INPUT", "The device authorization endpoint is not a valid URL"),
+  );
+  await assert.rejects(
+    revokeToken({
+      endpoints: { ...endpoints, revocation_url: bad },
+      client: publicClient,
+      token: "t",
+      fetch,
+    }),
+    exactly("INVALID_INPUT", "The revocation endpoint is not a valid URL"),
+  );
+  await assert.rejects(
+    refreshTokens({
+      endpoints: { ...endpoints, authorization_url: bad },
+      client: publicClient,
+      refreshToken: "REFRESH-1",
+      fetch,
+      now: fixedNow,
+    }),
+    exactly("INVALID_INPUT", "The authorization endpoint is not a valid URL"),
+  );
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints: { ...endpoints, token_url: bad },
+      client: publicClient,
+      device,
+      fetch,
+      ...fakeClock(),
+    }),
+    exactly("INVALID_INPUT", "The token endpoint is not a valid URL"),
+  );
+  // A client object without a client_id (from JavaScript) is refused like an empty one.
+  await assert.rejects(
+    startAuthorization({
+      endpoints,
+      client: {} as OAuthClient,
+      redirectUri,
+      scopes: [],
+    }),
+    exactly("INVALID_INPUT", "The OAuth client ID is empty"),
+  );
+});
+
+Deno.test("a server that promises iss and sends the right one is accepted", async () => {
+  const { fetch } = fakeFetch(Response.json({ access_token: "A", token_type: "bearer" }));
+  const tokens = await complete(
+    { code: "the-code", state: "S1", iss: "https://as.example" },
+    fetch,
+    { endpoints: { ...endpoints, iss_parameter_supported: true } },
+  );
+  assert.equal(tokens.access_token, "A");
+});
+
+Deno.test("token sets: no scope asked and none granted is an empty list; scopes split on commas and blanks", async () => {
+  const { fetch } = fakeFetch(
+    Response.json({ access_token: "A", token_type: "bearer" }),
+    Response.json({
+      access_token: "B",
+      token_type: "bearer",
+      scope: " read,write  admin ",
+    }),
+  );
+  const bare = await complete({ code: "the-code", state: "S1" }, fetch);
+  assert.deepEqual(bare.scopes, []);
+  assert.equal("refresh_token" in bare, false);
+  const split = await complete({ code: "the-code", state: "S1" }, fetch);
+  assert.deepEqual(split.scopes, ["read", "write", "admin"]);
+  assert.equal("refresh_token" in split, false);
+});
+
+Deno.test("ID-token claims: empty ones are left out; a token for someone else is refused as failed validation", async () => {
+  const now = Math.floor(Date.now() / 1000);
+  const token = (claims: Record<string, unknown>) =>
+    [
+      b64url({ alg: "RS256", typ: "JWT" }),
+      b64url({
+        iss: "https://as.example",
+        sub: "u-1",
+        aud: "cli-app",
+        iat: now,
+        exp: now + 300,
+        ...claims,
+      }),
+      "c2lnbmF0dXJl",
+    ].join(".");
+  const answer = (claims: Record<string, unknown>) =>
+    Response.json({ access_token: "A", token_type: "bearer", id_token: token(claims) });
+  const { fetch } = fakeFetch(
+    answer({ name: "", email: "", preferred_username: "ada" }),
+    answer({ aud: "someone-else" }),
+    answer({ exp: now - 3600, iat: now - 7200 }),
+  );
+  const tokens = await complete({ code: "the-code", state: "S1" }, fetch, { client: publicClient });
+  assert.deepEqual(tokens.id_token_claims, { sub: "u-1", preferred_username: "ada" });
+  assert.equal(tokens.account_label, "ada");
+  const failed = "The token endpoint of as.example sent an ID token that failed validation";
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch, { client: publicClient }),
+    exactly("AUTH_FAILED", failed, null),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch, { client: publicClient }),
+    exactly("AUTH_FAILED", failed, null),
+  );
+});
+
+Deno.test("a GitHub-style 200 with an empty error member is an invalid response, not a refusal", async () => {
+  const { fetch } = fakeFetch(Response.json({ error: "" }));
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch),
+    exactly("AUTH_FAILED", "The token endpoint of as.example sent an invalid response", null),
+  );
+});
+
+Deno.test("a challenge without an error code is skipped for the one that has it", async () => {
+  const { fetch } = fakeFetch(
+    new Response(null, {
+      status: 401,
+      headers: { "www-authenticate": 'Basic realm="as", Bearer error="invalid_token"' },
+    }),
+  );
+  await assert.rejects(
+    revokeToken({ endpoints, client: secretClient, token: "t", fetch }),
+    exactly(
+      "AUTH_FAILED",
+      "The revocation endpoint of as.example refused the request (invalid_token)",
+      "Start the login again",
+    ),
+  );
+});
+
+Deno.test("device flow details: no scope member without scopes, a failing endpoint, the exact expiry boundary, Google's verification_url only as a fallback", async () => {
+  const sent = fakeFetch(
+    Response.json({
+      device_code: "D",
+      user_code: "U",
+      verification_uri: "https://as.example/activate",
+      verification_url: "https://as.example/other",
+      expires_in: 60,
+    }),
+    html(500),
+    new Response("{broken", { status: 200, headers: { "content-type": "application/json" } }),
+  );
+  const started = await startDeviceAuthorization({
+    endpoints,
+    client: publicClient,
+    scopes: [],
+    fetch: sent.fetch,
+  });
+  assert.equal(started.verification_uri, "https://as.example/activate");
+  assert.equal(new URLSearchParams(sent.sent[0]!.body).has("scope"), false);
+  await assert.rejects(
+    startDeviceAuthorization({ endpoints, client: publicClient, scopes: [], fetch: sent.fetch }),
+    exactly(
+      "AUTH_FAILED",
+      "The device authorization endpoint of as.example answered HTTP 500",
+      "The provider may be having problems; try again later",
+    ),
+  );
+  await assert.rejects(
+    startDeviceAuthorization({ endpoints, client: publicClient, scopes: [], fetch: sent.fetch }),
+    exactly(
+      "AUTH_FAILED",
+      "The device authorization endpoint of as.example answered with something that is not JSON",
+    ),
+  );
+  // Polling stops when the clock reaches the deadline exactly: no poll at that instant.
+  const clock = fakeClock();
+  const pending = () => Response.json({ error: "authorization_pending" }, { status: 400 });
+  const polls = fakeFetch(...Array.from({ length: 30 }, pending));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device: { ...device, expires_in: 10, interval: 5 },
+      fetch: polls.fetch,
+      ...clock,
+    }),
+    exactly(
+      "AUTH_FAILED",
+      "The device code expired",
+      "Start the login again and enter the code sooner",
+    ),
+  );
+  assert.equal(polls.sent.length, 1, "polled at 5 s only; at 10 s the code has expired");
+  // An invalid answer while polling ends it at once (no retry).
+  const invalid = fakeFetch(Response.json({ token_type: "bearer" }), pending());
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device,
+      fetch: invalid.fetch,
+      ...fakeClock(),
+    }),
+    exactly("AUTH_FAILED", "The token endpoint of as.example sent an invalid response"),
+  );
+  assert.equal(invalid.sent.length, 1);
+});

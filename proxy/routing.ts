@@ -357,8 +357,15 @@ function parseUrl(raw: string): URL | undefined {
  * The request path as a server would resolve it: no query or fragment, `/` and `\\` runs
  * collapsed, `.`/`..` segments (also percent-encoded) resolved, no trailing slash (a prefix
  * matches with or without one).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { canonicalPath } from "./routing.ts";
+ * assert.equal(canonicalPath("/a//b/%2e%2e/c/?x=1"), "/a/c");
+ * ```
  */
-function canonicalPath(raw: string): string {
+export function canonicalPath(raw: string): string {
   const end = raw.search(/[?#]/);
   const path = end === -1 ? raw : raw.slice(0, end);
   const out: string[] = [];

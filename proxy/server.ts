@@ -39,6 +39,28 @@ export interface ProxyEvent {
   detail?: string;
 }
 
+/**
+ * Thrown (rejected) by {@linkcode ProxyOptions.headersFor} to refuse a request by policy: the
+ * client gets `status` with `body` as JSON, and nothing is forwarded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ProxyRefusal } from "./server.ts";
+ * const refusal = new ProxyRefusal(403, { error: "policy", rule: "read-only" });
+ * assert.equal(refusal.status, 403);
+ * ```
+ */
+export class ProxyRefusal extends Error {
+  /**
+   * @param status The HTTP status the client gets.
+   * @param body The JSON body (never a secret); its `rule` member, when present, is audited.
+   */
+  constructor(readonly status: number, readonly body: Record<string, unknown>) {
+    super(`refused: ${String(body.rule ?? status)}`);
+  }
+}
+
 /** A request the proxy has decrypted, as shown to {@linkcode ProxyOptions.headersFor}. */
 export interface InterceptedRequest {
   /** Always `https`: plain HTTP is never injected. */
@@ -72,8 +94,9 @@ export interface ProxyOptions {
   shouldIntercept(host: string, port: number): boolean;
   /**
    * For a decrypted request: the headers to set (replacing what the client sent), or `undefined` to
-   * forward it unchanged. A rejection answers the request with 502: an {@linkcode AuthsomeError}'s
-   * message (never a secret) is shown to the client, any other error as a fixed text.
+   * forward it unchanged. A {@linkcode ProxyRefusal} answers with its status and JSON body; any
+   * other rejection answers with 502: an {@linkcode AuthsomeError}'s message (never a secret) is
+   * shown to the client, any other error as a fixed text.
    */
   headersFor(request: InterceptedRequest): Promise<Record<string, string> | undefined>;
   /** Where to connect for host:port; default the same. Tests map a name to 127.0.0.1. */
@@ -230,6 +253,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         method: method.toUpperCase(),
       });
     } catch (error) {
+      if (error instanceof ProxyRefusal) {
+        emit({
+          kind: "denied",
+          ...base,
+          detail: `policy: ${String(error.body.rule ?? "refused")}`,
+        });
+        req.resume();
+        res.writeHead(error.status, { "content-type": "application/json" });
+        res.end(JSON.stringify(error.body) + "\n");
+        return;
+      }
       const message = error instanceof AuthsomeError
         ? error.message
         : "the credential could not be loaded";

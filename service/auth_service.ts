@@ -2,14 +2,24 @@
  * The composition root: `createAuthService` builds one {@linkcode ServiceContext} and binds the
  * capability modules to it. Each operation lives in the module named after it:
  * connections.ts (list, set-default, logout), login.ts, tokens.ts (refresh, headers, secrets,
- * export), revoke.ts, run_session.ts, provider_files.ts, doctor.ts (whoami, doctor).
+ * export), revoke.ts, run_session.ts, provider_files.ts, identities.ts, doctor.ts (whoami,
+ * doctor). A service created with an identity checks its policy before each operation.
  *
  * @module
  */
+import { AuthsomeError } from "../errors.ts";
 import { readAudit } from "../storage/audit.ts";
 import { listConnections, listProviders, logout, setDefaultConnection } from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
+import {
+  allowedConnection,
+  createIdentity,
+  getIdentity,
+  listIdentities,
+  refuseChangeAsIdentity,
+  removeIdentity,
+} from "./identities.ts";
 import { login } from "./login.ts";
 import { registerProvider, removeProvider } from "./provider_files.ts";
 import { revoke } from "./revoke.ts";
@@ -36,26 +46,60 @@ import type { AuthService, AuthServiceOptions } from "./types.ts";
  */
 export function createAuthService(options: AuthServiceOptions = {}): Promise<AuthService> {
   const ctx = createContext(options);
+  /** Runs a change to the vault, refused for an identity. */
+  const change = <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      refuseChangeAsIdentity(ctx);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return fn();
+  };
+  const credential = (provider: string, connection: string | undefined) =>
+    allowedConnection(ctx, provider, connection, "credential");
   const service: AuthService = {
     settings: ctx.settings,
-    login: (provider, opts) => login(ctx, provider, opts),
-    logout: (provider, opts = {}) => logout(ctx, provider, opts.connection),
-    revoke: (provider, opts) => revoke(ctx, provider, opts),
-    getConnection: (provider, opts = {}) => getConnection(ctx, provider, opts.connection),
-    getSecret: (provider, field, opts = {}) => getSecret(ctx, provider, field, opts.connection),
-    getAccessToken: (provider, opts = {}) => getAccessToken(ctx, provider, opts.connection),
-    getAuthHeaders: (provider, opts = {}) => getAuthHeaders(ctx, provider, opts.connection),
+    login: (provider, opts) => change(() => login(ctx, provider, opts)),
+    logout: (provider, opts = {}) => change(() => logout(ctx, provider, opts.connection)),
+    revoke: (provider, opts) => change(() => revoke(ctx, provider, opts)),
+    getConnection: async (provider, opts = {}) =>
+      getConnection(
+        ctx,
+        provider,
+        await allowedConnection(ctx, provider, opts.connection, "metadata"),
+      ),
+    getSecret: async (provider, field, opts = {}) =>
+      getSecret(ctx, provider, field, await credential(provider, opts.connection)),
+    getAccessToken: async (provider, opts = {}) =>
+      getAccessToken(ctx, provider, await credential(provider, opts.connection)),
+    getAuthHeaders: async (provider, opts = {}) =>
+      getAuthHeaders(ctx, provider, await credential(provider, opts.connection)),
     listProviders: () => listProviders(ctx),
     listConnections: (provider) => listConnections(ctx, provider),
     getProvider: (name) => ctx.registry.get(name),
-    setDefaultConnection: (provider, name) => setDefaultConnection(ctx, provider, name),
-    export: (provider, opts) => exportValues(ctx, provider, opts),
-    registerProvider: (definition, opts) => registerProvider(ctx, definition, opts),
-    removeProvider: (name) => removeProvider(ctx, name),
-    run: (command, opts) => run(ctx, command, opts),
+    setDefaultConnection: (provider, name) =>
+      change(() => setDefaultConnection(ctx, provider, name)),
+    export: async (provider, opts = {}) => {
+      if (provider === undefined && ctx.identity !== undefined) {
+        throw new AuthsomeError("NOT_ALLOWED", "An identity exports one provider at a time", {
+          hint: "Name the provider: authsome export PROVIDER",
+        });
+      }
+      const connection = provider === undefined
+        ? opts.connection
+        : await credential(provider, opts.connection);
+      return exportValues(ctx, provider, { ...opts, connection });
+    },
+    registerProvider: (definition, opts) => change(() => registerProvider(ctx, definition, opts)),
+    removeProvider: (name) => change(() => removeProvider(ctx, name)),
+    run: (command, opts = {}) => run(ctx, command, { ...opts, as: opts.as ?? ctx.identity }),
     whoami: () => whoami(ctx),
     doctor: () => doctor(ctx),
-    auditLog: (limit = 50) => readAudit(ctx.settings.home, limit),
+    auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
+    createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
+    listIdentities: () => listIdentities(ctx),
+    getIdentity: (name) => getIdentity(ctx, name),
+    removeIdentity: (name) => change(() => removeIdentity(ctx, name)),
     close: () => Promise.resolve(ctx.store.close()),
   };
   return Promise.resolve(service);

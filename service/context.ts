@@ -36,6 +36,8 @@ export interface ServiceContext {
   readonly keyOptions: MasterKeyOptions;
   /** Loads the master key once; `create` allows creating the key file. */
   readonly masterKey: (create: boolean) => Promise<MasterKey>;
+  /** The agent identity the service acts as, when created with one. */
+  readonly identity: string | undefined;
 }
 
 /** Audit fields a caller gives; time, action, vault and outcome are added. */
@@ -91,6 +93,7 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     }),
     keyOptions,
     masterKey,
+    identity: options.identity,
   };
 }
 
@@ -129,6 +132,7 @@ async function audit(
     time: ctx.now().toISOString(),
     action,
     vault: ctx.settings.vault,
+    ...(ctx.identity !== undefined ? { identity: ctx.identity } : {}),
     ...fields,
     outcome: error === undefined ? "ok" : "error",
   };

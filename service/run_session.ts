@@ -10,8 +10,10 @@ import { AuthsomeError } from "../errors.ts";
 import { randomToken } from "../providers/page_style.ts";
 import type { ProviderDefinition } from "../providers/schema.ts";
 import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "../proxy/certs.ts";
-import { type ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { checkRequest, grantFor, type IdentityPolicy } from "../proxy/policy.ts";
 import { resolveConnection } from "./connections.ts";
+import { activePolicy } from "./identities.ts";
 import { audited, connKey, type ServiceContext } from "./context.ts";
 import { exportVars, fresh, getAuthHeaders, REFRESH_WINDOW_MS } from "./tokens.ts";
 import type { ConnectionRecord, RunOptions } from "./types.ts";
@@ -57,20 +59,44 @@ export async function run(
       credentialVars.add(def.oauth.client.client_secret_env);
     }
   }
+  // An identity's policy limits what is routed (and, in the proxy, what each request may do).
+  const policy = opts.as === undefined ? undefined : await activePolicy(ctx, opts.as);
+  if (policy !== undefined && opts.env) {
+    throw new AuthsomeError("NOT_ALLOWED", "run --env cannot be limited to an identity's policy", {
+      hint: `Use the proxy: authsome run --as ${policy.name} -- COMMAND`,
+    });
+  }
   // The connection of each provider: the default, or the one asked for.
   const chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }> = [];
   for (const provider of opts.connections ? Object.keys(opts.connections) : []) {
     if (!defs.has(provider)) await ctx.registry.get(provider); // a clear "unknown provider" error
+    if (policy !== undefined) {
+      const granted = grantFor(policy, provider);
+      const asked = opts.connections![provider];
+      if (granted === undefined || (granted.connection ?? asked) !== asked) {
+        throw new AuthsomeError(
+          "NOT_ALLOWED",
+          `The identity "${policy.name}" may not use the ${provider} connection "${asked}"`,
+          { hint: `Its policy: authsome identity show ${policy.name}` },
+        );
+      }
+    }
   }
+  const routed = new Set<string>();
   for (const provider of withConnections) {
     const def = defs.get(provider);
     if (def === undefined) continue;
-    const wanted = opts.connections?.[provider];
+    const grant = policy === undefined ? undefined : grantFor(policy, provider);
+    if (policy !== undefined && grant === undefined) continue; // tunnelled, never injected
+    const wanted = grant?.connection ?? opts.connections?.[provider];
     const { record } = await resolveConnection(ctx.vault, provider, wanted).catch((error) => {
       if (wanted === undefined && error instanceof AuthsomeError) return { record: undefined };
       throw error;
     }) as { record: ConnectionRecord | undefined };
-    if (record !== undefined) chosen.push({ def, record });
+    if (record !== undefined) {
+      chosen.push({ def, record });
+      routed.add(provider);
+    }
   }
   for (const [provider, name] of Object.entries(opts.connections ?? {})) {
     if (!withConnections.has(provider)) await resolveConnection(ctx.vault, provider, name);
@@ -80,7 +106,10 @@ export async function run(
   return await audited(
     ctx,
     "run",
-    { detail: { program, mode, connections: chosen.length } },
+    {
+      ...(policy !== undefined ? { identity: policy.name } : {}),
+      detail: { program, mode, connections: chosen.length },
+    },
     async () => {
       const spawn = async (env: Record<string, string>, prefix: string[] = []) => {
         const result = await spawnChild(command, env, prefix);
@@ -102,7 +131,7 @@ export async function run(
         const env = realEnv({ parent, credentialVars: [...credentialVars], values });
         return await spawn(env);
       }
-      const session = await startRunProxy(ctx, chosen, opts.onWarning).catch((error) => {
+      const session = await startRunProxy(ctx, chosen, policy, opts.onWarning).catch((error) => {
         if (error instanceof AuthsomeError && error.code !== "UNEXPECTED") throw error;
         throw new AuthsomeError(
           "PROXY_FAILED",
@@ -115,7 +144,7 @@ export async function run(
       try {
         const { childEnv } = await import("../proxy/child_env.ts");
         const placeholders = new Set<string>();
-        for (const provider of withConnections) {
+        for (const provider of policy === undefined ? withConnections : routed) {
           for (const names of Object.values(defs.get(provider)?.export.env ?? {})) {
             names.forEach((n) => placeholders.add(n));
           }
@@ -155,13 +184,15 @@ export async function run(
 async function startRunProxy(
   ctx: ServiceContext,
   chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }>,
+  policy: IdentityPolicy | undefined,
   onWarning: ((message: string) => void) | undefined,
 ) {
-  const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy }, tls] = await Promise.all([
-    import("../proxy/routing.ts"),
-    import("../proxy/server.ts"),
-    import("node:tls"),
-  ]);
+  const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy, ProxyRefusal }, tls] =
+    await Promise.all([
+      import("../proxy/routing.ts"),
+      import("../proxy/server.ts"),
+      import("node:tls"),
+    ]);
   // The CA is created once and kept sealed in the vault, with the leaf certificates it issued,
   // so a run starts without generating keys (or loading the certificate library) after the first.
   let ca = await ctx.vault.get<CertificateAuthority>("proxy/ca");
@@ -230,17 +261,32 @@ async function startRunProxy(
   // Upstream TLS is verified against the built-in roots plus, as Node does, the certificates in
   // NODE_EXTRA_CA_CERTS (e.g. a company's TLS-inspecting proxy).
   const extraCaFile = ctx.env.get("NODE_EXTRA_CA_CERTS");
-  const extraCa = extraCaFile ? await readTextIfExists(extraCaFile) : undefined;
+  const extraCaText = extraCaFile ? await readTextIfExists(extraCaFile) : undefined;
+  // One entry per certificate: the file may hold several (a company's chain), and only the first
+  // PEM of an entry is used.
+  const extraCa = extraCaText?.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
   const proxy = await startProxy({
     secret,
     ca: authority,
     leaves,
-    ...(extraCa ? { upstreamCa: [extraCa] } : {}),
+    ...(extraCa ? { upstreamCa: extraCa } : {}),
     shouldIntercept: (host) => hostIsRouted(routes, host),
     headersFor: async (request) => {
       const decision = routeRequest(routes, request);
       if (decision.action !== "inject") return undefined;
       const { provider, connection } = decision.route;
+      if (policy !== undefined) {
+        const verdict = checkRequest(policy, provider, request.method, request.path, ctx.now());
+        if (!verdict.allowed) {
+          throw new ProxyRefusal(403, {
+            error: "authsome_policy",
+            identity: policy.name,
+            provider,
+            rule: verdict.rule,
+            message: verdict.message,
+          });
+        }
+      }
       const key = `${provider}/${connection}`;
       const hit = cache.get(key);
       if (hit !== undefined && hit.until > ctx.now().getTime()) return hit.headers;

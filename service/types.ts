@@ -207,6 +207,43 @@ export interface RunOptions {
    * cannot be done, a warning says the command can read the home.
    */
   isolate?: boolean | undefined;
+  /**
+   * Run as this agent identity: only its allowed connections are routed, and requests its
+   * policy refuses get 403 from the proxy (never forwarded). Default: the service's identity.
+   */
+  as?: string | undefined;
+}
+
+/** What `identity create` takes. */
+export interface IdentitySpec {
+  /** `PROVIDER` (its default connection at the time of use) or `PROVIDER/CONNECTION`. */
+  allow: string[];
+  /** Providers limited to GET, HEAD and OPTIONS. */
+  readOnly?: string[] | undefined;
+  /** `PROVIDER=/PREFIX`: requests must stay under one of the provider's prefixes. */
+  paths?: string[] | undefined;
+  /** A duration (`90m`, `12h`, `7d`, `2w`) after which the identity may do nothing. */
+  expires?: string | undefined;
+}
+
+/** An identity as shown by `identity show` (no private key). */
+export interface IdentityInfo {
+  /** The identity's name. */
+  name: string;
+  /** When it was created (ISO time). */
+  created_at: string;
+  /** When it expires (ISO time), or null. */
+  expires_at: string | null;
+  /** Whether it has expired now. */
+  expired: boolean;
+  /** What it may use: a provider, its connection (null: the default), and the limits. */
+  allow: Array<
+    { provider: string; connection: string | null; read_only: boolean; paths: string[] }
+  >;
+  /** `ed25519:` + the public key (base64url), for remote authentication later. */
+  public_key: string;
+  /** `SHA256:` + base64 of the SHA-256 of the public key. */
+  key_fingerprint: string;
 }
 
 /** Options of {@linkcode createAuthService}. */
@@ -221,6 +258,13 @@ export interface AuthServiceOptions {
   now?: (() => Date) | undefined;
   /** `fetch` for network calls (OAuth); default the global fetch. */
   fetch?: typeof fetch | undefined;
+  /**
+   * Act as this agent identity: only the providers (and connections) its policy allows can be
+   * used (`NOT_ALLOWED`, exit 4, otherwise); providers it may use only with read-only or path
+   * limits are usable through `run` only, since a token handed out could not be limited; and
+   * nothing in the vault can be changed. Every audit entry names the identity.
+   */
+  identity?: string | undefined;
 }
 
 /** The operations of authsome. Create one with {@linkcode createAuthService}. */
@@ -282,8 +326,16 @@ export interface AuthService {
   whoami(): Promise<Record<string, unknown>>;
   /** Health checks. */
   doctor(): Promise<DoctorCheck[]>;
-  /** The last `limit` audit entries. */
-  auditLog(limit?: number): Promise<AuditEntry[]>;
+  /** The last `limit` audit entries (of one identity, when given). */
+  auditLog(limit?: number, filter?: { identity?: string | undefined }): Promise<AuditEntry[]>;
+  /** Creates an agent identity with its policy. */
+  createIdentity(name: string, spec: IdentitySpec): Promise<IdentityInfo>;
+  /** Every identity. */
+  listIdentities(): Promise<IdentityInfo[]>;
+  /** One identity. */
+  getIdentity(name: string): Promise<IdentityInfo>;
+  /** Deletes an identity. */
+  removeIdentity(name: string): Promise<void>;
   /** Releases resources; the service must not be used afterwards. */
   close(): Promise<void>;
 }

@@ -19,6 +19,8 @@ export interface AuditEntry {
   provider?: string;
   /** The connection, when the action concerns one. */
   connection?: string;
+  /** The agent identity that acted (`run --as`, or a service created with an identity). */
+  identity?: string;
   /** `ok`, or `error` with the error code. */
   outcome: "ok" | "error";
   /** The error code when `outcome` is `error`. */
@@ -50,18 +52,27 @@ export async function appendAudit(home: string, entry: AuditEntry): Promise<void
   }
 }
 
-/** Reads the last `limit` entries, oldest first; lines that are not valid JSON are skipped. */
-export async function readAudit(home: string, limit: number): Promise<AuditEntry[]> {
+/**
+ * Reads the last `limit` entries (of one identity, when `filter.identity` is given), oldest first;
+ * lines that are not valid JSON are skipped.
+ */
+export async function readAudit(
+  home: string,
+  limit: number,
+  filter: { identity?: string | undefined } = {},
+): Promise<AuditEntry[]> {
   const text = await readTextIfExists(auditPath(home));
   if (text === undefined) return [];
   const entries: AuditEntry[] = [];
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
+    let entry: AuditEntry;
     try {
-      entries.push(JSON.parse(line) as AuditEntry);
+      entry = JSON.parse(line) as AuditEntry;
     } catch {
-      // a torn or foreign line is not an entry
+      continue; // a torn or foreign line is not an entry
     }
+    if (filter.identity === undefined || entry.identity === filter.identity) entries.push(entry);
   }
   return limit <= 0 ? [] : entries.slice(-limit);
 }

@@ -6,8 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { createAuthService } from "../mod.ts";
+import { AuthsomeError } from "../errors.ts";
 import { createCa, createLeafIssuer } from "../proxy/certs.ts";
 import { LAUNCHER, readTree, runCli, tempHome } from "./helpers.ts";
+import { flipBase64, storedRows, tamperRow } from "./support/store_file.ts";
 
 const KEY = "acme-real-secret-0123456789";
 const WORK_KEY = "acme-work-secret-9876543210";
@@ -450,4 +453,196 @@ Deno.test("run: where the home cannot be hidden, one warning says so and the com
   const chosen = await f.run(["run", "--no-isolate", "--", "true"], {}, inside);
   assert.equal(chosen.code, 0, chosen.stderr);
   assert.equal(chosen.stderr, "");
+});
+
+const BETA_KEY = "beta-real-secret-5555555555";
+const GAMMA_KEY = "gamma-real-secret-7777777777";
+
+/** Registers an API-key provider for `host` and logs in its default connection with `key`. */
+async function apiKeyProvider(f: Fixture, name: string, host: string, key: string) {
+  const envVar = `${name.toUpperCase()}_API_KEY`;
+  const file = join(f.dir, `${name}.json`);
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      name,
+      display_name: name,
+      auth_type: "api_key",
+      api_url: host,
+      api_key: { header_name: "x-api-key", header_prefix: null, env_var: envVar },
+    }),
+  );
+  assert.equal((await runCli(["provider", "register", file], { home: f.home })).code, 0);
+  const login = await runCli(["login", name], { home: f.home, env: { [envVar]: key } });
+  assert.equal(login.code, 0, login.stderr);
+}
+
+Deno.test("run --as: each identity gets only what its policy allows — injected, refused with 403 and never forwarded, or tunnelled", async () => {
+  await using f = await fixture();
+  const beta = await startUpstream(f.dir, "api.beta.test");
+  const gamma = await startUpstream(f.dir, "api.gamma.test");
+  try {
+    await addHosts(f, "api.beta.test", "api.gamma.test");
+    await apiKeyProvider(f, "beta", "api.beta.test", BETA_KEY);
+    await apiKeyProvider(f, "gamma", "api.gamma.test", GAMMA_KEY);
+    const trusted = join(f.dir, "upstream-cas.pem");
+    await Deno.writeTextFile(
+      trusted,
+      [f.upstream.caFile, beta.caFile, gamma.caFile].map((p) => Deno.readTextFileSync(p)).join(""),
+    );
+    const env = { NODE_EXTRA_CA_CERTS: trusted };
+    const create = (args: string[]) => runCli(["identity", "create", ...args], { home: f.home });
+    const a = await create([
+      "agent-a",
+      "--allow",
+      "acme/work",
+      "--allow",
+      "beta",
+      "--read-only",
+      "beta",
+      "--path",
+      "beta=/v1",
+    ]);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal((await create(["agent-b", "--allow", "gamma"])).code, 0);
+
+    // One curl per line: "<status> <body>" for each request; the gamma host is tunnelled, so
+    // its request is made trusting gamma's own CA.
+    const script = [
+      'curl -sS -w "|%{http_code}\\n" -H "x-acme-key: $ACME_API_KEY" "https://api.acme.test:$0/v1/a"',
+      'curl -sS -w "|%{http_code}\\n" "https://api.beta.test:$1/v1/list"',
+      'curl -sS -w "|%{http_code}\\n" -X POST -d x=1 "https://api.beta.test:$1/v1/items"',
+      'curl -sS -w "|%{http_code}\\n" "https://api.beta.test:$1/v1/../admin"',
+      'curl -sS -w "|%{http_code}\\n" --cacert "$3" "https://api.gamma.test:$2/v1/g"',
+      'echo "gamma var: ${GAMMA_API_KEY-unset}"',
+    ].join("\n");
+    const ports = [f.upstream.port, beta.port, gamma.port].map(String);
+    const r = await f.run([
+      "run",
+      "--as",
+      "agent-a",
+      "--",
+      "sh",
+      "-c",
+      script,
+      ...ports,
+      gamma.caFile,
+    ], env);
+    assert.equal(r.code, 0, r.stderr);
+    // Each answer is "<body>|<status>"; bodies may end with a newline of their own.
+    const lines = r.stdout.split(/(?<=\|\d{3})\n/).map((l) => l.replace(/\n\|/, "|").trim());
+    assert.equal(lines.length, 6, r.stdout);
+    // acme: the pinned connection "work", not the default.
+    assert.match(lines[0]!, /\|200$/);
+    assert.equal(f.upstream.seen.at(-1)!.headers["x-acme-key"], WORK_KEY);
+    // beta: a read under /v1 is injected; a write and a path outside /v1 are refused.
+    assert.match(lines[1]!, /\|200$/);
+    assert.equal(beta.seen.length, 1);
+    assert.equal(beta.seen[0]!.headers["x-api-key"], BETA_KEY);
+    const refusal = (line: string) => JSON.parse(line.replace(/\|403$/, ""));
+    assert.match(lines[2]!, /\|403$/);
+    assert.deepEqual(refusal(lines[2]!), {
+      error: "authsome_policy",
+      identity: "agent-a",
+      provider: "beta",
+      rule: "read-only",
+      message: 'identity "agent-a" may only read from beta (GET, HEAD, OPTIONS), not POST',
+    });
+    assert.equal(refusal(lines[3]!).rule, "path");
+    assert.equal(beta.seen.length, 1, "a refused request reached the upstream");
+    // gamma: not allowed, so tunnelled — it reached its upstream with no credential.
+    assert.match(lines[4]!, /\|200$/);
+    assert.equal(gamma.seen.at(-1)!.headers["x-api-key"], undefined);
+    assert.equal(lines[5], "gamma var: unset");
+
+    // agent-b: gamma injected; acme tunnelled (curl trusting only the authsome CA fails).
+    const rb = await f.run([
+      "run",
+      "--as",
+      "agent-b",
+      "--",
+      "sh",
+      "-c",
+      'curl -sS -o /dev/null -w "%{http_code}\\n" "https://api.gamma.test:$0/v1/g"; ' +
+      'curl -sS -o /dev/null "https://api.acme.test:$1/v1/a"; echo "acme=$?"',
+      String(gamma.port),
+      String(f.upstream.port),
+    ], env);
+    assert.equal(rb.stdout, "200\nacme=60\n", rb.stderr);
+    assert.equal(gamma.seen.at(-1)!.headers["x-api-key"], GAMMA_KEY);
+
+    // The audit log: each run names its identity; no secret anywhere in it.
+    const log = await runCli(["log", "--identity", "agent-a", "--json"], { home: f.home });
+    const entries = JSON.parse(log.stdout).entries as Array<Record<string, unknown>>;
+    assert.deepEqual(entries.map((e) => [e.action, e.identity, e.outcome]), [
+      ["identity-create", "agent-a", "ok"],
+      ["run", "agent-a", "ok"],
+    ]);
+    const audit = await Deno.readTextFile(join(f.home, "audit.log"));
+    for (const secret of [KEY, WORK_KEY, BETA_KEY, GAMMA_KEY]) {
+      assert.ok(!audit.includes(secret), "a secret reached the audit log");
+    }
+    // (The echo upstream shows the injected key in its bodies; authsome's own output does not.)
+    noSecret(r.stderr + rb.stderr, "the runs' messages");
+  } finally {
+    await beta.close();
+    await gamma.close();
+  }
+});
+
+Deno.test("identities in the library: only the allowed connection, no token for a limited provider, no changes; an edited policy is refused", async () => {
+  await using f = await fixture();
+  const created = await runCli(
+    ["identity", "create", "lib-agent", "--allow", "acme/work", "--expires", "1h"],
+    { home: f.home },
+  );
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal(
+    (await runCli(["identity", "create", "reader", "--allow", "acme", "--read-only", "acme"], {
+      home: f.home,
+    })).code,
+    0,
+  );
+  const refused = (message: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof AuthsomeError, String(e));
+    assert.equal(e.exitCode, 4, e.message);
+    assert.match(e.message, message);
+    return true;
+  };
+  const agent = await createAuthService({ home: f.home, identity: "lib-agent", env: {} });
+  try {
+    assert.equal(await agent.getAccessToken("acme"), WORK_KEY);
+    await assert.rejects(
+      agent.getAccessToken("acme", { connection: "default" }),
+      refused(/may use only the acme connection "work"/),
+    );
+    await assert.rejects(agent.getAuthHeaders("openai"), refused(/may not use openai/));
+    await assert.rejects(agent.setDefaultConnection("acme", "work"), refused(/cannot change/));
+    await assert.rejects(agent.export(undefined), refused(/one provider at a time/));
+    assert.deepEqual((await agent.export("acme")).vars, { ACME_API_KEY: WORK_KEY });
+  } finally {
+    await agent.close();
+  }
+  const reader = await createAuthService({ home: f.home, identity: "reader", env: {} });
+  try {
+    await assert.rejects(reader.getAccessToken("acme"), refused(/only through 'authsome run'/));
+    assert.equal((await reader.getConnection("acme")).connection, "default");
+  } finally {
+    await reader.close();
+  }
+  // The audit entries of the library's uses name the identity.
+  const log = await runCli(["log", "--identity", "lib-agent", "--json"], { home: f.home });
+  const actions = (JSON.parse(log.stdout).entries as Array<{ action: string }>).map((e) =>
+    e.action
+  );
+  assert.deepEqual(actions, ["identity-create", "export"]);
+
+  // An edited policy record fails authentication: exit 10, for show and for run --as.
+  const row = storedRows(f.home, "default").find((r) => r.key === "identity/lib-agent")!;
+  tamperRow(f.home, "default", row.key, { ciphertext: flipBase64(row.ciphertext) });
+  const shown = await runCli(["identity", "show", "lib-agent"], { home: f.home });
+  assert.equal(shown.code, 10, shown.stderr);
+  const ran = await f.run(["run", "--as", "lib-agent", "--", "true"]);
+  assert.equal(ran.code, 10, ran.stderr);
+  assert.equal((await runCli(["identity", "show", "reader"], { home: f.home })).code, 0);
 });
