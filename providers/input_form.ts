@@ -564,9 +564,11 @@ const FORM_SCRIPT = `
     submit.disabled = true;
     submit.textContent = "Sending…";
   });
-  document.addEventListener("authsome:expired", () => {
+  const onExpired = () => {
     submit.disabled = true;
     document.getElementById("expired-note").hidden = false;
-  });
+  };
+  document.addEventListener("authsome:expired", onExpired);
+  if ("expired" in document.documentElement.dataset) onExpired();
 })();
 `;

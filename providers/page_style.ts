@@ -341,6 +341,9 @@ export const COMMON_SCRIPT = `
       show(s);
       timer.closest(".timer")?.classList.toggle("low", s < 60);
       if (s === 0) {
+        // Also as a mark, for a page script that starts listening after this (a page loaded
+        // in its last half second expires on the first tick).
+        document.documentElement.dataset.expired = "";
         document.dispatchEvent(new Event("authsome:expired"));
         return;
       }

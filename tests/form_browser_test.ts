@@ -123,6 +123,29 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a page loaded in its last half second says at once that time is up",
+        async () => {
+          // The server's clock: the deadline is set at the first reading, then 0.3 s are left.
+          let reading = 0;
+          const start = Date.now();
+          const server = startFormServer({
+            request: API_KEY_FORM,
+            timeoutMs: 60_000,
+            now: () => new Date(reading++ === 0 ? start : start + 59_700),
+          });
+          const page = await browser.newPage();
+          try {
+            await page.goto(server.url);
+            await page.locator("#expired-note").waitFor({ state: "visible", timeout: 5000 });
+            assert.equal(await page.getByRole("button", { name: "Continue" }).isDisabled(), true);
+          } finally {
+            await page.close();
+            await server.close();
+          }
+        },
+      );
+
       await t.step("pressing Enter in the field submits the form", async () => {
         const server = startFormServer({ request: API_KEY_FORM, timeoutMs: 60_000 });
         const page = await browser.newPage();
