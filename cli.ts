@@ -34,8 +34,7 @@ export { VERSION };
  */
 export async function main(argv: string[], io: CliIO = denoIO()): Promise<number> {
   let json = argv.includes("--json");
-  let color = io.stderrIsTerminal() && io.env.get("NO_COLOR") === undefined &&
-    !argv.includes("--no-color");
+  let color = useColor(io, argv);
   let auth: AuthService | undefined;
   try {
     const parsed = parseArgv(argv);
@@ -97,6 +96,21 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
   } finally {
     await auth?.close();
   }
+}
+
+/**
+ * Colour on stderr: off with `--no-color` or a non-empty `NO_COLOR` (no-color.org: an empty one
+ * does not count); forced on by a non-empty `FORCE_COLOR` or `CLICOLOR_FORCE` other than `0`;
+ * otherwise on when stderr is a terminal.
+ */
+function useColor(io: CliIO, argv: string[]): boolean {
+  const set = (name: string) => {
+    const value = io.env.get(name);
+    return value !== undefined && value !== "";
+  };
+  if (argv.includes("--no-color") || set("NO_COLOR")) return false;
+  const forced = (name: string) => set(name) && io.env.get(name) !== "0";
+  return forced("FORCE_COLOR") || forced("CLICOLOR_FORCE") || io.stderrIsTerminal();
 }
 
 if (import.meta.main) {

@@ -71,4 +71,26 @@ Deno.test("errors are coloured on a terminal, and NO_COLOR or --no-color turns t
   assert.equal(byFlag.code, 3, byFlag.output);
   assert.match(byFlag.output, /error: /);
   assert.ok(!byFlag.output.includes(escape), JSON.stringify(byFlag.output));
+  // An empty NO_COLOR does not count (no-color.org): the colour stays.
+  const empty = await atTerminal(h.home, ["get", "resend"], [], { NO_COLOR: "" });
+  assert.ok(empty.output.includes("\x1b[31merror\x1b[0m"), JSON.stringify(empty.output));
+});
+
+Deno.test("FORCE_COLOR or CLICOLOR_FORCE colours errors without a terminal; NO_COLOR still wins", async () => {
+  await using h = await tempHome();
+  const red = "\x1b[31merror\x1b[0m";
+  for (const env of [{ FORCE_COLOR: "1" }, { CLICOLOR_FORCE: "1" }]) {
+    const r = await runCli(["get", "resend"], { home: h.home, env: { ...env, NO_COLOR: "" } });
+    assert.equal(r.code, 3);
+    assert.ok(r.stderr.startsWith(red), JSON.stringify(r.stderr));
+  }
+  for (
+    const env of [{ FORCE_COLOR: "0" }, { FORCE_COLOR: "" }, { FORCE_COLOR: "1", NO_COLOR: "1" }]
+  ) {
+    const r = await runCli(["get", "resend"], { home: h.home, env: { NO_COLOR: "", ...env } });
+    assert.ok(
+      r.stderr.startsWith("error: "),
+      `${JSON.stringify(env)}: ${JSON.stringify(r.stderr)}`,
+    );
+  }
 });
