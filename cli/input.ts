@@ -46,7 +46,13 @@ export function canOpenBrowser(io: CliIO): boolean {
 export async function readFields(
   io: CliIO,
   request: InputRequest,
-  options: { fromStdin: boolean; timeoutSeconds: number; signal: AbortSignal },
+  options: {
+    fromStdin: boolean;
+    timeoutSeconds: number;
+    signal: AbortSignal;
+    /** Told how the values were read: `stdin`, `the browser form` or `the prompt`. */
+    onSource?: (how: string) => void;
+  },
 ): Promise<Record<string, string> | undefined> {
   const values: Record<string, string> = {};
   for (const f of request.fields) if (f.value !== undefined) values[f.name] = f.value;
@@ -54,10 +60,16 @@ export async function readFields(
     // stdin carries the one secret; other values must come from flags or variables.
     const secret = request.fields.find((f) => f.secret);
     if (secret !== undefined) values[secret.name] = (await io.readStdin()).replace(/\r?\n$/, "");
+    options.onSource?.("stdin");
     return values;
   }
-  if (canOpenBrowser(io)) return await readFieldsInBrowser(io, request, options);
+  if (canOpenBrowser(io)) {
+    const fromForm = await readFieldsInBrowser(io, request, options);
+    options.onSource?.("the browser form");
+    return fromForm;
+  }
   if (!io.stdinIsTerminal()) return undefined;
+  options.onSource?.("the prompt");
   io.stderr(`${request.title}\n`);
   for (const info of request.info ?? []) io.stderr(`${info.label}: ${info.value}\n`);
   if (request.docsUrl) io.stderr(`Docs: ${request.docsUrl}\n`);

@@ -65,6 +65,8 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       };
       Deno.addSignalListener("SIGINT", onSigint);
       let waiting = false;
+      /** How the secret was given, when it was asked for: "stdin", "the browser form", … */
+      let inputSource: string | undefined;
       let devicePage: {
         setStatus(s: "approved" | "denied" | "expired"): void;
         close(): Promise<void>;
@@ -81,11 +83,13 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
           callbackPort,
           timeoutSeconds,
           signal: abort.signal,
+          explicitInput: values.stdin === true,
           readFields: (request) =>
             readFields(io, request, {
               fromStdin: values.stdin === true,
               timeoutSeconds: timeoutSeconds ?? 300,
               signal: abort.signal,
+              onSource: (how) => void (inputSource = how),
             }),
           onAuthorizationUrl: (url) => {
             io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
@@ -120,10 +124,12 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         devicePage?.setStatus("approved");
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {
+          const from = result.sourceVariable ??
+            (result.source === "input" ? inputSource : undefined);
           out.note(
             `Logged in to ${provider} (${result.connection})${
               result.account ? ` as ${result.account}` : ""
-            }${result.default ? ", the default connection" : ""}.`,
+            }${from ? ` from ${from}` : ""}${result.default ? ", the default connection" : ""}.`,
           );
         }
         return 0;

@@ -36,6 +36,14 @@ export function checkApiKey(
       { hint: "Paste the key alone, on one line" },
     );
   }
+  if (key === PROXY_PLACEHOLDER) {
+    // What every credential variable holds inside `authsome run`: never a real key.
+    throw new AuthsomeError(
+      "INVALID_INPUT",
+      `The API key for ${def.display_name} is the placeholder of 'authsome run'`,
+      { hint: "Give the real key, outside 'authsome run'" },
+    );
+  }
   const pattern = def.api_key?.key_pattern;
   if (pattern !== undefined && !fullMatch(pattern, key)) {
     throw new AuthsomeError(
@@ -49,6 +57,9 @@ export function checkApiKey(
   }
   return key;
 }
+
+/** The value `authsome run` gives credential variables (proxy/child_env.ts's PLACEHOLDER). */
+const PROXY_PLACEHOLDER = "authsome-proxy-managed";
 
 function fullMatch(pattern: string, value: string): boolean {
   const match = new RegExp(pattern).exec(value);

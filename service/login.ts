@@ -78,7 +78,7 @@ async function loginApiKey(
   const apiUrl = def.api_url.map((u) => fillBaseUrl(u, opts.baseUrl));
   const apiKeyConfig = def.api_key!;
   const envVar = apiKeyConfig.env_var;
-  let raw = envVar === undefined ? undefined : ctx.env.get(envVar);
+  let raw = envVar === undefined || opts.explicitInput ? undefined : ctx.env.get(envVar);
   let source: LoginResult["source"] = "env";
   if (raw === undefined || raw.trim() === "") {
     source = "input";
@@ -114,7 +114,7 @@ async function loginApiKey(
   }
   const key = checkApiKey(def, raw);
   const at = ctx.now().toISOString();
-  return await storeConnection(ctx, def, connection, force, source, {
+  const result = await storeConnection(ctx, def, connection, force, source, {
     auth_type: "api_key",
     obtained_at: at,
     expires_at: null,
@@ -125,6 +125,7 @@ async function loginApiKey(
     account: null,
     secrets: { api_key: key },
   });
+  return source === "env" && envVar !== undefined ? { ...result, sourceVariable: envVar } : result;
 }
 
 /** An OAuth login (pkce, device code or dcr_pkce) through oauth4webapi, loaded on demand. */

@@ -144,6 +144,11 @@ export interface LoginOptions {
   /** Base URL for `{base_url}` templating. */
   baseUrl?: string | undefined;
   /**
+   * The user chose how to give the key (e.g. `--stdin`): ask `readFields` even when the
+   * provider's variable is set, which would otherwise be used.
+   */
+  explicitInput?: boolean | undefined;
+  /**
    * Asks the user for values no environment variable or flag supplied (an API key, OAuth client
    * credentials); resolves undefined when there is no way to ask.
    */
@@ -178,6 +183,8 @@ export interface LoginResult {
   replaced: boolean;
   /** Where the secret came from: the provider's variable, input, or an OAuth flow. */
   source: "env" | "input" | "oauth";
+  /** The variable, when the secret came from one (`OPENAI_API_KEY`). */
+  sourceVariable?: string;
   /** Who the credential belongs to, where the provider says. */
   account: string | null;
 }

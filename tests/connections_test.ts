@@ -781,3 +781,59 @@ Deno.test("revoke --connection clears only that connection", async () => {
   assert.equal(await secretOf(h, "openai"), KEY_DEFAULT);
   assert.deepEqual(await defaultFlags(h, "openai"), { default: true });
 });
+
+Deno.test("an explicit --stdin wins over the provider's variable, and the success line names where the key came from", async () => {
+  await using h = await tempHome();
+  const fromStdin = await runCli(["login", "openai", "--connection", "prec", "--stdin"], {
+    home: h.home,
+    stdin: KEY_WORK,
+    env: { OPENAI_API_KEY: KEY_PERSONAL },
+  });
+  assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  assert.equal(
+    fromStdin.stderr,
+    "Logged in to openai (prec) from stdin, the default connection.\n",
+  );
+  const stored = await runCli([
+    "get",
+    "openai",
+    "-c",
+    "prec",
+    "--field",
+    "api_key",
+    "--show-secret",
+  ], {
+    home: h.home,
+  });
+  assert.equal(stored.stdout, `${KEY_WORK}\n`);
+  const fromEnv = await runCli(["login", "openai", "--connection", "env"], {
+    home: h.home,
+    env: { OPENAI_API_KEY: KEY_PERSONAL },
+  });
+  assert.equal(fromEnv.stderr, "Logged in to openai (env) from OPENAI_API_KEY.\n");
+  const json = await runCli(["login", "resend", "--stdin", "--json"], {
+    home: h.home,
+    stdin: KEY_RESEND,
+  });
+  assert.equal(JSON.parse(json.stdout).source, "input");
+});
+
+Deno.test("the placeholder of 'authsome run' is never stored as a key, whatever the provider (65)", async () => {
+  await using h = await tempHome();
+  for (const provider of ["resend", "openai"]) {
+    const r = await runCli(["login", provider, "--stdin"], {
+      home: h.home,
+      stdin: "authsome-proxy-managed",
+    });
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stderr, /^error: The API key for \w+ is the placeholder of 'authsome run'\n/);
+    assert.match(r.stderr, /\nhint: Give the real key, outside 'authsome run'\n$/);
+  }
+  // From the variable too (as inside a run child whose login was not refused, e.g. an old CLI).
+  const fromEnv = await runCli(["login", "resend"], {
+    home: h.home,
+    env: { RESEND_API_KEY: "authsome-proxy-managed" },
+  });
+  assert.equal(fromEnv.code, 65, fromEnv.stderr);
+  assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3, "nothing stored");
+});
