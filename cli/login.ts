@@ -31,8 +31,8 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "stdin",
     ],
     details: [
-      "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from the",
-      "provider's environment variable (e.g. OPENAI_API_KEY), else stdin with --stdin, else a",
+      "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from",
+      "stdin with --stdin, else the provider's environment variable (e.g. OPENAI_API_KEY), else a",
       "local browser form (when $BROWSER is set or a desktop is there), else a hidden prompt.",
       "--force replaces an existing connection and makes it the default.",
       "OAuth2 (flows pkce, device_code, dcr_pkce): the browser login redirects to",

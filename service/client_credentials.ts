@@ -40,7 +40,10 @@ export async function collectClient(
   };
   let clientId = opts.clientId ?? fromEnv(idEnv);
   // A secret variable that is set but empty marks a public client: nothing is asked for it.
-  let secret = secretEnv === undefined ? undefined : ctx.env.get(secretEnv)?.trim();
+  // An explicit source (--stdin) wins over the variable.
+  let secret = secretEnv === undefined || opts.explicitInput
+    ? undefined
+    : ctx.env.get(secretEnv)?.trim();
   let source: ClientRecord["source"] = opts.clientId !== undefined ? "flag" : "env";
   if (clientId === undefined || secret === undefined) {
     source = "input";
