@@ -80,22 +80,48 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     }
     refuseInRunChild(name, values, io.env);
     const out = new Output(io, json, values.quiet === true);
-    return await command.run({
-      values,
-      all: parsed.all,
-      args,
-      io,
-      out,
-      service: async () => {
-        const { createAuthService } = await import("./mod.ts");
-        return auth ??= await createAuthService({ vault: values.vault, env: io.env });
-      },
-    });
+    const service = async () => {
+      const { createAuthService } = await import("./mod.ts");
+      return auth ??= await createAuthService({ vault: values.vault, env: io.env });
+    };
+    const named = values.vault ?? io.env.get("AUTHSOME_VAULT");
+    if (named !== undefined && named !== "" && named !== "default" && USES_VAULT.has(name)) {
+      await requireVault(await service());
+    }
+    return await command.run({ values, all: parsed.all, args, io, out, service });
   } catch (error) {
     return reportError(error, io, json, color);
   } finally {
     await auth?.close();
   }
+}
+
+/**
+ * Commands that read or change an existing vault: run on a vault named with --vault or
+ * AUTHSOME_VAULT that does not exist (a typo), they fail instead of showing an empty one or
+ * creating it. Only `login` creates a vault.
+ */
+const USES_VAULT = new Set([
+  "get",
+  "export",
+  "list",
+  "inspect",
+  "connections",
+  "run",
+  "logout",
+  "revoke",
+  "identity",
+]);
+
+/** Exit 3 when the named vault does not exist, with the vaults that do. */
+async function requireVault(auth: AuthService): Promise<void> {
+  const { current, exists, all } = await auth.vaults();
+  if (exists) return;
+  const { AuthsomeError } = await import("./errors.ts");
+  throw new AuthsomeError("VAULT_NOT_FOUND", `No vault "${current}"`, {
+    hint: `${all.length > 0 ? `The vaults: ${all.join(", ")}. ` : ""}` +
+      `A vault is created by logging in: authsome --vault ${current} login PROVIDER`,
+  });
 }
 
 /**

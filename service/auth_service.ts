@@ -9,6 +9,7 @@
  */
 import { AuthsomeError } from "../errors.ts";
 import { readAudit } from "../storage/audit.ts";
+import { listHomeVaults } from "../storage/home.ts";
 import { listConnections, listProviders, logout, setDefaultConnection } from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
@@ -94,6 +95,11 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     removeProvider: (name) => change(() => removeProvider(ctx, name)),
     run: (command, opts = {}) => run(ctx, command, { ...opts, as: opts.as ?? ctx.identity }),
     whoami: () => whoami(ctx),
+    vaults: async () => ({
+      current: ctx.settings.vault,
+      exists: await ctx.vault.exists(),
+      all: await listHomeVaults(ctx.settings.home, ctx.store),
+    }),
     doctor: () => doctor(ctx),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),

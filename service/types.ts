@@ -331,6 +331,8 @@ export interface AuthService {
   run(command: string[], options?: RunOptions): Promise<number>;
   /** Home, vault, key source and counts. */
   whoami(): Promise<Record<string, unknown>>;
+  /** The vault in use, whether it exists yet, and every vault of the home. Opens nothing sealed. */
+  vaults(): Promise<{ current: string; exists: boolean; all: string[] }>;
   /** Health checks. */
   doctor(): Promise<DoctorCheck[]>;
   /** The last `limit` audit entries (of one identity, when given). */

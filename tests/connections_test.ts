@@ -837,3 +837,40 @@ Deno.test("the placeholder of 'authsome run' is never stored as a key, whatever 
   assert.equal(fromEnv.code, 65, fromEnv.stderr);
   assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3, "nothing stored");
 });
+
+Deno.test("a mistyped vault is an error (exit 3, the vaults listed) for reads and run, and is never created; login creates one", async () => {
+  await using h = await tempHome();
+  assert.equal(
+    (await runCli(["login", "resend", "--stdin"], { home: h.home, stdin: KEY_RESEND })).code,
+    0,
+  );
+  const before = await storeDigest(h.home);
+  const hint = "hint: The vaults: default. A vault is created by logging in: " +
+    "authsome --vault clinets login PROVIDER\n";
+  for (
+    const args of [
+      ["--vault", "clinets", "export"],
+      ["--vault", "clinets", "list"],
+      ["--vault", "clinets", "get", "resend"],
+      ["--vault", "clinets", "run", "--", "true"],
+      ["--vault", "clinets", "identity", "list"],
+    ]
+  ) {
+    const r = await runCli(args, { home: h.home });
+    assert.equal(r.code, 3, args.join(" "));
+    assert.equal(r.stderr, `error: No vault "clinets"\n${hint}`, args.join(" "));
+    assert.equal(r.stdout, "");
+  }
+  const viaEnv = await runCli(["export"], { home: h.home, env: { AUTHSOME_VAULT: "clinets" } });
+  assert.equal(viaEnv.code, 3);
+  assert.equal(await storeDigest(h.home), before, "the store was written");
+  assert.equal(vaultExists(h.home, "clinets"), false);
+  // The default vault, even named, is never an error; login creates a named one.
+  assert.equal((await runCli(["--vault", "default", "list"], { home: h.home })).code, 0);
+  const created = await runCli(["--vault", "clients", "login", "resend", "--stdin"], {
+    home: h.home,
+    stdin: KEY_RESEND,
+  });
+  assert.equal(created.code, 0, created.stderr);
+  assert.equal((await runCli(["--vault", "clients", "list"], { home: h.home })).code, 0);
+});
