@@ -46,6 +46,11 @@ export interface ChildEnvInput {
   caCertPath: string;
   /** Variable names of every provider with a stored connection (`export.env`); set to the placeholder. */
   placeholders: string[];
+  /**
+   * Non-secret values of the routed connections' `export.env` (a base URL, an API URL), set as
+   * they are, after the placeholders and before the proxy and CA variables.
+   */
+  values?: Record<string, string>;
   /** Variable names that could carry real credentials; removed before anything is set. */
   credentialVars: string[];
 }
@@ -64,12 +69,17 @@ const CA_BUNDLE_VARS = [
   "CURL_CA_BUNDLE",
   "GIT_SSL_CAINFO",
   "DENO_CERT",
+  "PIP_CERT",
+  "AWS_CA_BUNDLE",
+  "HTTPLIB2_CA_CERTS",
+  "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
 ];
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
  * The environment of a proxied child: the parent's, without credential variables or the master
- * key, with placeholders for the connected providers' variables, the proxy variables (both
+ * key, with placeholders for the connected providers' secret variables and the non-secret values
+ * as they are, the proxy variables (both
  * cases; `ALL_PROXY` is left as it was), `NO_PROXY`/`no_proxy` = the parent's entries of both
  * plus loopback (order kept, de-duplicated case-insensitively), `AUTHSOME_PROXY_MODE=true`, and
  * the CA variables. Placeholders are set before the proxy and CA variables, so a provider file
@@ -97,6 +107,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export function childEnv(input: ChildEnvInput): Record<string, string> {
   const env = withoutCredentials(input.parent, input.credentialVars);
   for (const name of input.placeholders) env.set(checkedName(name), PLACEHOLDER);
+  for (const [name, value] of Object.entries(input.values ?? {})) env.set(checkedName(name), value);
   for (const name of PROXY_VARS) env.set(name, input.proxyUrl);
   const noProxy = mergeNoProxy(
     NO_PROXY_VARS.map((name) => input.parent[name] ?? ""),

@@ -47,6 +47,10 @@ Deno.test("the child gets every proxy, CA and mode variable", () => {
     ["CURL_CA_BUNDLE", "/tmp/authsome-run-1/ca-bundle.pem"],
     ["GIT_SSL_CAINFO", "/tmp/authsome-run-1/ca-bundle.pem"],
     ["DENO_CERT", "/tmp/authsome-run-1/ca-bundle.pem"],
+    ["PIP_CERT", "/tmp/authsome-run-1/ca-bundle.pem"],
+    ["AWS_CA_BUNDLE", "/tmp/authsome-run-1/ca-bundle.pem"],
+    ["HTTPLIB2_CA_CERTS", "/tmp/authsome-run-1/ca-bundle.pem"],
+    ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "/tmp/authsome-run-1/ca-bundle.pem"],
     ["NODE_EXTRA_CA_CERTS", "/home/me/.authsome/proxy/ca.pem"],
     ["PATH", "/usr/bin:/bin"],
     ["HOME", "/home/me"],
@@ -212,4 +216,19 @@ Deno.test("run --env gets the real values and nothing else secret", () => {
     ],
   ];
   for (const [name, args, expected] of table) assert.deepEqual(realEnv(args), expected, name);
+});
+
+Deno.test("non-secret values are set as they are, after the placeholders and before the proxy variables", () => {
+  const env = childEnv(input({
+    placeholders: ["ACME_TOKEN", "ACME_BASE"],
+    values: { ACME_BASE: "https://acme.test/api", ACME_API: "api.acme.test", HTTPS_PROXY: "x" },
+  }));
+  assert.equal(env.ACME_TOKEN, PLACEHOLDER);
+  assert.equal(env.ACME_BASE, "https://acme.test/api");
+  assert.equal(env.ACME_API, "api.acme.test");
+  assert.equal(env.HTTPS_PROXY, PROXY_URL);
+  assert.throws(
+    () => childEnv(input({ values: { "BAD NAME": "x" } })),
+    /"BAD NAME" is not an environment variable name/,
+  );
 });

@@ -15,7 +15,13 @@ import { checkRequest, grantFor, type IdentityPolicy } from "../proxy/policy.ts"
 import { resolveConnection } from "./connections.ts";
 import { activePolicy } from "./identities.ts";
 import { audited, connKey, type ServiceContext } from "./context.ts";
-import { exportVars, fresh, getAuthHeaders, REFRESH_WINDOW_MS } from "./tokens.ts";
+import {
+  exportVars,
+  fresh,
+  getAuthHeaders,
+  plainExportValue,
+  REFRESH_WINDOW_MS,
+} from "./tokens.ts";
 import type { ConnectionRecord, RunOptions } from "./types.ts";
 
 /**
@@ -143,10 +149,21 @@ export async function run(
       });
       try {
         const { childEnv } = await import("../proxy/child_env.ts");
+        // Secret fields become placeholders; a base or API URL is passed as it is.
         const placeholders = new Set<string>();
         for (const provider of policy === undefined ? withConnections : routed) {
-          for (const names of Object.values(defs.get(provider)?.export.env ?? {})) {
-            names.forEach((n) => placeholders.add(n));
+          for (const [field, names] of Object.entries(defs.get(provider)?.export.env ?? {})) {
+            if (field === "api_key" || field === "access_token") {
+              names.forEach((n) => placeholders.add(n));
+            }
+          }
+        }
+        const values: Record<string, string> = {};
+        for (const { def, record } of chosen) {
+          for (const [field, names] of Object.entries(def.export.env)) {
+            if (field !== "base_url" && field !== "api_url") continue;
+            const value = plainExportValue(def, record, field);
+            if (value !== undefined) names.forEach((n) => values[n] = value);
           }
         }
         const env = childEnv({
@@ -155,6 +172,7 @@ export async function run(
           caBundlePath: session.caBundlePath,
           caCertPath: session.caCertPath,
           placeholders: [...placeholders],
+          values,
           credentialVars: [...credentialVars],
         });
         let prefix: string[] = [];

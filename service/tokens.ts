@@ -229,6 +229,20 @@ export async function getAuthHeaders(
     : { Authorization: `Bearer ${token}` };
 }
 
+/**
+ * The value of a non-secret export field: the base URL (the connection's, else the provider's)
+ * or the first API URL that is not a regex.
+ */
+export function plainExportValue(
+  def: ProviderDefinition,
+  record: ConnectionRecord,
+  field: "base_url" | "api_url",
+): string | undefined {
+  return field === "base_url"
+    ? record.base_url ?? def.oauth?.base_url
+    : record.api_url.find((u) => !u.startsWith("regex:"));
+}
+
 /** The provider's `export.env` variables for a record (never a refresh token). */
 export function exportVars(
   ctx: Pick<ServiceContext, "now">,
@@ -237,10 +251,9 @@ export function exportVars(
 ): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const [field, names] of Object.entries(def.export.env) as Array<[ExportField, string[]]>) {
-    let value: string | undefined;
-    if (field === "api_key" || field === "access_token") value = tokenOf(ctx, record, def);
-    else if (field === "base_url") value = record.base_url ?? def.oauth?.base_url;
-    else value = record.api_url.find((u) => !u.startsWith("regex:"));
+    const value = field === "api_key" || field === "access_token"
+      ? tokenOf(ctx, record, def)
+      : plainExportValue(def, record, field);
     if (value === undefined) continue;
     for (const name of names) out.push([name, value]);
   }

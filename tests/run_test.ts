@@ -646,3 +646,50 @@ Deno.test("identities in the library: only the allowed connection, no token for 
   assert.equal(ran.code, 10, ran.stderr);
   assert.equal((await runCli(["identity", "show", "reader"], { home: f.home })).code, 0);
 });
+
+Deno.test("run: only secret export variables become placeholders; a URL is passed as it is; every common CA variable points at the bundle", async () => {
+  await using f = await fixture();
+  const file = join(f.dir, "urlacme.json");
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      name: "urlacme",
+      display_name: "URL Acme",
+      auth_type: "api_key",
+      api_url: "api.urlacme.test",
+      api_key: { header_name: "x-key", header_prefix: null, env_var: "URLACME_KEY" },
+      export: { env: { api_key: ["URLACME_KEY"], api_url: ["URLACME_URL"] } },
+    }),
+  );
+  assert.equal((await runCli(["provider", "register", file], { home: f.home })).code, 0);
+  const login = await runCli(["login", "urlacme"], {
+    home: f.home,
+    env: { URLACME_KEY: "urlacme-real-key-123" },
+  });
+  assert.equal(login.code, 0, login.stderr);
+  const r = await f.run(["run", "--", "env"], { URLACME_URL: "stale", PIP_CERT: "/etc/old.pem" });
+  assert.equal(r.code, 0, r.stderr);
+  const env = Object.fromEntries(
+    r.stdout.trim().split("\n").map((
+      l,
+    ) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+  assert.equal(env.URLACME_KEY, "authsome-proxy-managed");
+  assert.equal(env.URLACME_URL, "api.urlacme.test");
+  for (
+    const name of [
+      "SSL_CERT_FILE",
+      "REQUESTS_CA_BUNDLE",
+      "CURL_CA_BUNDLE",
+      "GIT_SSL_CAINFO",
+      "DENO_CERT",
+      "PIP_CERT",
+      "AWS_CA_BUNDLE",
+      "HTTPLIB2_CA_CERTS",
+      "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
+    ]
+  ) {
+    assert.match(env[name] ?? "", /\/authsome-run-[^/]+\/ca-bundle\.pem$/, name);
+  }
+  assert.ok(!r.stdout.includes("urlacme-real-key-123"));
+});
