@@ -18,6 +18,8 @@ interface Fixture extends AsyncDisposable {
   auth: AuthService;
   /** The service's AUTHSOME_HOME. */
   home: string;
+  /** The environment the service was created with (its master key among it). */
+  env: Record<string, string>;
   /** Moves the service's clock to `ms` (epoch milliseconds). */
   setClock(ms: number): void;
   /** Logs in `connection` of acme as `login` through the real authorization server. */
@@ -54,14 +56,15 @@ async function fixture(
   await server.resetStats();
   const dir = await Deno.makeTempDir({ prefix: "authsome-tokens-" });
   let clock = Date.now();
+  const serviceEnv = {
+    AUTHSOME_MASTER_KEY: crypto.getRandomValues(new Uint8Array(32)).toBase64(),
+    ACME_CLIENT_ID: server.confidentialClient.client_id,
+    ACME_CLIENT_SECRET: server.confidentialClient.client_secret,
+    ...env,
+  };
   const auth = await createAuthService({
     home: join(dir, "home"),
-    env: {
-      AUTHSOME_MASTER_KEY: crypto.getRandomValues(new Uint8Array(32)).toBase64(),
-      ACME_CLIENT_ID: server.confidentialClient.client_id,
-      ACME_CLIENT_SECRET: server.confidentialClient.client_secret,
-      ...env,
-    },
+    env: serviceEnv,
     now: () => new Date(clock),
   });
   await auth.registerProvider(acmeDefinition(server, {
@@ -71,6 +74,7 @@ async function fixture(
     server,
     auth,
     home: join(dir, "home"),
+    env: serviceEnv,
     setClock: (ms) => void (clock = ms),
     async login(login, connection = "default", force = false) {
       await auth.login("acme", {
@@ -481,4 +485,102 @@ Deno.test("export: base_url and the first plain api_url; an unreachable refresh 
     ["acme", { format: "env" }, "ok", undefined],
     [undefined, { format: "env" }, "error", "ENDPOINT_UNREACHABLE"],
   ]);
+});
+
+Deno.test("a refresh holds only its own connection's lock: another connection refreshes meanwhile", async () => {
+  await using f = await fixture();
+  await f.login("alice");
+  await f.login("bob", "work");
+  f.setClock(await f.expiry() - 1000);
+  await f.server.failNext("hold", 1);
+  const held = f.auth.getAccessToken("acme");
+  while (((await f.server.stats()).held ?? 0) === 0) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  // "work" is due too; its refresh must not wait for the held one of "default".
+  const work = await Promise.race([
+    f.auth.getAccessToken("acme", { connection: "work" }).then(() => "refreshed"),
+    new Promise((resolve) => setTimeout(() => resolve("blocked"), 5000)),
+  ]);
+  assert.equal(work, "refreshed");
+  await f.server.release();
+  await held;
+  assert.equal(await f.refreshes(), 2);
+});
+
+Deno.test("tokens that are due as soon as they are issued: callers waiting on one refresh still cause one", async () => {
+  // Tokens live 100 s, less than the 300 s window: each new token is due at once.
+  await using short = await startAuthServer({ accessTokenTTL: 100 });
+  await using f = await fixture({}, short);
+  await f.login("alice");
+  await f.server.resetStats();
+  const tokens = await Promise.all(Array.from({ length: 4 }, () => f.auth.getAccessToken("acme")));
+  assert.equal(new Set(tokens).size, 1);
+  assert.equal(await f.refreshes(), 1);
+});
+
+Deno.test("export details: an API-key provider without a base URL leaves it out; equal values are not suffixed; tags fold runs of symbols; the connection is audited; a removed definition is skipped", async () => {
+  await using f = await fixture({ ACME2_KEY: "acme2-key-0123456789" });
+  await f.login("alice");
+  const token = await f.auth.getAccessToken("acme");
+  await f.auth.registerProvider({
+    name: "acme-two",
+    display_name: "Acme Two",
+    auth_type: "api_key",
+    api_url: "api.acme-two.test",
+    api_key: { header_name: "x-key", header_prefix: null, env_var: "ACME2_KEY" },
+    export: { env: { api_key: ["ACME_TOKEN"], base_url: ["ACME2_BASE"], api_url: ["ACME_API"] } },
+  });
+  await f.auth.login("acme-two", { connection: "x--1" });
+  assert.deepEqual((await f.auth.export("acme-two")).vars, {
+    ACME_TOKEN: "acme2-key-0123456789",
+    ACME_API: "api.acme-two.test",
+  });
+  const all = await f.auth.export(undefined);
+  assert.deepEqual(all.vars, {
+    ACME_TOKEN: token,
+    ACME_API: "api.acme.test",
+    ACME_TOKEN_ACME_TWO_X_1: "acme2-key-0123456789",
+    ACME_API_ACME_TWO_X_1: "api.acme-two.test",
+  });
+  await f.auth.export("acme", { connection: "default" });
+  const last = (await auditEntries(f.home)).at(-1)!;
+  assert.deepEqual([last.action, last.provider, last.connection], ["export", "acme", "default"]);
+  await assert.rejects(
+    f.auth.export(undefined, { connection: "default" }),
+    authsomeError(
+      "USAGE",
+      "--connection needs a provider",
+      "Run: authsome export PROVIDER --connection NAME",
+    ),
+  );
+  // The same name with the same value from two providers is one variable.
+  await f.auth.registerProvider({
+    name: "acme-three",
+    display_name: "Acme Three",
+    auth_type: "api_key",
+    api_url: "api.acme.test",
+    api_key: { header_name: "x-key", header_prefix: null, env_var: "ACME2_KEY" },
+    export: { env: { api_url: ["ACME_API"] } },
+  });
+  await f.auth.login("acme-three");
+  assert.deepEqual(Object.keys((await f.auth.export(undefined)).vars).sort(), [
+    "ACME_API",
+    "ACME_API_ACME_TWO_X_1",
+    "ACME_TOKEN",
+    "ACME_TOKEN_ACME_TWO_X_1",
+  ]);
+  // A provider whose definition file is gone is skipped, not an error.
+  for await (const entry of Deno.readDir(join(f.home, "providers"))) {
+    if (entry.name.startsWith("acme-two")) await Deno.remove(join(f.home, "providers", entry.name));
+  }
+  const again = await createAuthService({ home: f.home, env: f.env });
+  try {
+    assert.deepEqual((await again.export(undefined)).vars, {
+      ACME_TOKEN: token,
+      ACME_API: "api.acme.test",
+    });
+  } finally {
+    await again.close();
+  }
 });
