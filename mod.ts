@@ -33,6 +33,7 @@ export {
   type LoginOptions,
   type LoginResult,
   type ProviderSummary,
+  type RevokeResult,
   type RunOptions,
   SECRET_FIELDS,
   type SecretField,

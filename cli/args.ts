@@ -36,6 +36,7 @@ export const OPTIONS = {
   expires: { type: "string" },
   as: { type: "string" },
   identity: { type: "string" },
+  yes: { type: "boolean", short: "y" },
 } as const;
 
 /** An option name, e.g. `connection`. */

@@ -6,7 +6,7 @@
  */
 import { EXIT_CODES } from "../errors.ts";
 import type { Flow } from "../providers/schema.ts";
-import { choice, wholeNumber } from "./args.ts";
+import { choice, usage, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
 
@@ -167,15 +167,50 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
     },
   },
   revoke: {
-    usage: "revoke PROVIDER [--connection NAME]",
+    usage: "revoke PROVIDER [--connection NAME] [--yes]",
     summary: "Revoke and delete one connection, or every connection and the client credentials",
-    options: ["connection"],
-    details: ["API keys have no remote revocation: revoke them in the provider's console too."],
+    options: ["connection", "yes"],
+    details: [
+      "OAuth tokens are revoked at the provider when it has a revocation endpoint, then deleted",
+      "here. API keys cannot be revoked by authsome: they are deleted here only, and stay valid",
+      "until you revoke them in the provider's console (the message says where).",
+      "Without --connection every connection and the client credentials go: at a terminal you",
+      "are asked first; elsewhere --yes is required.",
+    ],
     args: [1, 1],
-    async run({ values, args, out, service }) {
-      const r = await (await service()).revoke(args[0]!, { connection: values.connection });
-      if (out.json) out.doc({ status: "revoked", ...r });
-      else out.note(`Revoked ${r.provider}: ${r.connections.join(", ") || "client credentials"}.`);
+    async run({ values, args, io, out, service }) {
+      const provider = args[0]!;
+      const auth = await service();
+      if (values.connection === undefined && values.yes !== true) {
+        const names = (await auth.listConnections(provider)).map((c) => c.connection);
+        const what = `every ${provider} connection (${names.join(", ") || "none"}) and its ` +
+          "client credentials";
+        if (!io.stdinIsTerminal()) {
+          throw usage(
+            `revoke ${provider} without --connection deletes ${what}`,
+            `Add --yes to confirm, or name one: authsome revoke ${provider} --connection NAME`,
+          );
+        }
+        const answer = await io.readLine(`Revoke and delete ${what}? [y/N] `);
+        if (!/^y(es)?$/i.test(answer?.trim() ?? "")) {
+          out.note("Nothing was revoked.");
+          return 0;
+        }
+      }
+      const r = await auth.revoke(provider, { connection: values.connection });
+      const list = r.connections.join(", ") || "client credentials";
+      if (out.json) out.doc({ status: r.remote ? "revoked" : "deleted", ...r });
+      else if (r.remote) {
+        out.note(`Revoked ${r.provider} at the provider and deleted here: ${list}.`);
+      } else {
+        const what = r.auth_type === "api_key"
+          ? "An API key cannot be revoked by authsome: it"
+          : "The provider has no revocation endpoint: the token";
+        out.note(
+          `Deleted ${r.provider} here: ${list}. ${what} stays valid until you revoke it at ` +
+            `${r.provider}${r.docs ? ` (${r.docs})` : ""}.`,
+        );
+      }
       return 0;
     },
   },

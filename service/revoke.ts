@@ -10,7 +10,7 @@ import type { ProviderDefinition } from "../providers/schema.ts";
 import { oauthClientOf } from "./client_credentials.ts";
 import { connectionNames, deleteConnection, resolveConnection } from "./connections.ts";
 import { audited, clientKey, connKey, providerKey, type ServiceContext } from "./context.ts";
-import type { ClientRecord, ConnectionRecord } from "./types.ts";
+import type { ClientRecord, ConnectionRecord, RevokeResult } from "./types.ts";
 
 /**
  * `revoke`: with a connection, revokes its tokens at the provider (where it has a revocation
@@ -25,8 +25,12 @@ export async function revoke(
   ctx: ServiceContext,
   provider: string,
   opts: { connection?: string | undefined } = {},
-): Promise<{ provider: string; connections: string[] }> {
+): Promise<RevokeResult> {
   const def = (await ctx.registry.get(provider)).definition;
+  // Only OAuth tokens with a revocation endpoint and a stored client are revoked remotely.
+  const remote = def.auth_type === "oauth2" && def.oauth?.revocation_url !== undefined &&
+    await ctx.vault.get(clientKey(provider)) !== undefined;
+  const extra = { auth_type: def.auth_type, remote, ...(def.docs ? { docs: def.docs } : {}) };
   if (opts.connection !== undefined) {
     const { record } = await resolveConnection(ctx.vault, provider, opts.connection);
     await audited(
@@ -36,7 +40,7 @@ export async function revoke(
       () => revokeRemote(ctx, def, record),
     );
     const { connection } = await deleteConnection(ctx, "revoke", provider, opts.connection);
-    return { provider, connections: [connection] };
+    return { provider, connections: [connection], ...extra };
   }
   const names = await connectionNames(ctx.vault, provider);
   for (const name of names) {
@@ -60,7 +64,7 @@ export async function revoke(
       for (const name of names) tx.delete(connKey(provider, name));
       tx.delete(providerKey(provider));
       tx.delete(clientKey(provider));
-      return { provider, connections: names };
+      return { provider, connections: names, ...extra };
     }));
 }
 

@@ -171,6 +171,23 @@ export interface LoginOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** What `revoke` did. */
+export interface RevokeResult {
+  /** The provider. */
+  provider: string;
+  /** The connections deleted here. */
+  connections: string[];
+  /** The provider's kind of credential. */
+  auth_type: "api_key" | "oauth2";
+  /**
+   * Whether the tokens were revoked at the provider too (OAuth with a revocation endpoint);
+   * false: deleted here only, the credential stays valid at the provider (API keys).
+   */
+  remote: boolean;
+  /** Where the provider documents its credentials (to revoke an API key there). */
+  docs?: string;
+}
+
 /** The result of a login. */
 export interface LoginResult {
   /** Provider name, e.g. `openai`. */
@@ -285,9 +302,7 @@ export interface AuthService {
     { provider: string; connection: string; newDefault: string | null }
   >;
   /** Deletes one connection, or every connection and the client credentials of a provider. */
-  revoke(provider: string, options?: { connection?: string | undefined }): Promise<
-    { provider: string; connections: string[] }
-  >;
+  revoke(provider: string, options?: { connection?: string | undefined }): Promise<RevokeResult>;
   /** Metadata of one connection (the default when none is named). */
   getConnection(provider: string, options?: { connection?: string | undefined }): Promise<
     ConnectionInfo

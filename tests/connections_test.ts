@@ -754,7 +754,7 @@ Deno.test("revoke of an api-key provider clears every connection", async () => {
   await loginOpenai(h, KEY_WORK, "--connection", "work");
   await ok(h, ["login", "resend", "--stdin"], { stdin: KEY_RESEND });
 
-  await ok(h, ["revoke", "openai"]);
+  await ok(h, ["revoke", "openai", "--yes"]);
   await fails(h, 3, ["get", "openai"]);
   await fails(h, 3, ["get", "openai", "--connection", "work"]);
   await fails(h, 3, ["get", "openai", "--connection", "default"]);
@@ -873,4 +873,42 @@ Deno.test("a mistyped vault is an error (exit 3, the vaults listed) for reads an
   });
   assert.equal(created.code, 0, created.stderr);
   assert.equal((await runCli(["--vault", "clients", "list"], { home: h.home })).code, 0);
+});
+
+Deno.test("revoke of an API key says it was deleted here only and where to revoke it; revoking everything needs --yes without a terminal", async () => {
+  await using h = await tempHome();
+  const env = { OPENAI_API_KEY: KEY_DEFAULT };
+  assert.equal((await runCli(["login", "openai"], { home: h.home, env })).code, 0);
+  assert.equal(
+    (await runCli(["login", "openai", "-c", "work", "--stdin"], { home: h.home, stdin: KEY_WORK }))
+      .code,
+    0,
+  );
+  const before = await storeDigest(h.home);
+  const unconfirmed = await runCli(["revoke", "openai"], { home: h.home });
+  assert.equal(unconfirmed.code, 64);
+  assert.equal(
+    unconfirmed.stderr,
+    "error: revoke openai without --connection deletes every openai connection (default, work) " +
+      "and its client credentials\n" +
+      "hint: Add --yes to confirm, or name one: authsome revoke openai --connection NAME\n",
+  );
+  assert.equal(await storeDigest(h.home), before, "something was deleted without --yes");
+  const one = await runCli(["revoke", "openai", "--connection", "work", "--json"], {
+    home: h.home,
+  });
+  assert.equal(one.code, 0, one.stderr);
+  const result = JSON.parse(one.stdout);
+  assert.equal(result.status, "deleted");
+  assert.equal(result.remote, false);
+  assert.deepEqual(result.connections, ["work"]);
+  assert.match(result.docs, /^https:\/\//);
+  const all = await runCli(["revoke", "openai", "--yes"], { home: h.home });
+  assert.equal(all.code, 0, all.stderr);
+  assert.equal(
+    all.stderr,
+    "Deleted openai here: default. An API key cannot be revoked by authsome: it stays valid " +
+      `until you revoke it at openai (${result.docs}).\n`,
+  );
+  assert.equal((await runCli(["get", "openai"], { home: h.home })).code, 3);
 });

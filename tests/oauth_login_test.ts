@@ -606,7 +606,7 @@ Deno.test("revoke --connection revokes that connection at the server and keeps t
   assert.equal(left.status, "connected");
   assert.equal((await accessToken(f)).stdout.trim(), personal);
 
-  const all = await f.cli(["revoke", "acme"]);
+  const all = await f.cli(["revoke", "acme", "--yes"]);
   assertOk(all, "revoke acme");
   stats = await f.server.stats();
   assert.ok(stats.revocations > 1, JSON.stringify(stats));
@@ -846,7 +846,7 @@ Deno.test("login --base-url sends authorization, code exchange, refresh and revo
   assert.equal((await f.server.stats()).token_requests.refresh_token, 1);
   assert.equal((await whoami(f.server.issuer, fresh.stdout.trim())).status, 200);
 
-  assertOk(await f.cli(["revoke", "acme"]), "revoke");
+  assertOk(await f.cli(["revoke", "acme", "--yes"]), "revoke");
   const stats = await f.server.stats();
   assert.ok(stats.revocations >= 1, JSON.stringify(stats));
   assert.equal((await whoami(f.server.issuer, fresh.stdout.trim())).status, 401, "revoked");

@@ -8,6 +8,7 @@ async function atTerminal(
   args: string[],
   keys: string[],
   env: Record<string, string> = { NO_COLOR: "1" },
+  waitFor = "(input hidden)",
 ) {
   const spec = {
     argv: [LAUNCHER, ...args],
@@ -17,7 +18,7 @@ async function atTerminal(
       AUTHSOME_HOME: home,
       ...env,
     },
-    wait_for: keys.length > 0 ? "(input hidden)" : "",
+    wait_for: keys.length > 0 ? waitFor : "",
     type: keys,
   };
   const out = await new Deno.Command("python3", {
@@ -93,4 +94,25 @@ Deno.test("FORCE_COLOR or CLICOLOR_FORCE colours errors without a terminal; NO_C
       `${JSON.stringify(env)}: ${JSON.stringify(r.stderr)}`,
     );
   }
+});
+
+Deno.test("revoke of every connection asks first at a terminal: no keeps everything, yes deletes", async () => {
+  await using h = await tempHome();
+  const login = await runCli(["login", "resend", "--stdin"], {
+    home: h.home,
+    stdin: "re_kept_key_0001",
+  });
+  assert.equal(login.code, 0, login.stderr);
+  const no = await atTerminal(h.home, ["revoke", "resend"], ["n\r"], { NO_COLOR: "1" }, "[y/N]");
+  assert.equal(no.code, 0, no.output);
+  assert.match(
+    no.output,
+    /Revoke and delete every resend connection \(default\) and its client credentials\? \[y\/N\]/,
+  );
+  assert.match(no.output, /Nothing was revoked\./);
+  assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 0);
+  const yes = await atTerminal(h.home, ["revoke", "resend"], ["y\r"], { NO_COLOR: "1" }, "[y/N]");
+  assert.equal(yes.code, 0, yes.output);
+  assert.match(yes.output, /Deleted resend here: default\./);
+  assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3);
 });
