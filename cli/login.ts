@@ -71,6 +71,13 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         setStatus(s: "approved" | "denied" | "expired"): void;
         close(): Promise<void>;
       } | undefined;
+      // The first login creates the key file: say so once, with the advice that matters.
+      const keyFile = auth.settings.masterKey === undefined &&
+          auth.settings.passphrase === undefined
+        ? `${auth.settings.home}/master.key`
+        : undefined;
+      const hadKeyFile = keyFile === undefined ||
+        await Deno.stat(keyFile).then(() => true, () => false);
       try {
         const result = await auth.login(provider, {
           connection: values.connection,
@@ -122,6 +129,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         });
         if (waiting) io.stderr("\n");
         devicePage?.setStatus("approved");
+
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {
           const from = result.sourceVariable ??
@@ -130,6 +138,12 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
             `Logged in to ${provider} (${result.connection})${
               result.account ? ` as ${result.account}` : ""
             }${from ? ` from ${from}` : ""}${result.default ? ", the default connection" : ""}.`,
+          );
+        }
+        if (!hadKeyFile && await Deno.stat(keyFile!).then(() => true, () => false)) {
+          out.note(
+            `Created the master key ${keyFile}: back it up somewhere safe; without it the ` +
+              "vaults cannot be opened.",
           );
         }
         return 0;

@@ -1746,3 +1746,46 @@ Deno.test("device flow details: no scope member without scopes, a failing endpoi
   );
   assert.equal(invalid.sent.length, 1);
 });
+
+Deno.test("the last details: a form poll needs a client ID, a JSON poll's empty refresh token is none, a broken-off answer's hint", async () => {
+  const none = fakeFetch();
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: { client_id: "" },
+      device,
+      fetch: none.fetch,
+      ...fakeClock(),
+    }),
+    exactly("INVALID_INPUT", "The OAuth client ID is empty"),
+  );
+  assert.equal(none.sent.length, 0);
+  const json = fakeFetch(Response.json({ access_token: "A", refresh_token: "" }));
+  const tokens = await pollDeviceToken({
+    endpoints,
+    client: { client_id: "" },
+    device,
+    fetch: json.fetch,
+    ...fakeClock(),
+    jsonBody: true,
+  });
+  assert.equal(tokens.access_token, "A");
+  assert.equal("refresh_token" in tokens, false);
+  const cut = new Response(
+    new ReadableStream({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"access_token": "'));
+        controller.error(new TypeError("error reading a body from connection"));
+      },
+    }),
+    { headers: { "content-type": "application/json" } },
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fakeFetch(cut).fetch),
+    exactly(
+      "ENDPOINT_UNREACHABLE",
+      "The token endpoint of as.example broke off its answer",
+      "Check the network connection and try again",
+    ),
+  );
+});

@@ -241,3 +241,24 @@ Deno.test("passphrase parameters that are weak or damaged are refused, never rep
     assert.equal(await Deno.readTextFile(path), body, "left as it was");
   }
 });
+
+Deno.test("a passphrase set for a home sealed with its key file says so, and what to unset", async () => {
+  await using h = await tempHome();
+  await loadMasterKey({ home: h.home }, { create: true });
+  await assert.rejects(
+    loadMasterKey({ home: h.home, passphrase: "correct horse" }, { create: false }),
+    vaultError(
+      `The vaults in ${h.home} are sealed with the key file master.key, not a passphrase`,
+      "Unset AUTHSOME_PASSPHRASE to use the key file",
+    ),
+  );
+  // Nor is a passphrase started beside the key file by a command that may create the key.
+  await assert.rejects(
+    loadMasterKey({ home: h.home, passphrase: "correct horse" }, { create: true }),
+    vaultError(
+      `The vaults in ${h.home} are sealed with the key file master.key, not a passphrase`,
+      "Unset AUTHSOME_PASSPHRASE to use the key file",
+    ),
+  );
+  assert.equal(await Deno.stat(join(h.home, PASSPHRASE_FILE)).then(() => true, () => false), false);
+});

@@ -790,9 +790,12 @@ Deno.test("an explicit --stdin wins over the provider's variable, and the succes
     env: { OPENAI_API_KEY: KEY_PERSONAL },
   });
   assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  // The first login also creates the key file, and says so once.
   assert.equal(
     fromStdin.stderr,
-    "Logged in to openai (prec) from stdin, the default connection.\n",
+    "Logged in to openai (prec) from stdin, the default connection.\n" +
+      `Created the master key ${h.home}/master.key: back it up somewhere safe; without it the ` +
+      "vaults cannot be opened.\n",
   );
   const stored = await runCli([
     "get",
