@@ -12,7 +12,7 @@
  * @module
  */
 import type { AuthService } from "./mod.ts";
-import { GLOBAL, type OptionName, parseArgv, usage } from "./cli/args.ts";
+import { closest, GLOBAL, type OptionName, parseArgv, usage } from "./cli/args.ts";
 import { type CliIO, Output } from "./cli/command.ts";
 import { reportError } from "./cli/output.ts";
 import { refuseInRunChild } from "./cli/run_child.ts";
@@ -42,32 +42,33 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     json = values.json === true;
     if (values["no-color"]) color = false;
     const [name, ...args] = parsed.positionals;
-    if (values.version) {
+    if (values.version || (name === "version" && args.length === 0)) {
       io.stdout(json ? JSON.stringify({ version: VERSION }) + "\n" : `authsome ${VERSION}\n`);
       return 0;
     }
-    if (name === undefined && !values.help) {
-      throw usage("No command given", "Run: authsome --help");
-    }
     // The command table (and through it the service) is loaded only when a command runs.
     const { COMMANDS, helpText } = await import("./cli/commands.ts");
-    if (name === undefined) {
-      io.stdout(helpText() + "\n");
+    // `authsome`, `authsome help` and `authsome help CMD` show help, like --help.
+    if (name === undefined || (name === "help" && args.length <= 1)) {
+      const topic = name === "help" ? args[0] : undefined;
+      if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) throw await unknownCommand(topic);
+      io.stdout(helpText(topic) + "\n");
       return 0;
     }
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-    if (command === undefined) {
-      throw usage(`Unknown command "${name}"`, "Run: authsome --help to see the commands");
-    }
+    if (command === undefined) throw await unknownCommand(name);
     if (values.help) {
       io.stdout(helpText(name) + "\n");
       return 0;
     }
     for (const key of Object.keys(values) as OptionName[]) {
       if (!GLOBAL.includes(key) && !command.options.includes(key)) {
+        const near = closest(key, command.options);
         throw usage(
           `${key.length === 1 ? "-" : "--"}${key} is not an option of "${name}"`,
-          `Run: authsome ${name} --help`,
+          near
+            ? `Did you mean --${near}? Run: authsome ${name} --help`
+            : `Run: authsome ${name} --help`,
         );
       }
     }
@@ -94,6 +95,18 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
   } finally {
     await auth?.close();
   }
+}
+
+/** `Unknown command "X"`, with the nearest command name when one is close. */
+async function unknownCommand(name: string) {
+  const { COMMANDS } = await import("./cli/commands.ts");
+  const near = closest(name, [...Object.keys(COMMANDS), "help", "version"]);
+  return usage(
+    `Unknown command "${name}"`,
+    near
+      ? `Did you mean "${near}"? Run: authsome --help`
+      : "Run: authsome --help to see the commands",
+  );
 }
 
 /**

@@ -88,10 +88,15 @@ export function parseArgv(
     }
     const long = arg.startsWith("--");
     const eq = long ? arg.indexOf("=") : -1;
-    const key = long ? arg.slice(2, eq === -1 ? undefined : eq) : arg.slice(1);
+    // `-v` is the version, as in most tools (`-V` too).
+    const key = long ? arg.slice(2, eq === -1 ? undefined : eq) : arg === "-v" ? "V" : arg.slice(1);
     const name = long ? (key in OPTIONS ? key as OptionName : undefined) : shorts.get(key);
     if (name === undefined) {
-      throw usage(`Unknown option ${long ? "--" : "-"}${key}`, "Run: authsome --help");
+      const near = long ? closest(key, Object.keys(OPTIONS)) : undefined;
+      throw usage(
+        `Unknown option ${long ? "--" : "-"}${key}`,
+        near ? `Did you mean --${near}? Run: authsome --help` : "Run: authsome --help",
+      );
     }
     const shown = long ? `--${name}` : `-${key}`;
     if (OPTIONS[name].type === "boolean") {
@@ -130,4 +135,46 @@ export function choice<T extends string>(flag: string, value: string, options: r
     throw usage(`${flag} must be one of ${options.join(", ")}`, `Example: ${flag} ${options[0]}`);
   }
   return value as T;
+}
+
+/**
+ * The candidate nearest to `word` (Levenshtein distance at most 2, and less than half its
+ * length), for "did you mean" hints; undefined when none is that close.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { closest } from "./args.ts";
+ * assert.equal(closest("lsit", ["list", "login"]), "list");
+ * assert.equal(closest("frobnicate", ["list", "login"]), undefined);
+ * ```
+ */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.min(2, Math.ceil(word.length / 2) - 1);
+  for (const candidate of candidates) {
+    const d = distance(word.toLowerCase(), candidate);
+    if (d <= bestDistance && (best === undefined || d < distance(word.toLowerCase(), best))) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions, and swaps of neighbours). */
+function distance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
+      }
+      rows[i]![j] = d;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }

@@ -607,7 +607,6 @@ Deno.test("an unknown command exits 64 with a hint", async () => {
   assert.match(r.stderr, /frobnicate/);
   assert.match(r.stderr, /--help/);
   assert.equal(r.stdout, "");
-  await fails(h, 64, []);
   // Names of Object.prototype members are unknown commands too, not a crash.
   for (const name of ["toString", "constructor", "hasOwnProperty", "__proto__"]) {
     const proto = await fails(h, 64, [name]);
@@ -914,4 +913,47 @@ Deno.test("revoke of an API key says it was deleted here only and where to revok
       `until you revoke it at openai (${result.docs}).\n`,
   );
   assert.equal((await runCli(["get", "openai"], { home: h.home })).code, 3);
+});
+
+Deno.test("help and version the usual ways; a near miss gets a did-you-mean", async () => {
+  await using h = await tempHome();
+  const top = await ok(h, ["--help"]);
+  assert.equal((await ok(h, [])).stdout, top.stdout, "authsome alone");
+  assert.equal((await ok(h, ["help"])).stdout, top.stdout, "authsome help");
+  assert.equal((await ok(h, ["help", "get"])).stdout, (await ok(h, ["get", "--help"])).stdout);
+  const version = (await ok(h, ["--version"])).stdout;
+  assert.equal((await ok(h, ["version"])).stdout, version);
+  assert.equal((await ok(h, ["-v"])).stdout, version);
+  const cases: Array<[string[], string]> = [
+    [["lsit"], 'error: Unknown command "lsit"\nhint: Did you mean "list"? Run: authsome --help\n'],
+    [
+      ["help", "lgoin"],
+      'error: Unknown command "lgoin"\nhint: Did you mean "login"? Run: authsome --help\n',
+    ],
+    [
+      ["get", "openai", "--feild", "x"],
+      "error: Unknown option --feild\nhint: Did you mean --field? Run: authsome --help\n",
+    ],
+    [
+      ["logout", "openai", "--forec"],
+      "error: Unknown option --forec\nhint: Did you mean --force? Run: authsome --help\n",
+    ],
+    [
+      ["get", "openai", "--force"],
+      'error: --force is not an option of "get"\nhint: Run: authsome get --help\n',
+    ],
+    [
+      ["login", "openai", "--connectoin=x", "--stdn"],
+      "error: Unknown option --connectoin\nhint: Did you mean --connection? Run: authsome --help\n",
+    ],
+    [
+      ["frobnicate"],
+      'error: Unknown command "frobnicate"\nhint: Run: authsome --help to see the commands\n',
+    ],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await fails(h, 64, args);
+    assert.equal(r.stderr, stderr, args.join(" "));
+  }
+  assert.equal((await treeIfAny(h.home)).size, 0);
 });
