@@ -36,6 +36,7 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
   let json = argv.includes("--json");
   let color = useColor(io, argv);
   let auth: AuthService | undefined;
+  if (argv[0] === "__complete") return await completeWords(argv.slice(1), io);
   try {
     const parsed = parseArgv(argv);
     const values = parsed.values;
@@ -92,6 +93,33 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     return await command.run({ values, all: parsed.all, args, io, out, service });
   } catch (error) {
     return reportError(error, io, json, color);
+  } finally {
+    await auth?.close();
+  }
+}
+
+/**
+ * `authsome __complete WORD...` (used by the completion scripts): candidates, one per line.
+ * Never fails loudly: a vault that cannot be read gives no names.
+ */
+async function completeWords(words: string[], io: CliIO): Promise<number> {
+  const [{ COMMANDS }, { complete }] = await Promise.all([
+    import("./cli/commands.ts"),
+    import("./cli/completion.ts"),
+  ]);
+  let auth: AuthService | undefined;
+  const service = async () => {
+    const { createAuthService } = await import("./mod.ts");
+    return auth ??= await createAuthService({ env: io.env });
+  };
+  try {
+    const candidates = await complete(words, COMMANDS, {
+      providers: async () => (await (await service()).listProviders()).providers.map((p) => p.name),
+      connections: async (provider) =>
+        (await (await service()).listConnections(provider)).map((c) => c.connection),
+    }).catch(() => []);
+    if (candidates.length > 0) io.stdout(candidates.join("\n") + "\n");
+    return 0;
   } finally {
     await auth?.close();
   }

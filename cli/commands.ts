@@ -7,6 +7,7 @@
 import { ENV_VARS } from "../config.ts";
 import { ADMIN_COMMANDS } from "./admin.ts";
 import type { Command } from "./command.ts";
+import { COMPLETION_COMMANDS } from "./completion.ts";
 import { CONNECTIONS_COMMANDS } from "./connections.ts";
 import { IDENTITY_COMMANDS } from "./identity.ts";
 import { LOGIN_COMMANDS } from "./login.ts";
@@ -24,6 +25,7 @@ export const COMMANDS: Record<string, Command> = {
   ...RUN_COMMANDS,
   ...IDENTITY_COMMANDS,
   ...ADMIN_COMMANDS,
+  ...COMPLETION_COMMANDS,
 };
 
 /** The help of one command, or the overview. */

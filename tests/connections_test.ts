@@ -957,3 +957,48 @@ Deno.test("help and version the usual ways; a near miss gets a did-you-mean", as
   }
   assert.equal((await treeIfAny(h.home)).size, 0);
 });
+
+Deno.test("shell completion: the bash script completes commands, options, providers and the vault's connection names", async () => {
+  await using h = await tempHome();
+  await loginOpenai(h, KEY_DEFAULT);
+  await loginOpenai(h, KEY_WORK, "--connection", "work");
+  const script = await ok(h, ["completion", "bash"]);
+  const file = join(dirname(h.home), "completion.bash");
+  await Deno.writeTextFile(file, script.stdout);
+  /** What bash's completion function offers for `authsome WORDS…` (the last word is completed). */
+  const offered = async (...words: string[]) => {
+    const quoted = words.map((w) => `'${w}'`).join(" ");
+    const out = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `source "$0"; complete -p authsome >/dev/null || exit 9; COMP_WORDS=(authsome ${quoted}); ` +
+        `COMP_CWORD=${words.length}; _authsome; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        file,
+      ],
+      env: {
+        PATH: `${ROOT}:${Deno.env.get("PATH")}`,
+        AUTHSOME_HOME: h.home,
+        HOME: dirname(h.home),
+      },
+      clearEnv: true,
+      stdout: "piped",
+    }).output();
+    assert.equal(out.code, 0);
+    return new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) => l !== "");
+  };
+  assert.deepEqual(await offered("lo"), ["log", "login", "logout"]);
+  assert.deepEqual(await offered("get", "openr"), ["openrouter"]);
+  assert.deepEqual(await offered("get", "openai", "--connection", ""), ["default", "work"]);
+  assert.deepEqual(await offered("get", "openai", "--sh"), ["--show-secret"]);
+  assert.deepEqual(await offered("export", "openai", "--format", ""), ["env", "json", "shell"]);
+  assert.deepEqual(await offered("identity", ""), ["create", "list", "remove", "show"]);
+  assert.deepEqual(await offered("completion", "z"), ["zsh"]);
+  for (const shell of ["zsh", "fish"]) {
+    assert.match((await ok(h, ["completion", shell])).stdout, /authsome __complete/);
+  }
+  const bad = await fails(h, 64, ["completion", "tcsh"]);
+  assert.match(bad.stderr, /completion must be one of bash, zsh, fish/);
+  // No secret in any candidate list.
+  const all = await ok(h, ["__complete", "get", "openai", "-c", ""]);
+  assert.ok(!all.stdout.includes(KEY_DEFAULT) && !all.stdout.includes(KEY_WORK));
+});
