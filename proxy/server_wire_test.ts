@@ -89,8 +89,9 @@ class Wire {
     }
   }
 
-  write(text: string): Promise<number> {
-    return this.conn.write(encoder.encode(text));
+  async write(text: string): Promise<void> {
+    const bytes = encoder.encode(text);
+    for (let at = 0; at < bytes.length;) at += await this.conn.write(bytes.subarray(at));
   }
 }
 
@@ -137,6 +138,8 @@ interface Upstream {
   answer: string;
   /** Close the connection after answering (to cut a response short). */
   closeAfterAnswer: boolean;
+  /** Connections accepted so far. */
+  connections: number;
   stop(): void;
 }
 
@@ -153,6 +156,7 @@ function rawUpstream(secure: boolean): Upstream {
     closed: 0,
     answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
     closeAfterAnswer: false,
+    connections: 0,
     stop() {
       listener.close();
       for (const conn of conns) {
@@ -165,6 +169,7 @@ function rawUpstream(secure: boolean): Upstream {
   (async () => {
     for await (const conn of listener) {
       conns.add(conn);
+      upstream.connections++;
       (async () => {
         const wire = new Wire(conn, true);
         for (;;) {
@@ -980,6 +985,124 @@ Deno.test("wire: an upstream that closes after a complete answer is no error; on
       "pass",
       "error",
     ]);
+    close(wire);
+  });
+});
+
+Deno.test("wire: with the defaults (no resolver, no extra CA) a tunnel reaches the host by its name", async () => {
+  const plain = rawUpstream(false);
+  const secret = crypto.randomUUID();
+  const proxy = await startProxy({
+    secret,
+    ca: proxyCa,
+    leaves: proxyLeaves,
+    shouldIntercept: () => false,
+    headersFor: () => Promise.resolve(undefined),
+  });
+  try {
+    const wire = new Wire(await Deno.connect({ hostname: "127.0.0.1", port: proxy.port }));
+    await wire.write(
+      `CONNECT localhost:${plain.port} HTTP/1.1\r\n` +
+        `Proxy-Authorization: Basic ${btoa(`authsome:${secret}`)}\r\n\r\n` +
+        "GET /direct HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    assert.equal(await wire.head(), "HTTP/1.1 200 Connection Established\r\n\r\n");
+    assert.equal((await readResponse(wire)).body, "ok");
+    assert.equal(plain.requests[0]!.head.split("\r\n")[0], "GET /direct HTTP/1.1");
+    close(wire);
+  } finally {
+    await proxy.close();
+    plain.stop();
+  }
+});
+
+Deno.test("wire: plain HTTP reuses one upstream connection, and close() cuts a kept-alive plain client", async () => {
+  await withWire(async (f) => {
+    const wire = await connectRaw(f);
+    for (const path of ["/one", "/two"]) {
+      await wire.write(
+        `GET http://plain.test:${f.plain.port}${path} HTTP/1.1\r\nHost: plain.test\r\n` +
+          `Proxy-Authorization: ${f.auth}\r\n\r\n`,
+      );
+      assert.equal((await readResponse(wire)).status, 200, path);
+    }
+    assert.equal(f.plain.requests.length, 2);
+    assert.equal(f.plain.connections, 1, "a new upstream connection per request");
+    await f.close();
+    assert.equal(await wire.rest(), "", "the kept-alive client connection stays open");
+    close(wire);
+  });
+});
+
+Deno.test("wire: a client that goes away mid-request or mid-response takes the upstream request down with it", async () => {
+  await withWire(async (f) => {
+    // Mid-request: the body is still coming when the client leaves.
+    const early = await openTunnel(f);
+    await early.write(
+      "POST /v1/upload HTTP/1.1\r\nHost: api.acme.test\r\nContent-Length: 100\r\n\r\n0123456789",
+    );
+    await until(() => f.upstream.connections === 1);
+    close(early);
+    await until(() => f.upstream.closed === 1);
+    assert.ok(
+      f.upstream.requests.every((r) => r.body.length < 100),
+      "a partial request was completed upstream",
+    );
+    // Mid-response: the upstream is still sending when the client leaves.
+    f.upstream.answer = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nfirst part";
+    const late = await openTunnel(f);
+    await late.write("GET /v1/stream HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    assert.match((await late.head())!, /^HTTP\/1\.1 200 OK\r\n/);
+    close(late);
+    await until(() => f.upstream.closed === 2);
+    // The proxy serves on.
+    f.upstream.answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    const after = await openTunnel(f);
+    await after.write("GET /v1/after HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    assert.equal((await readResponse(after)).body, "ok");
+    close(after);
+  });
+});
+
+Deno.test("wire: an IPv6 tunnel accepts its bracketed Host; absolute targets are anchored at both ends", async () => {
+  await withWire(async (f) => {
+    const v6 = await connectRaw(f);
+    await v6.write(`CONNECT [::1]:8443 HTTP/1.1\r\nProxy-Authorization: ${f.auth}\r\n\r\n`);
+    assert.equal(await v6.head(), "HTTP/1.1 200 Connection Established\r\n\r\n");
+    const tls = new Wire(
+      await Deno.startTls(v6.conn as Deno.TcpConn, { hostname: "::1", caCerts: [proxyCa.certPem] }),
+    );
+    await tls.write("GET /v1/x HTTP/1.1\r\nHost: [::1]:8443\r\n\r\n");
+    const answer = await readResponse(tls);
+    // Past the Host check (a 421 otherwise): ::1 resolves to a closed port here.
+    assert.equal(answer.status, 502);
+    assert.match(answer.body, /^authsome proxy: upstream failed: /);
+    close(tls);
+
+    const wire = await openTunnel(f);
+    const port = f.upstream.port;
+    for (
+      const target of [`xhttps://api.acme.test:${port}/v1`, `https://api.acme.test:${port}/v1#frag`]
+    ) {
+      await wire.write(`GET ${target} HTTP/1.1\r\nHost: api.acme.test:${port}\r\n\r\n`);
+      const r = await readResponse(wire);
+      assert.equal(r.status, 400, target);
+    }
+    assert.equal(f.upstream.requests.length, 0);
+    close(wire);
+  }, { shouldIntercept: (host) => host === "api.acme.test" || host === "::1" });
+});
+
+Deno.test("wire: a large response in many chunks arrives whole and the connection serves the next request", async () => {
+  await withWire(async (f) => {
+    const body = "x".repeat(300_000);
+    f.upstream.answer = `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const wire = await openTunnel(f);
+    await wire.write("GET /v1/big HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    assert.equal((await readResponse(wire)).body.length, body.length);
+    f.upstream.answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    await wire.write("GET /v1/next HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    assert.equal((await readResponse(wire)).body, "ok");
     close(wire);
   });
 });
