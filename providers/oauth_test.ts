@@ -1789,3 +1789,32 @@ Deno.test("the last details: a form poll needs a client ID, a JSON poll's empty 
     ),
   );
 });
+
+Deno.test("device polls: a denial's hint, the JSON variant's accept header, an expires_in that is not a number", async () => {
+  const denied = fakeFetch(Response.json({ error: "access_denied" }, { status: 400 }));
+  await assert.rejects(
+    pollDeviceToken({
+      endpoints,
+      client: publicClient,
+      device,
+      fetch: denied.fetch,
+      ...fakeClock(),
+    }),
+    exactly(
+      "AUTH_FAILED",
+      "The authorization was denied (access_denied)",
+      "Approve the request in the browser, or start again",
+    ),
+  );
+  const json = fakeFetch(Response.json({ access_token: "A", expires_in: "soon" }));
+  const tokens = await pollDeviceToken({
+    endpoints,
+    client: { client_id: "" },
+    device,
+    fetch: json.fetch,
+    ...fakeClock(),
+    jsonBody: true,
+  });
+  assert.equal(tokens.expires_at, null);
+  assert.equal(json.sent[0]!.headers.get("accept"), "application/json");
+});
