@@ -105,15 +105,6 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
   const path = joinPath(home, KEY_FILE);
   let text = await readTextIfExists(path);
   if (text === undefined) {
-    if (await readTextIfExists(joinPath(home, KEY_FILE)) !== undefined) {
-      // The home was sealed with its key file; the passphrase was set by mistake. Never start a
-      // second key source beside it (its vaults would not open with the new key).
-      throw new AuthsomeError(
-        "VAULT_UNAVAILABLE",
-        `The vaults in ${home} are sealed with the key file ${KEY_FILE}, not a passphrase`,
-        { hint: "Unset AUTHSOME_PASSPHRASE to use the key file" },
-      );
-    }
     if (!create) {
       throw new AuthsomeError("VAULT_UNAVAILABLE", `The key file ${path} is missing`, {
         hint: "Restore master.key from a backup, or set AUTHSOME_MASTER_KEY",
