@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { AuthsomeError } from "../errors.ts";
 import { createCa, createLeafIssuer, type LeafIssuer } from "./certs.ts";
-import { type InterceptedRequest, type ProxyEvent, startProxy } from "./server.ts";
+import { type InterceptedRequest, type ProxyEvent, ProxyRefusal, startProxy } from "./server.ts";
 
 // The proxy at the byte level: a raw TCP client speaks CONNECT and HTTP/1.1 to it, and a raw TLS
 // upstream records each request head exactly as it arrived and answers with a canned response.
@@ -244,6 +244,14 @@ async function withWire(
     headersFor: (request) => {
       asked.push(request);
       if (request.path === "/boom") return Promise.reject(new Error("secret-detail"));
+      if (request.path === "/policy") {
+        return Promise.reject(
+          new ProxyRefusal(403, { error: "authsome_policy", rule: "read-only" }),
+        );
+      }
+      if (request.path === "/policy-plain") {
+        return Promise.reject(new ProxyRefusal(451, { error: "authsome_policy" }));
+      }
       if (request.path === "/refused") {
         return Promise.reject(new AuthsomeError("CREDENTIAL_MISSING", "No credential for acme"));
       }
@@ -1105,4 +1113,34 @@ Deno.test("wire: a large response in many chunks arrives whole and the connectio
     assert.equal((await readResponse(wire)).body, "ok");
     close(wire);
   });
+});
+
+Deno.test("wire: a policy refusal answers its status and JSON body, forwards nothing, and the connection serves on", async () => {
+  await withWire(async (f) => {
+    const wire = await openTunnel(f);
+    await wire.write(
+      "POST /policy?x=1 HTTP/1.1\r\nHost: api.acme.test\r\nContent-Length: 5\r\n\r\nhello",
+    );
+    const refused = await readResponse(wire);
+    assert.equal(refused.status, 403);
+    assert.deepEqual(values(refused.lines, "content-type"), ["application/json"]);
+    assert.equal(refused.body, '{"error":"authsome_policy","rule":"read-only"}\n');
+    assert.deepEqual(f.events.at(-1), {
+      kind: "denied",
+      host: "api.acme.test",
+      path: "/policy",
+      method: "POST",
+      detail: "policy: read-only",
+    });
+    await wire.write("GET /policy-plain HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    const plain = await readResponse(wire);
+    assert.equal(plain.status, 451);
+    assert.equal(f.events.at(-1)!.detail, "policy: refused");
+    await wire.write("GET /v1/after HTTP/1.1\r\nHost: api.acme.test\r\n\r\n");
+    assert.equal((await readResponse(wire)).status, 200);
+    assert.equal(f.upstream.requests.length, 1, "a refused request was forwarded");
+    close(wire);
+  });
+  assert.equal(new ProxyRefusal(403, { rule: "path" }).message, "refused: path");
+  assert.equal(new ProxyRefusal(451, {}).message, "refused: 451");
 });
