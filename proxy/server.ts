@@ -345,9 +345,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     // Deno's node:http reports no error when a kept-alive upstream connection closes before a
     // request that is not yet ended gets its response: the client would wait forever.
     upstreamReq.on("socket", (socket) => {
-      socket.once("close", () => {
+      const closedEarly = () => {
         if (!upstreamRes) fail(new Error("the connection closed before a response"));
-      });
+      };
+      socket.once("close", closedEarly);
+      // A kept-alive socket serves many requests: each one's listener goes when it is done.
+      upstreamReq.once("close", () => socket.off("close", closedEarly));
     });
     res.on("close", () => {
       if (res.writableFinished) return;
