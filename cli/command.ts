@@ -28,6 +28,12 @@ export interface Command {
   options: OptionName[];
   /** Extra help lines. */
   details?: string[];
+  /** Two or three example invocations for `--help`, e.g. `authsome get openai -c work`. */
+  examples?: string[];
+  /** The exit codes worth knowing for this command, for `--help`, e.g. `{ 3: "no such connection" }`. */
+  exitCodes?: Partial<Record<number, string>>;
+  /** What an option means for this command, where it differs from the shared description. */
+  optionHelp?: Partial<Record<OptionName, string>>;
   /** Positional arguments: min and max count. */
   args: [number, number];
   run(ctx: Context): Promise<number>;
