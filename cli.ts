@@ -34,10 +34,11 @@ export { VERSION };
  */
 export async function main(argv: string[], io: CliIO = denoIO()): Promise<number> {
   let json = argv.includes("--json");
-  let color = useColor(io, argv);
+  let color = false;
   let auth: AuthService | undefined;
   if (argv[0] === "__complete") return await completeWords(argv.slice(1), io);
   try {
+    color = useColor(io, argv);
     const parsed = parseArgv(argv);
     const values = parsed.values;
     json = values.json === true;

@@ -52,3 +52,10 @@ export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
+
+// `deno run -A jsr:@authsome/cli login github` runs this module as the main one: it is then the
+// CLI. Imported as a library it does nothing at all. No top-level await: the CLI imports this
+// module again, which must have finished evaluating by then.
+if (import.meta.main) {
+  import("./cli.ts").then(({ main }) => main(Deno.args)).then((code) => Deno.exitCode = code);
+}

@@ -32,12 +32,14 @@ export function table(header: string[], rows: string[][]): string {
 
 /** Prints `error` (one line and a hint, or JSON) and returns its exit status. */
 export function reportError(error: unknown, io: CliIO, json: boolean, color: boolean): number {
-  const known = error instanceof AuthsomeError ? error : new AuthsomeError(
-    "UNEXPECTED",
-    `Unexpected error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
-    { hint: "Run 'authsome doctor'; if this persists, report it with the command you ran" },
-  );
-  if (io.env.get("AUTHSOME_DEBUG") && !(error instanceof AuthsomeError)) {
+  const known = error instanceof AuthsomeError
+    ? permissionError(error.cause) ?? error
+    : permissionError(error) ?? new AuthsomeError(
+      "UNEXPECTED",
+      `Unexpected error: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`,
+      { hint: "Run 'authsome doctor'; if this persists, report it with the command you ran" },
+    );
+  if (debugging(io) && !(error instanceof AuthsomeError)) {
     io.stderr(`${error instanceof Error ? error.stack : String(error)}\n`);
   }
   if (json) {
@@ -51,4 +53,45 @@ export function reportError(error: unknown, io: CliIO, json: boolean, color: boo
     if (known.hint) io.stderr(`${color ? "\x1b[2mhint\x1b[0m" : "hint"}: ${known.hint}\n`);
   }
   return known.exitCode;
+}
+
+/** AUTHSOME_DEBUG is set (false when Deno may not read the environment). */
+function debugging(io: CliIO): boolean {
+  try {
+    return Boolean(io.env.get("AUTHSOME_DEBUG"));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A permission Deno did not grant (run as `deno run jsr:@authsome/cli …` without `-A`), as a
+ * usage error naming the flag to add; undefined for any other error.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { permissionError } from "./output.ts";
+ * const denied = new Deno.errors.NotCapable(
+ *   'Requires env access to "HOME", run again with the --allow-env flag',
+ * );
+ * assert.equal(permissionError(denied)?.hint?.startsWith("Run again with --allow-env"), true);
+ * assert.equal(permissionError(new Error("other")), undefined);
+ * ```
+ */
+export function permissionError(error: unknown): AuthsomeError | undefined {
+  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  const flag = /--allow-[a-z-]+/.exec(error.message)?.[0];
+  const what = /^Requires (.*?), run again/.exec(error.message)?.[1] ?? "a permission";
+  return new AuthsomeError(
+    "USAGE",
+    `Deno did not give authsome ${what.replace(/^Requires /, "")}`,
+    {
+      hint:
+        `${
+          flag ? `Run again with ${flag}, or` : "Run again"
+        } with -A for everything authsome does: ` +
+        "deno run -A jsr:@authsome/cli COMMAND",
+    },
+  );
 }

@@ -7,6 +7,7 @@
 import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { BUNDLED_PROVIDERS } from "./bundled_index.ts";
 import { parseProvider, type ProviderDefinition } from "./schema.ts";
 
 /** A definition with where it came from. */
@@ -43,10 +44,6 @@ export interface Registry {
   remove(name: string): Promise<{ restoredBundled: boolean }>;
 }
 
-// Spelled from the root so it also resolves from the pre-built bundle (`.bundle/*.js`, one level
-// below the root, see scripts/build_bundle.ts).
-const BUNDLED_DIR = new URL("../providers/bundled/", import.meta.url);
-
 /**
  * Creates a registry over a home folder.
  *
@@ -59,23 +56,23 @@ const BUNDLED_DIR = new URL("../providers/bundled/", import.meta.url);
  * assert.equal(definition.api_key?.env_var, "OPENAI_API_KEY");
  * ```
  */
-export function createRegistry(options: { home: string; bundledDir?: URL }): Registry {
-  const bundledDir = options.bundledDir ?? BUNDLED_DIR;
+export function createRegistry(options: {
+  home: string;
+  /** The bundled provider files by name; default {@linkcode BUNDLED_PROVIDERS}. */
+  bundled?: Readonly<Record<string, string>>;
+}): Registry {
+  const bundled = options.bundled ?? BUNDLED_PROVIDERS;
   const userDir = joinPath(options.home, "providers");
   const userPath = (name: string) => joinPath(userDir, `${name}.json`);
-  const bundledUrl = (name: string) => new URL(`${name}.json`, bundledDir);
+  const isBundled = (name: string) => Object.hasOwn(bundled, name);
 
-  async function readBundled(name: string): Promise<LoadedProvider | undefined> {
-    const url = bundledUrl(name);
-    let text: string;
-    try {
-      text = await Deno.readTextFile(url);
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw error;
-    }
-    const definition = load(text, `bundled/${name}.json`, name);
-    return { definition, origin: "bundled", path: url.pathname, overrides: false };
+  // Bundled definitions are embedded in a module (no file access), so they load wherever the
+  // package comes from: a checkout, an HTTP server, JSR, Node or Bun.
+  function readBundled(name: string): LoadedProvider | undefined {
+    if (!isBundled(name)) return undefined;
+    const path = `providers/bundled/${name}.json`;
+    const definition = load(bundled[name]!, `bundled/${name}.json`, name);
+    return { definition, origin: "bundled", path, overrides: false };
   }
 
   async function readUser(name: string): Promise<LoadedProvider | undefined> {
@@ -90,12 +87,12 @@ export function createRegistry(options: { home: string; bundledDir?: URL }): Reg
     if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw notFound(name);
     const user = await readUser(name);
     if (user !== undefined) {
-      user.overrides = await exists(bundledUrl(name));
+      user.overrides = isBundled(name);
       return user;
     }
-    const bundled = await readBundled(name);
-    if (bundled === undefined) throw notFound(name);
-    return bundled;
+    const found = readBundled(name);
+    if (found === undefined) throw notFound(name);
+    return found;
   }
 
   return {
@@ -103,9 +100,9 @@ export function createRegistry(options: { home: string; bundledDir?: URL }): Reg
     async list() {
       const problems: string[] = [];
       const byName = new Map<string, LoadedProvider>();
-      for (const name of await jsonNames(bundledDir)) {
+      for (const name of Object.keys(bundled).sort()) {
         try {
-          const p = await readBundled(name);
+          const p = readBundled(name);
           if (p !== undefined) byName.set(name, p);
         } catch (error) {
           problems.push(describe(error));
@@ -131,7 +128,7 @@ export function createRegistry(options: { home: string; bundledDir?: URL }): Reg
       const name = definition.name;
       const existing = await readTextIfExists(userPath(name)) !== undefined
         ? "a user provider"
-        : await exists(bundledUrl(name))
+        : isBundled(name)
         ? "a bundled provider"
         : undefined;
       if (existing !== undefined && !force) {
@@ -150,7 +147,7 @@ export function createRegistry(options: { home: string; bundledDir?: URL }): Reg
     async remove(name) {
       const path = userPath(name);
       if (await readTextIfExists(path) === undefined) {
-        if (await exists(bundledUrl(name))) {
+        if (isBundled(name)) {
           throw new AuthsomeError(
             "NOT_ALLOWED",
             `Provider "${name}" is bundled and has no user file to remove`,
@@ -160,7 +157,7 @@ export function createRegistry(options: { home: string; bundledDir?: URL }): Reg
         throw notFound(name);
       }
       await Deno.remove(path);
-      return { restoredBundled: await exists(bundledUrl(name)) };
+      return { restoredBundled: isBundled(name) };
     },
   };
 }
@@ -185,7 +182,7 @@ function load(text: string, source: string, fileName: string): ProviderDefinitio
   return def;
 }
 
-async function jsonNames(dir: string | URL): Promise<string[]> {
+async function jsonNames(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -197,15 +194,6 @@ async function jsonNames(dir: string | URL): Promise<string[]> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return names.sort();
-}
-
-async function exists(path: string | URL): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function notFound(name: string): AuthsomeError {
