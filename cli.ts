@@ -12,12 +12,13 @@
  * @module
  */
 import type { AuthService } from "./mod.ts";
-import { closest, GLOBAL, type OptionName, parseArgv, usage } from "./cli/args.ts";
+import { GLOBAL, type OptionName, parseArgv, usage } from "./cli/args.ts";
 import { type CliIO, Output } from "./cli/command.ts";
 import { reportError } from "./cli/output.ts";
 import { refuseInRunChild } from "./cli/run_child.ts";
 import { denoIO } from "./cli/terminal.ts";
 import { VERSION } from "./cli/version.ts";
+import { closest } from "./suggest.ts";
 
 export { parseArgv } from "./cli/args.ts";
 export type { CliIO } from "./cli/command.ts";

@@ -14,6 +14,7 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     usage: "whoami",
     summary: "Show the home folder, vault and master-key source",
     options: [],
+    examples: ["authsome whoami", "authsome --vault clients whoami --json"],
     args: [0, 0],
     async run({ out, service }) {
       const w = await (await service()).whoami();
@@ -38,6 +39,8 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     usage: "doctor",
     summary: "Run health checks (exit 0 only when all pass)",
     options: [],
+    examples: ["authsome doctor", "authsome doctor --json"],
+    exitCodes: { 0: "every check passed", 1: "a check failed (the FAIL lines say which)" },
     args: [0, 0],
     async run({ out, service }) {
       const checks = await (await service()).doctor();
@@ -53,6 +56,8 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     usage: "log [-n N] [--identity NAME]",
     summary: "Show the last N audit entries (default 50), or those of one agent identity",
     options: ["n", "identity"],
+    examples: ["authsome log -n 20", "authsome log --identity agent --json"],
+    exitCodes: { 0: "shown (also when there are none yet)", 64: "-n is not a whole number" },
     args: [0, 0],
     async run({ values, out, service }) {
       const n = values.n === undefined ? 50 : Number(values.n);

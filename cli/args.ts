@@ -5,39 +5,143 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
+import { closest } from "../suggest.ts";
 
-/** Every option the CLI knows, with its type and short form. */
+/** What `--help` and the parser know of an option. */
+export interface OptionSpec {
+  /** A string option takes a value; a boolean one stands alone. */
+  type: "string" | "boolean";
+  /** The one-letter form, e.g. `c` for `-c`. */
+  short?: string;
+  /** The value's name in help, e.g. `NAME` (a command's usage line may name it differently). */
+  value?: string;
+  /** What it does, shared by every command that takes it (`Command.optionHelp` overrides). */
+  description: string;
+  /** What applies when it is not given, in words. */
+  default?: string;
+  /** The only values it takes, listed by `--help` and completed by the shell. */
+  values?: readonly string[];
+}
+
+/**
+ * Every option the CLI knows: type, short form, and the help shared by the commands that take
+ * it. A command whose option means something else says so in its `optionHelp`.
+ */
 export const OPTIONS = {
-  json: { type: "boolean" },
-  quiet: { type: "boolean", short: "q" },
-  "no-color": { type: "boolean" },
-  vault: { type: "string" },
-  help: { type: "boolean", short: "h" },
-  version: { type: "boolean", short: "V" },
-  connection: { type: "string", short: "c" },
-  force: { type: "boolean" },
-  flow: { type: "string" },
-  scopes: { type: "string" },
-  "base-url": { type: "string" },
-  "client-id": { type: "string" },
-  stdin: { type: "boolean" },
-  env: { type: "boolean" },
-  "no-isolate": { type: "boolean" },
-  "reset-client": { type: "boolean" },
-  "callback-port": { type: "string" },
-  timeout: { type: "string" },
-  field: { type: "string" },
-  "show-secret": { type: "boolean" },
-  format: { type: "string" },
-  n: { type: "string", short: "n" },
-  allow: { type: "string" },
-  "read-only": { type: "string" },
-  path: { type: "string" },
-  expires: { type: "string" },
-  as: { type: "string" },
-  identity: { type: "string" },
-  yes: { type: "boolean", short: "y" },
-} as const;
+  json: {
+    type: "boolean",
+    description: "Machine output: JSON on stdout, and errors as JSON on stderr",
+  },
+  quiet: { type: "boolean", short: "q", description: "Hide the status lines on stderr" },
+  "no-color": { type: "boolean", description: "No colour (as does a non-empty NO_COLOR)" },
+  vault: {
+    type: "string",
+    value: "NAME",
+    description: "The vault to use",
+    default: "$AUTHSOME_VAULT, else default",
+  },
+  help: { type: "boolean", short: "h", description: "Show help for the command" },
+  version: { type: "boolean", short: "v", description: "Print the version (also -V)" },
+  connection: {
+    type: "string",
+    short: "c",
+    value: "NAME",
+    description: "The connection to use",
+    default: "the provider's default connection",
+  },
+  force: { type: "boolean", description: "Replace what exists already" },
+  flow: {
+    type: "string",
+    value: "FLOW",
+    description: "The login flow",
+    default: "the provider's",
+    values: ["pkce", "device_code", "dcr_pkce", "api_key"],
+  },
+  scopes: {
+    type: "string",
+    value: "a,b",
+    description: "OAuth scopes to ask for, comma-separated",
+    default: "the provider's",
+  },
+  "base-url": {
+    type: "string",
+    value: "URL",
+    description: "The API's base URL, for a provider whose host varies (self-hosted, regional)",
+  },
+  "client-id": {
+    type: "string",
+    value: "ID",
+    description: "The OAuth app's client ID",
+    default: "the stored one, else the provider's variable, else asked",
+  },
+  stdin: { type: "boolean", description: "Read the API key (or client secret) from stdin" },
+  env: {
+    type: "boolean",
+    description: "Give the command the real values as variables instead of the proxy",
+  },
+  "no-isolate": {
+    type: "boolean",
+    description: "Let the command see the authsome home (Linux: no mount namespace)",
+  },
+  "reset-client": {
+    type: "boolean",
+    description: "Ask for the OAuth app's client ID and secret again",
+  },
+  "callback-port": {
+    type: "string",
+    value: "N",
+    description: "Loopback port of the OAuth redirect URI; 0 picks a free one",
+    default: "the provider's, else 7998",
+  },
+  timeout: {
+    type: "string",
+    value: "S",
+    description: "Seconds to wait for the browser, the form or the device approval",
+    default: "300",
+  },
+  field: { type: "string", value: "FIELD", description: "Print only this field's value" },
+  "show-secret": {
+    type: "boolean",
+    description: "Print the secret field named by --field (the raw value alone)",
+  },
+  format: {
+    type: "string",
+    value: "FORMAT",
+    description: "The output format",
+    default: "env; json with --json",
+    values: ["env", "shell", "json"],
+  },
+  n: { type: "string", short: "n", value: "N", description: "How many entries", default: "50" },
+  allow: {
+    type: "string",
+    value: "P[/C]",
+    description: "A connection the identity may use; P alone is the provider's default " +
+      "connection at the time of use (repeatable)",
+  },
+  "read-only": {
+    type: "string",
+    value: "P",
+    description: "Limit the provider to GET, HEAD and OPTIONS requests (repeatable)",
+  },
+  path: {
+    type: "string",
+    value: "P=/PREFIX",
+    description: "Keep the provider's requests under a path prefix (repeatable)",
+  },
+  expires: {
+    type: "string",
+    value: "DURATION",
+    description: "End the identity after a time: 30m, 12h, 7d, 2w",
+    default: "never",
+  },
+  as: {
+    type: "string",
+    value: "IDENTITY",
+    description: "Route only what this agent identity may use",
+  },
+  identity: { type: "string", value: "NAME", description: "Only the entries of this identity" },
+  yes: { type: "boolean", short: "y", description: "Do not ask first" },
+} as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */
 export type OptionName = keyof typeof OPTIONS;
@@ -89,7 +193,7 @@ export function parseArgv(
     const long = arg.startsWith("--");
     const eq = long ? arg.indexOf("=") : -1;
     // `-v` is the version, as in most tools (`-V` too).
-    const key = long ? arg.slice(2, eq === -1 ? undefined : eq) : arg === "-v" ? "V" : arg.slice(1);
+    const key = long ? arg.slice(2, eq === -1 ? undefined : eq) : arg === "-V" ? "v" : arg.slice(1);
     const name = long ? (key in OPTIONS ? key as OptionName : undefined) : shorts.get(key);
     if (name === undefined) {
       const near = long ? closest(key, Object.keys(OPTIONS)) : undefined;
@@ -129,52 +233,41 @@ export function wholeNumber(flag: string, value: string, min: number, max: numbe
   return n;
 }
 
-/** One of `options`, else a usage error listing them. */
+/** One of `options`, else a usage error listing them (with the nearest one, when close). */
 export function choice<T extends string>(flag: string, value: string, options: readonly T[]): T {
   if (!(options as readonly string[]).includes(value)) {
-    throw usage(`${flag} must be one of ${options.join(", ")}`, `Example: ${flag} ${options[0]}`);
+    const near = closest(value, options);
+    throw usage(
+      `${flag} must be one of ${options.join(", ")}`,
+      near === undefined ? `Example: ${flag} ${options[0]}` : `Did you mean ${flag} ${near}?`,
+    );
   }
   return value as T;
 }
 
 /**
- * The candidate nearest to `word` (Levenshtein distance at most 2, and less than half its
- * length), for "did you mean" hints; undefined when none is that close.
+ * The usage error of `authsome COMMAND SUB` for a subcommand that does not exist: the nearest
+ * one when close, else the list.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { closest } from "./args.ts";
- * assert.equal(closest("lsit", ["list", "login"]), "list");
- * assert.equal(closest("frobnicate", ["list", "login"]), undefined);
+ * import { unknownSubcommand } from "./args.ts";
+ * const error = unknownSubcommand("identity", "lsit", ["create", "list"]);
+ * assert.equal(error.message, 'Unknown subcommand "identity lsit"');
+ * assert.equal(error.hint, 'Did you mean "identity list"? Run: authsome identity --help');
  * ```
  */
-export function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.min(2, Math.ceil(word.length / 2) - 1);
-  for (const candidate of candidates) {
-    const d = distance(word.toLowerCase(), candidate);
-    if (d <= bestDistance && (best === undefined || d < distance(word.toLowerCase(), best))) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-/** Levenshtein distance (insertions, deletions, substitutions, and swaps of neighbours). */
-function distance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let d = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        d = Math.min(d, rows[i - 2]![j - 2]! + 1);
-      }
-      rows[i]![j] = d;
-    }
-  }
-  return rows[a.length]![b.length]!;
+export function unknownSubcommand(
+  command: string,
+  sub: string,
+  subcommands: readonly string[],
+): AuthsomeError {
+  const near = closest(sub, subcommands);
+  return usage(
+    `Unknown subcommand "${command} ${sub}"`,
+    near === undefined
+      ? `The subcommands: ${subcommands.join(", ")}. Run: authsome ${command} --help`
+      : `Did you mean "${command} ${near}"? Run: authsome ${command} --help`,
+  );
 }

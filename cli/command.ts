@@ -34,6 +34,11 @@ export interface Command {
   exitCodes?: Partial<Record<number, string>>;
   /** What an option means for this command, where it differs from the shared description. */
   optionHelp?: Partial<Record<OptionName, string>>;
+  /**
+   * The subcommands of a group (`identity create|list|show|remove`), by name: the words after
+   * the name and a summary, for `--help` and completion.
+   */
+  subcommands?: Record<string, { usage: string; summary: string }>;
   /** Positional arguments: min and max count. */
   args: [number, number];
   run(ctx: Context): Promise<number>;

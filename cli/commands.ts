@@ -1,6 +1,6 @@
 /**
  * The command table (every group's commands, in the order `--help` lists them) and the help
- * text.
+ * text (rendered by `help.ts`).
  *
  * @module
  */
@@ -14,46 +14,42 @@ import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
+import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
 
-/** Every command, by name. */
-export const COMMANDS: Record<string, Command> = {
-  ...LOGIN_COMMANDS,
-  ...READ_COMMANDS,
-  ...CONNECTIONS_COMMANDS,
-  ...PROVIDER_COMMANDS,
-  ...RUN_COMMANDS,
-  ...IDENTITY_COMMANDS,
-  ...ADMIN_COMMANDS,
-  ...COMPLETION_COMMANDS,
-};
+/** The commands by group, in the order the overview lists them. */
+export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> = [
+  ["Connections", { ...LOGIN_COMMANDS, ...READ_COMMANDS, ...CONNECTIONS_COMMANDS }],
+  ["Running a command with your credentials", RUN_COMMANDS],
+  ["Providers", PROVIDER_COMMANDS],
+  ["Agent identities", IDENTITY_COMMANDS],
+  ["Checks and records", ADMIN_COMMANDS],
+  ["Shell", COMPLETION_COMMANDS],
+];
 
-/** The help of one command, or the overview. */
+/** Every command, by name. */
+export const COMMANDS: Record<string, Command> = Object.assign(
+  {},
+  ...GROUPS.map(([, commands]) => commands),
+);
+
+/**
+ * The help of one command (`authsome CMD --help`, `authsome help CMD`), or the overview
+ * (`authsome`, `authsome help`, `authsome --help`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { helpText } from "./commands.ts";
+ * assert.match(helpText("get"), /-c, --connection NAME/);
+ * assert.match(helpText(), /\nConnections:\n/);
+ * ```
+ */
 export function helpText(name?: string): string {
-  if (name !== undefined) {
-    const c = COMMANDS[name]!;
-    const opts = c.options.map((o) => `--${o}`).join(" ");
-    return [
-      `Usage: authsome ${c.usage}`,
-      "",
-      c.summary,
-      ...(c.details ? ["", ...c.details] : []),
-      "",
-      `Options: ${opts || "none"}; global: --json --quiet --no-color --vault NAME --help`,
-    ].join("\n");
-  }
-  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.split(" ")[0]!.length));
-  return [
+  if (name !== undefined) return commandHelp(COMMANDS[name]!);
+  return overview(
     `authsome ${VERSION}: a local credential broker for AI agents and developer tools`,
-    "",
-    "Usage: authsome COMMAND [ARGS] [--json] [--quiet] [--no-color] [--vault NAME]",
-    "",
-    "Commands:",
-    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(width + 2)}${c.summary}`),
-    "",
-    "Environment:",
-    ...Object.entries(ENV_VARS).map(([k, v]) => `  ${k.padEnd(22)}${v}`),
-    "",
-    "Run 'authsome COMMAND --help' for a command's options.",
-  ].join("\n");
+    GROUPS,
+    ENV_VARS,
+  );
 }

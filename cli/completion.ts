@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { choice, OPTIONS, usage } from "./args.ts";
+import { choice, type OptionName, OPTIONS, type OptionSpec, usage } from "./args.ts";
 import type { Command } from "./command.ts";
 
 const SCRIPTS: Record<"bash" | "zsh" | "fish", string> = {
@@ -30,11 +30,9 @@ complete -c authsome -f -a '(authsome __complete (commandline -opc)[2..-1] (comm
 `,
 };
 
-/** Subcommands of commands that take an action first. */
+/** The first words of commands that do not list them as `subcommands`. */
 const ACTIONS: Record<string, string[]> = {
   connections: ["set-default"],
-  identity: ["create", "list", "show", "remove"],
-  provider: ["list", "show", "register", "remove"],
   completion: ["bash", "zsh", "fish"],
 };
 
@@ -48,10 +46,15 @@ export const COMPLETION_COMMANDS: Record<string, Command> = {
     summary: "Print the shell completion script (commands, options, providers, connections)",
     options: [],
     details: [
-      "bash: source <(authsome completion bash)   (or save it under bash-completion's folder)",
-      "zsh:  source <(authsome completion zsh)",
-      "fish: authsome completion fish | source",
+      "Load it from your shell's start-up file (or save the bash script under bash-completion's",
+      "folder). Provider and connection names come from the vault's index; no secret is read.",
     ],
+    examples: [
+      "source <(authsome completion bash)     # in ~/.bashrc",
+      "source <(authsome completion zsh)      # in ~/.zshrc",
+      "authsome completion fish | source      # in ~/.config/fish/config.fish",
+    ],
+    exitCodes: { 0: "printed", 64: "not one of bash, zsh, fish" },
     args: [1, 1],
     run({ args, out }) {
       out.data(SCRIPTS[choice("completion", args[0]!, ["bash", "zsh", "fish"] as const)]);
@@ -95,14 +98,14 @@ export async function complete(
     const provider = TAKES_PROVIDER.has(command) ? args[0] : undefined;
     return provider === undefined ? [] : startsWith(await names.connections(provider));
   }
-  if (previous === "--flow") return startsWith(["pkce", "device_code", "dcr_pkce", "api_key"]);
-  if (previous === "--format") return startsWith(["env", "shell", "json"]);
+  const valueOf = previous?.startsWith("--") ? optionSpec(previous.slice(2)) : undefined;
+  if (valueOf?.values) return startsWith(valueOf.values);
   if (takesValue(previous)) return [];
   if (current.startsWith("-")) {
     const global = ["json", "quiet", "no-color", "vault", "help"];
     return startsWith([...spec.options, ...global].map((o) => `--${o}`));
   }
-  const actions = ACTIONS[command];
+  const actions = spec.subcommands ? Object.keys(spec.subcommands) : ACTIONS[command];
   if (actions !== undefined && args.length === 0) return startsWith(actions);
   if (command === "help" || (command === "connections" && args.length === 1)) {
     return command === "help"
@@ -125,6 +128,10 @@ function takesValue(word: string | undefined): boolean {
     : word === "-n"
     ? "n"
     : "";
-  const spec = (OPTIONS as Record<string, { type: string }>)[name];
-  return spec?.type === "string";
+  return optionSpec(name)?.type === "string";
+}
+
+/** The option named `name`, if there is one. */
+function optionSpec(name: string): OptionSpec | undefined {
+  return Object.hasOwn(OPTIONS, name) ? OPTIONS[name as OptionName] : undefined;
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import type { IdentityInfo } from "../mod.ts";
-import { usage } from "./args.ts";
+import { unknownSubcommand, usage } from "./args.ts";
 import type { Command } from "./command.ts";
 
 /** One line per allowed provider: `github/work  read-only  paths /repos/acme`. */
@@ -29,23 +29,46 @@ function describe(info: IdentityInfo): string {
   ].join("\n");
 }
 
+/** The subcommands, as `--help` lists them. */
+const SUBCOMMANDS = {
+  create: {
+    usage: "NAME --allow P[/C]... [--read-only P]... [--path P=/PREFIX]... [--expires D]",
+    summary: "Create an identity with what it may use",
+  },
+  list: { usage: "", summary: "List the identities" },
+  show: { usage: "NAME", summary: "Show an identity's policy and key fingerprint" },
+  remove: { usage: "NAME", summary: "Delete an identity" },
+};
+
 /** The commands of this group, by name. */
 export const IDENTITY_COMMANDS: Record<string, Command> = {
   identity: {
-    usage: "identity create NAME --allow PROVIDER[/CONNECTION]... [--read-only PROVIDER]... " +
-      "[--path PROVIDER=/PREFIX]... [--expires DURATION] | list | show NAME | remove NAME",
+    usage: "identity create NAME --allow P[/C]... [OPTIONS] | list | show NAME | remove NAME",
     summary: "Manage agent identities: which connections an agent may use, and how",
     options: ["allow", "read-only", "path", "expires"],
+    subcommands: SUBCOMMANDS,
     details: [
-      "An identity names what one agent may use: --allow github/work (a connection) or",
-      "--allow openai (the provider's default connection at the time of use); --read-only P",
-      "limits P to GET, HEAD and OPTIONS; --path P=/PREFIX keeps requests under a path; and",
-      "--expires 12h (m, h, d, w) ends it. Run the agent with: authsome run --as NAME -- CMD.",
-      "See docs/IDENTITIES.md.",
+      "An identity names what one agent may use, and how. Run the agent with:",
+      "authsome run --as NAME -- CMD. See docs/IDENTITIES.md.",
     ],
+    examples: [
+      "authsome identity create agent --allow github/work --read-only github --expires 12h",
+      "authsome run --as agent -- ./agent.sh",
+      "authsome identity show agent --json",
+    ],
+    exitCodes: {
+      0: "done",
+      3: "no such identity",
+      4: "unknown provider in --allow",
+      6: "the identity exists already",
+      64: "usage error (no --allow, a bad --path or --expires)",
+    },
     args: [1, 2],
     async run({ values, all, args, out, service }) {
-      const [action, name] = args as [string, string | undefined];
+      const [action, name] = args as [keyof typeof SUBCOMMANDS, string | undefined];
+      if (!Object.hasOwn(SUBCOMMANDS, action)) {
+        throw unknownSubcommand("identity", action, Object.keys(SUBCOMMANDS));
+      }
       const needsName = () => {
         if (name === undefined) {
           throw usage(
@@ -97,11 +120,6 @@ export const IDENTITY_COMMANDS: Record<string, Command> = {
           out.note(`Removed identity ${name}.`);
           return 0;
         }
-        default:
-          throw usage(
-            `Unknown identity action "${action}"`,
-            "Use one of: identity create, identity list, identity show, identity remove",
-          );
       }
     },
   },

@@ -6,11 +6,11 @@
  */
 import { EXIT_CODES } from "../errors.ts";
 import type { Flow } from "../providers/schema.ts";
-import { choice, usage, wholeNumber } from "./args.ts";
+import { choice, OPTIONS, usage, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
 
-const FLOWS: Flow[] = ["pkce", "device_code", "dcr_pkce", "api_key"];
+const FLOWS: readonly Flow[] = OPTIONS.flow.values;
 
 /** The commands of this group, by name. */
 export const LOGIN_COMMANDS: Record<string, Command> = {
@@ -34,12 +34,29 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "Secrets are never taken as arguments. An API key (or OAuth client secret) comes from",
       "stdin with --stdin, else the provider's environment variable (e.g. OPENAI_API_KEY), else a",
       "local browser form (when $BROWSER is set or a desktop is there), else a hidden prompt.",
-      "--force replaces an existing connection and makes it the default.",
       "OAuth2 (flows pkce, device_code, dcr_pkce): the browser login redirects to",
       "http://127.0.0.1:7998/auth/callback/oauth unless the provider or --callback-port says",
       "otherwise; register that exact URI in your OAuth app. $BROWSER opens the URL when set.",
       "The client ID and secret are stored once per provider and vault; --reset-client asks again.",
     ],
+    optionHelp: {
+      connection: 'The name to store the connection under (default: "default")',
+      force: "Replace an existing connection of that name, and make it the default",
+    },
+    examples: [
+      "authsome login openai                 # key from $OPENAI_API_KEY, a browser form or a prompt",
+      "printf '%s' \"$KEY\" | authsome login openai -c work --stdin",
+      "authsome login github --flow device_code --scopes repo,read:org",
+    ],
+    exitCodes: {
+      0: "logged in",
+      2: "the login failed or was cancelled (nothing stored)",
+      4: "unknown provider, or login inside 'authsome run'",
+      6: "the connection exists already (add --force to replace it)",
+      8: "the provider's endpoint cannot be reached",
+      64: "usage error (a bad flag value)",
+      65: "the key or client details given are not valid",
+    },
     args: [1, 1],
     async run({ values, args, io, out, service }) {
       const provider = args[0]!;
@@ -161,6 +178,19 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
     usage: "logout PROVIDER [--connection NAME]",
     summary: "Delete one connection locally (the provider is not contacted)",
     options: ["connection"],
+    details: ['When the default connection goes, "default" (else the first one left) becomes it.'],
+    optionHelp: {
+      connection: "The connection to delete (default: the provider's default connection)",
+    },
+    examples: [
+      "authsome logout openai -c work",
+      "authsome logout openai              # the default connection",
+    ],
+    exitCodes: {
+      0: "deleted",
+      3: "no such connection (the hint lists them)",
+      4: "unknown provider",
+    },
     args: [1, 1],
     async run({ values, args, out, service }) {
       const r = await (await service()).logout(args[0]!, { connection: values.connection });
@@ -191,6 +221,22 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "Without --connection every connection and the client credentials go: at a terminal you",
       "are asked first; elsewhere --yes is required.",
     ],
+    optionHelp: {
+      connection:
+        "The one connection to revoke (default: every connection and the client credentials)",
+      yes: "Revoke every connection without asking (required without a terminal)",
+    },
+    examples: [
+      "authsome revoke github -c work",
+      "authsome revoke openai --yes        # every connection and the client credentials",
+    ],
+    exitCodes: {
+      0: "revoked, or deleted here only (the message says which); or the question answered no",
+      3: "no such connection, or nothing to revoke",
+      4: "unknown provider",
+      8: "the revocation endpoint cannot be reached (nothing was deleted)",
+      64: "every connection would go, without a terminal to ask and without --yes",
+    },
     args: [1, 1],
     async run({ values, args, io, out, service }) {
       const provider = args[0]!;

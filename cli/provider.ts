@@ -4,9 +4,23 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
-import { usage } from "./args.ts";
+import { unknownSubcommand, usage } from "./args.ts";
 import type { Command } from "./command.ts";
 import { table } from "./output.ts";
+
+/** The subcommands, as `--help` lists them. */
+const SUBCOMMANDS = {
+  list: { usage: "", summary: "List every provider: name, auth type, flow and origin" },
+  inspect: { usage: "PROVIDER", summary: "Print a provider's definition as JSON" },
+  register: {
+    usage: "FILE [--force]",
+    summary: "Add a provider from a JSON file (docs/PROVIDERS.md)",
+  },
+  remove: {
+    usage: "PROVIDER",
+    summary: "Delete a provider you registered (a bundled one of that name applies again)",
+  },
+};
 
 /** The commands of this group, by name. */
 export const PROVIDER_COMMANDS: Record<string, Command> = {
@@ -14,9 +28,27 @@ export const PROVIDER_COMMANDS: Record<string, Command> = {
     usage: "provider list | inspect PROVIDER | register FILE [--force] | remove PROVIDER",
     summary: "Manage provider definitions",
     options: ["force"],
+    subcommands: SUBCOMMANDS,
+    optionHelp: {
+      force: "register: replace a provider of the same name, bundled or yours",
+    },
+    examples: [
+      "authsome provider list",
+      "authsome provider register ./acme.json",
+      "authsome provider remove acme",
+    ],
+    exitCodes: {
+      0: "done",
+      4: "unknown provider, or removing a bundled one",
+      7: "a provider of that name exists already (add --force to replace it)",
+      65: "the file cannot be read or is not a valid definition",
+    },
     args: [1, 2],
     async run(ctx) {
-      const [sub, arg] = ctx.args;
+      const [sub, arg] = ctx.args as [keyof typeof SUBCOMMANDS, string | undefined];
+      if (!Object.hasOwn(SUBCOMMANDS, sub)) {
+        throw unknownSubcommand("provider", sub, Object.keys(SUBCOMMANDS));
+      }
       const auth = await ctx.service();
       const { out } = ctx;
       const need = (what: string) => {
@@ -97,8 +129,6 @@ export const PROVIDER_COMMANDS: Record<string, Command> = {
           }
           return 0;
         }
-        default:
-          throw usage(`Unknown subcommand "provider ${sub}"`, "Run: authsome provider --help");
       }
     },
   },

@@ -4,13 +4,15 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
-import { SECRET_FIELDS, type SecretField } from "../mod.ts";
+import { didYouMean } from "../suggest.ts";
+// From its own module, not mod.ts: --help loads this file, and must not load the service.
+import { SECRET_FIELDS, type SecretField } from "../service/types.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
-import { choice, usage } from "./args.ts";
+import { choice, OPTIONS, usage } from "./args.ts";
 import type { Command } from "./command.ts";
 import { publicConnection, table, textValue } from "./output.ts";
 
-const FORMATS: ExportFormat[] = ["env", "shell", "json"];
+const FORMATS: readonly ExportFormat[] = OPTIONS.format.values;
 
 /** The commands of this group, by name. */
 export const READ_COMMANDS: Record<string, Command> = {
@@ -20,8 +22,20 @@ export const READ_COMMANDS: Record<string, Command> = {
     options: ["connection", "field", "show-secret"],
     details: [
       `Secret fields (${SECRET_FIELDS.join(", ")}) need --field F --show-secret,`,
-      "which prints the raw value alone.",
+      "which prints the raw value alone. An OAuth token due to expire is refreshed first.",
     ],
+    examples: [
+      "authsome get openai",
+      "authsome get openai -c work --json",
+      "authsome get github --field access_token --show-secret",
+    ],
+    exitCodes: {
+      0: "shown",
+      3: "no such connection (the hint lists them)",
+      4: "unknown provider, or --show-secret inside 'authsome run'",
+      5: "the token expired and could not be refreshed (log in again)",
+      64: "usage error (a secret field without --show-secret, an unknown field)",
+    },
     args: [1, 1],
     async run({ values, args, out, service }) {
       const auth = await service();
@@ -53,7 +67,9 @@ export const READ_COMMANDS: Record<string, Command> = {
       if (field !== undefined) {
         if (!(field in shown)) {
           throw new AuthsomeError("USAGE", `Unknown field "${field}"`, {
-            hint: `Fields: ${[...Object.keys(shown), ...SECRET_FIELDS].join(", ")}`,
+            hint: `${didYouMean(field, [...Object.keys(shown), ...SECRET_FIELDS])}Fields: ${
+              [...Object.keys(shown), ...SECRET_FIELDS].join(", ")
+            }`,
           });
         }
         const value = shown[field];
@@ -74,6 +90,22 @@ export const READ_COMMANDS: Record<string, Command> = {
       "env: dotenv lines (K=v, quoted only when needed); shell: export K='v' lines for eval;",
       'json: {"K": "v"}. Refresh tokens are never exported.',
     ],
+    optionHelp: {
+      connection: "The connection to export (default: the provider's default connection; " +
+        "needs PROVIDER)",
+    },
+    examples: [
+      "authsome export openai -c work > .env",
+      'eval "$(authsome export openai --format shell)"',
+      "authsome export --format json          # every provider's default connection",
+    ],
+    exitCodes: {
+      0: "printed",
+      3: "no such connection",
+      4: "unknown provider, or export inside 'authsome run'",
+      5: "the token expired and could not be refreshed (log in again)",
+      64: "usage error (an unknown --format, --connection without PROVIDER)",
+    },
     args: [0, 1],
     async run({ values, args, out, service }) {
       const format = values.format === undefined
@@ -135,6 +167,12 @@ export const READ_COMMANDS: Record<string, Command> = {
     usage: "inspect PROVIDER",
     summary: "Show a provider's definition and every connection (secrets redacted)",
     options: [],
+    examples: ["authsome inspect github", "authsome inspect openai --json"],
+    exitCodes: {
+      0: "shown",
+      4: "unknown provider",
+      65: "the provider's file is not a valid definition",
+    },
     args: [1, 1],
     async run({ args, out, service }) {
       const auth = await service();

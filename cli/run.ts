@@ -23,9 +23,23 @@ export const RUN_COMMANDS: Record<string, Command> = {
       "turns that off. Inside the command, get --show-secret, export, run --env and login",
       "are refused (exit 4). --as IDENTITY routes only what the identity may use; a request",
       "its policy refuses gets 403 from the proxy and is never forwarded.",
-      "Exit status: the command's; 125 the proxy could not start; 126 not executable;",
-      "127 not found; 128+N killed by signal N.",
+      "Exit status: the command's own, 128+N when signal N killed it, or one of those below.",
+      "Errors found before the command starts (an unknown provider: 4, a missing connection: 3)",
+      "have the exit codes of the other commands.",
     ],
+    optionHelp: {
+      connection: "Use this connection of PROVIDER instead of its default (repeatable)",
+    },
+    examples: [
+      "authsome run -- python agent.py",
+      "authsome run -c github=work -- gh repo list",
+      "authsome run --as agent -- ./agent.sh     # only what the identity agent may use",
+    ],
+    exitCodes: {
+      125: "the proxy could not start",
+      126: "the command is not executable",
+      127: "the command was not found",
+    },
     args: [1, Number.POSITIVE_INFINITY],
     async run({ values, all, args, io, service }) {
       const connections: Record<string, string> = {};
