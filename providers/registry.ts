@@ -6,6 +6,7 @@
  */
 import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
+import { didYouMean } from "../suggest.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { BUNDLED_PROVIDERS } from "./bundled_index.ts";
 import { parseProvider, type ProviderDefinition } from "./schema.ts";
@@ -83,15 +84,20 @@ export function createRegistry(options: {
     return { definition, origin: "user", path, overrides: false };
   }
 
+  /** Every provider's name, bundled or the user's (the files, read or not). */
+  async function allNames(): Promise<string[]> {
+    return [...new Set([...Object.keys(bundled), ...await jsonNames(userDir)])];
+  }
+
   async function get(name: string): Promise<LoadedProvider> {
-    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw notFound(name);
+    if (!/^[a-z0-9][a-z0-9_-]{0,63}$/.test(name)) throw notFound(name, await allNames());
     const user = await readUser(name);
     if (user !== undefined) {
       user.overrides = isBundled(name);
       return user;
     }
     const found = readBundled(name);
-    if (found === undefined) throw notFound(name);
+    if (found === undefined) throw notFound(name, await allNames());
     return found;
   }
 
@@ -154,7 +160,8 @@ export function createRegistry(options: {
             { hint: "Only providers added with 'authsome provider register' can be removed" },
           );
         }
-        throw notFound(name);
+        // Only the user's own providers can be removed, so only their names are suggested.
+        throw notFound(name, await jsonNames(userDir));
       }
       await Deno.remove(path);
       return { restoredBundled: isBundled(name) };
@@ -196,10 +203,11 @@ async function jsonNames(dir: string): Promise<string[]> {
   return names.sort();
 }
 
-function notFound(name: string): AuthsomeError {
+/** `Unknown provider "githb"`, with the nearest of `names` as a did-you-mean when one is close. */
+function notFound(name: string, names: readonly string[]): AuthsomeError {
   const shown = name.length > 40 ? `${name.slice(0, 40)}…` : name;
   return new AuthsomeError("PROVIDER_NOT_FOUND", `Unknown provider "${shown}"`, {
-    hint: "See the providers with: authsome provider list",
+    hint: `${didYouMean(name, names)}See the providers with: authsome provider list`,
   });
 }
 

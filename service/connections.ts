@@ -6,6 +6,7 @@
  */
 import { checkName } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
+import { didYouMean } from "../suggest.ts";
 import type { VaultReader } from "../storage/vault.ts";
 import { audited, connKey, providerKey, type ServiceContext } from "./context.ts";
 import {
@@ -65,7 +66,7 @@ export async function resolveConnection(
     const names = await connectionNames(reader, provider);
     throw new AuthsomeError("CONNECTION_NOT_FOUND", `No connection "${name}" for ${provider}`, {
       hint: names.length > 0
-        ? `Known connections: ${names.join(", ")}`
+        ? `${didYouMean(name, names)}Known connections: ${names.join(", ")}`
         : `Log in first: authsome login ${provider} --connection ${name}`,
     });
   }
@@ -164,9 +165,12 @@ export async function logout(
   provider: string,
   connection: string | undefined,
 ): Promise<{ provider: string; connection: string; newDefault: string | null }> {
-  await ctx.registry.get(provider).catch((error) => {
-    // A connection of a provider whose file was removed can still be logged out.
-    if (!(error instanceof AuthsomeError && error.code === "PROVIDER_NOT_FOUND")) throw error;
+  await ctx.registry.get(provider).catch(async (error) => {
+    // A connection of a provider whose file was removed can still be logged out; with none,
+    // the name is more likely a typo, and the provider's error says what was meant.
+    const known = error instanceof AuthsomeError && error.code === "PROVIDER_NOT_FOUND" &&
+      (await connectionNames(ctx.vault, provider)).length > 0;
+    if (!known) throw error;
   });
   return await deleteConnection(ctx, "logout", provider, connection);
 }
