@@ -8,7 +8,9 @@
  */
 import { checkName } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
+import { didYouMean } from "../suggest.ts";
 import { grantFor, type IdentityPolicy, isExpired, parseDuration } from "../proxy/policy.ts";
+import type { VaultReader } from "../storage/vault.ts";
 import { audited, type ServiceContext } from "./context.ts";
 import type { IdentityInfo, IdentitySpec } from "./types.ts";
 
@@ -151,7 +153,7 @@ export async function removeIdentity(ctx: ServiceContext, name: string): Promise
   checkName("identity", name);
   await audited(ctx, "identity-remove", { identity: name }, async () => {
     await ctx.vault.update(async (tx) => {
-      if (await tx.get(identityKey(name)) === undefined) throw notFound(name);
+      if (await tx.get(identityKey(name)) === undefined) throw await notFound(tx, name);
       tx.delete(identityKey(name));
     });
   });
@@ -194,13 +196,15 @@ export function policyOf(record: IdentityRecord): IdentityPolicy {
 async function loadIdentityRecord(ctx: ServiceContext, name: string): Promise<IdentityRecord> {
   checkName("identity", name);
   const record = await ctx.vault.get<IdentityRecord>(identityKey(name));
-  if (record === undefined) throw notFound(name);
+  if (record === undefined) throw await notFound(ctx.vault, name);
   return record;
 }
 
-function notFound(name: string): AuthsomeError {
+/** `No identity "agnt"`, with the nearest identity's name when one is close. */
+async function notFound(reader: VaultReader, name: string): Promise<AuthsomeError> {
+  const names = (await reader.keys(identityKey(""))).map((k) => k.slice(identityKey("").length));
   return new AuthsomeError("IDENTITY_NOT_FOUND", `No identity "${name}"`, {
-    hint: "Run: authsome identity list",
+    hint: `${didYouMean(name, names)}Run: authsome identity list`,
   });
 }
 

@@ -256,3 +256,25 @@ Deno.test("a mistyped subcommand or flag value gets exit 64 and the nearest one"
   // Nothing was created by a mistyped command.
   assert.equal(await Deno.stat(h.home).then(() => true, () => false), false);
 });
+
+Deno.test("a mistyped identity gets exit 3 and the nearest name, in show, remove and run --as", async () => {
+  await using h = await tempHome();
+  await ok(h, ["login", "openai"], { OPENAI_API_KEY: KEY_WORK });
+  await ok(h, ["identity", "create", "agent", "--allow", "openai"]);
+  const before = await storeDigest(h.home);
+  for (const args of [["identity", "show", "agnt"], ["identity", "remove", "agnet"]]) {
+    const r = await cli(h, args);
+    assert.equal(r.code, 3, args.join(" "));
+    assert.equal(
+      r.stderr,
+      `error: No identity "${args[2]}"\nhint: Did you mean "agent"? Run: authsome identity list\n`,
+    );
+  }
+  assertCleanError(await cli(h, ["run", "--as", "agnt", "--", "true"]), 3, 'Did you mean "agent"?');
+  assertCleanError(
+    await cli(h, ["identity", "show", "someone"]),
+    3,
+    "hint: Run: authsome identity list\n",
+  );
+  assert.equal(await storeDigest(h.home), before);
+});
