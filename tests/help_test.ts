@@ -278,3 +278,18 @@ Deno.test("a mistyped identity gets exit 3 and the nearest name, in show, remove
   );
   assert.equal(await storeDigest(h.home), before);
 });
+
+Deno.test("completion offers the subcommands and flag values that help lists", async () => {
+  await using h = await tempHome();
+  const offered = async (...words: string[]) =>
+    (await ok(h, ["__complete", ...words])).stdout.trim().split("\n");
+  assert.deepEqual(await offered("provider", ""), ["inspect", "list", "register", "remove"]);
+  assert.deepEqual(await offered("identity", ""), ["create", "list", "remove", "show"]);
+  assert.deepEqual(await offered("login", "github", "--flow", ""), [
+    "api_key",
+    "dcr_pkce",
+    "device_code",
+    "pkce",
+  ]);
+  assert.deepEqual(await offered("export", "--format", "s"), ["shell"]);
+});
