@@ -13,6 +13,7 @@ const TREE = [
   "mod.ts",
   "config.ts",
   "errors.ts",
+  "suggest.ts",
   "deno.json",
   "package.json",
   "cli",
