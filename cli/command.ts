@@ -57,7 +57,14 @@ export interface Context {
 
 /** Where a command writes: data on stdout, notes for people on stderr. */
 export class Output {
-  constructor(private io: CliIO, readonly json: boolean, readonly quiet: boolean) {}
+  private io: CliIO;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  constructor(io: CliIO, json: boolean, quiet: boolean) {
+    this.io = io;
+    this.json = json;
+    this.quiet = quiet;
+  }
   /** Data: always printed. */
   data(text: string): void {
     this.io.stdout(text.endsWith("\n") || text === "" ? text : text + "\n");

@@ -7,6 +7,7 @@
  */
 import { Hono } from "hono";
 import { AuthsomeError } from "../errors.ts";
+import { type LocalServer, runtime } from "../runtime/runtime.ts";
 import { escapeHtml } from "./page_style.ts";
 
 /** What the login made of a callback: decides whether the page says "complete" or "failed". */
@@ -157,13 +158,15 @@ export function createCallbackApp(options: CallbackAppOptions): Hono {
  * ```ts
  * import assert from "node:assert/strict";
  * import { startCallbackServer } from "./callback_server.ts";
- * const server = startCallbackServer({ port: 0, timeoutMs: 1000 });
+ * const server = await startCallbackServer({ port: 0, timeoutMs: 1000 });
  * assert.ok(server.redirectUri.startsWith("http://127.0.0.1:"));
  * await server.close();
  * await assert.rejects(server.waitForCallback(), /The login was cancelled/);
  * ```
  */
-export function startCallbackServer(options: CallbackServerOptions = {}): CallbackServer {
+export async function startCallbackServer(
+  options: CallbackServerOptions = {},
+): Promise<CallbackServer> {
   const port = options.port ?? DEFAULT_PORT;
   const path = options.path ?? DEFAULT_PATH;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -182,17 +185,14 @@ export function startCallbackServer(options: CallbackServerOptions = {}): Callba
   // The caller may close without ever waiting; that rejection is not an unhandled one.
   waiting.catch(() => {});
 
-  let server: Deno.HttpServer<Deno.NetAddr>;
+  let server: LocalServer;
   try {
-    // `app` needs the bound port (port 0); no request can arrive before it is assigned below.
-    server = Deno.serve(
-      { hostname: "127.0.0.1", port, onListen() {} },
-      (request) => app.fetch(request),
-    );
+    // `app` needs the bound port (port 0); no request is handled before it is assigned below.
+    server = await runtime.serve((request) => app.fetch(request), port);
   } catch (error) {
     throw portError(port, error);
   }
-  const actualPort = server.addr.port;
+  const actualPort = server.port;
 
   let closing: Promise<void> | undefined;
   const timer = setTimeout(() => {
@@ -249,7 +249,7 @@ function cancelled(): AuthsomeError {
 function portError(port: number, error: unknown): unknown {
   const hint =
     "Stop the program using it, or pass --callback-port (the redirect URI registered with the provider must use the same port)";
-  if (error instanceof Deno.errors.AddrInUse) {
+  if (runtime.failure(error) === "addr-in-use") {
     return new AuthsomeError(
       "AUTH_FAILED",
       `Port ${port} on 127.0.0.1 is in use, so the login callback cannot listen there`,
@@ -257,7 +257,7 @@ function portError(port: number, error: unknown): unknown {
     );
   }
   // Stryker disable all: a port only root may bind; the tests (and CI) run as root.
-  if (error instanceof Deno.errors.PermissionDenied) {
+  if (runtime.failure(error) === "denied") {
     return new AuthsomeError(
       "AUTH_FAILED",
       `Port ${port} on 127.0.0.1 cannot be used for the login callback (permission denied)`,

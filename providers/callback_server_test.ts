@@ -123,7 +123,7 @@ async function portIsClosed(port: number): Promise<boolean> {
 }
 
 Deno.test("the callback server on a real socket delivers the callback and closes its port", async () => {
-  const server = startCallbackServer({ port: 0, expectedState: "s1", timeoutMs: 10_000 });
+  const server = await startCallbackServer({ port: 0, expectedState: "s1", timeoutMs: 10_000 });
   const uri = new URL(server.redirectUri);
   assert.equal(uri.hostname, "127.0.0.1");
   assert.equal(uri.pathname, "/auth/callback/oauth");
@@ -145,7 +145,7 @@ Deno.test("the callback server on a real socket delivers the callback and closes
 });
 
 Deno.test("the callback server times out with AUTH_FAILED, and a taken port is a clear error", async () => {
-  const server = startCallbackServer({ port: 0, timeoutMs: 20 });
+  const server = await startCallbackServer({ port: 0, timeoutMs: 20 });
   const port = Number(new URL(server.redirectUri).port);
   await assert.rejects(server.waitForCallback(), (e: unknown) => {
     assert.ok(e instanceof AuthsomeError);
@@ -156,9 +156,9 @@ Deno.test("the callback server times out with AUTH_FAILED, and a taken port is a
   await server.close();
   assert.equal(await portIsClosed(port), true);
 
-  const first = startCallbackServer({ port: 0 });
+  const first = await startCallbackServer({ port: 0 });
   const taken = Number(new URL(first.redirectUri).port);
-  assert.throws(() => startCallbackServer({ port: taken }), (e: unknown) => {
+  await assert.rejects(() => startCallbackServer({ port: taken }), (e: unknown) => {
     assert.ok(e instanceof AuthsomeError);
     assert.equal(e.exitCode, 2);
     assert.equal(
@@ -169,7 +169,7 @@ Deno.test("the callback server times out with AUTH_FAILED, and a taken port is a
     return true;
   });
   const controller = new AbortController();
-  const third = startCallbackServer({ port: 0, signal: controller.signal });
+  const third = await startCallbackServer({ port: 0, signal: controller.signal });
   controller.abort();
   await assert.rejects(third.waitForCallback(), /The login was cancelled/);
   await third.close();
@@ -289,7 +289,7 @@ Deno.test("startCallbackServer: the state check decides the page, the path must 
       ["s1", "?error=access_denied&state=s1", "Login failed"],
     ] as const
   ) {
-    const server = startCallbackServer({
+    const server = await startCallbackServer({
       port: 0,
       ...(expectedState === undefined ? {} : { expectedState }),
     });
@@ -299,7 +299,7 @@ Deno.test("startCallbackServer: the state check decides the page, the path must 
     assert.equal(params.toString(), query.slice(1), "the callback is delivered either way");
     await server.close();
   }
-  assert.throws(() => startCallbackServer({ port: 0, path: "cb" }), (e: unknown) => {
+  await assert.rejects(() => startCallbackServer({ port: 0, path: "cb" }), (e: unknown) => {
     assert.ok(e instanceof AuthsomeError);
     assert.equal(e.code, "USAGE");
     assert.equal(e.message, 'The callback path must start with "/": cb');
@@ -307,12 +307,12 @@ Deno.test("startCallbackServer: the state check decides the page, the path must 
   });
   const aborted = new AbortController();
   aborted.abort();
-  assert.throws(
+  await assert.rejects(
     () => startCallbackServer({ port: 0, signal: aborted.signal }),
     (e: unknown) =>
       e instanceof AuthsomeError && e.message === "The login was cancelled" && e.exitCode === 2,
   );
-  const timed = startCallbackServer({ port: 0, timeoutMs: 1500 });
+  const timed = await startCallbackServer({ port: 0, timeoutMs: 1500 });
   await assert.rejects(timed.waitForCallback(), (e: unknown) => {
     assert.ok(e instanceof AuthsomeError);
     assert.equal(e.message, "Timed out after 2 s waiting for the browser");

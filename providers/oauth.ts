@@ -760,8 +760,10 @@ type Failure =
 
 /** A failure found by code of our own (the JSON device poll), shaped like oauth4webapi's. */
 class ProtocolFailure extends Error {
-  constructor(readonly failure: Failure) {
+  readonly failure: Failure;
+  constructor(failure: Failure) {
     super(failure.kind);
+    this.failure = failure;
   }
 }
 

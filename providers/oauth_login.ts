@@ -133,7 +133,7 @@ export async function runOAuthFlow(options: {
   }
 
   let state: string | undefined;
-  const server = startCallbackServer({
+  const server = await startCallbackServer({
     expectedState: () => state, // known once the authorization URL is built, below
     port: io.callbackPort,
     path: io.callbackPath,

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { toBase64 } from "../runtime/bytes.ts";
 
 /** What every local page and JSON answer carries, next to its Content-Security-Policy. */
 const FIXED_HEADERS: Readonly<Record<string, string>> = {
@@ -28,7 +29,7 @@ const FIXED_HEADERS: Readonly<Record<string, string>> = {
  * ```
  */
 export function randomToken(): string {
-  return crypto.getRandomValues(new Uint8Array(32)).toBase64({
+  return toBase64(crypto.getRandomValues(new Uint8Array(32)), {
     alphabet: "base64url",
     omitPadding: true,
   });

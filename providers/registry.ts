@@ -8,6 +8,7 @@ import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
+import { runtime } from "../runtime/runtime.ts";
 import { BUNDLED_PROVIDERS } from "./bundled_index.ts";
 import { parseProvider, type ProviderDefinition } from "./schema.ts";
 
@@ -163,7 +164,7 @@ export function createRegistry(options: {
         // Only the user's own providers can be removed, so only their names are suggested.
         throw notFound(name, await jsonNames(userDir));
       }
-      await Deno.remove(path);
+      await runtime.remove(path);
       return { restoredBundled: isBundled(name) };
     },
   };
@@ -192,13 +193,13 @@ function load(text: string, source: string, fileName: string): ProviderDefinitio
 async function jsonNames(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
-    for await (const entry of Deno.readDir(dir)) {
+    for (const entry of await runtime.readDir(dir)) {
       if (entry.isFile && entry.name.endsWith(".json")) {
         names.push(entry.name.slice(0, -".json".length));
       }
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (runtime.failure(error) !== "not-found") throw error;
   }
   return names.sort();
 }

@@ -126,8 +126,10 @@ const HOST = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
 
 class Bad extends Error {
-  constructor(readonly path: string, reason: string) {
+  readonly path: string;
+  constructor(path: string, reason: string) {
     super(reason);
+    this.path = path;
   }
 }
 

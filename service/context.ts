@@ -8,6 +8,7 @@
 import { type EnvSource, resolveSettings, type Settings } from "../config.ts";
 import { AuthsomeError, type ErrorCode } from "../errors.ts";
 import { createRegistry, type Registry } from "../providers/registry.ts";
+import { runtime } from "../runtime/runtime.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
 import { openHomeStore, openHomeVault } from "../storage/home.ts";
 import { loadMasterKey, type MasterKey, type MasterKeyOptions } from "../storage/master_key.ts";
@@ -55,7 +56,7 @@ export type AuditFields = Omit<AuditEntry, "time" | "action" | "vault" | "outcom
 export function createContext(options: AuthServiceOptions): ServiceContext {
   const envOption = options.env;
   const env: EnvSource = envOption === undefined
-    ? { get: (name) => Deno.env.get(name) }
+    ? { get: (name) => runtime.env(name) }
     : typeof (envOption as EnvSource).get === "function"
     ? envOption as EnvSource
     : { get: (name) => (envOption as Record<string, string | undefined>)[name] };

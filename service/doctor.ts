@@ -4,6 +4,7 @@
  * @module
  */
 import { joinPath } from "../config.ts";
+import { runtime } from "../runtime/runtime.ts";
 import { listHomeVaults } from "../storage/home.ts";
 import { readTextIfExists } from "../storage/files.ts";
 import { describeKeySource, KEY_FILE, loadMasterKey } from "../storage/master_key.ts";
@@ -54,9 +55,11 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
   await check("home", async () => {
     let mode: number | null;
     try {
-      mode = (await Deno.stat(settings.home)).mode;
+      mode = (await runtime.stat(settings.home)).mode;
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return `${settings.home} (created on first login)`;
+      if (runtime.failure(error) === "not-found") {
+        return `${settings.home} (created on first login)`;
+      }
       throw error;
     }
     if (mode !== null && (mode & 0o077) !== 0) {
@@ -91,9 +94,9 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
   await check("file modes", async () => {
     const loose: string[] = [];
     const walk = async (dir: string): Promise<void> => {
-      for await (const e of Deno.readDir(dir)) {
+      for (const e of await runtime.readDir(dir)) {
         const path = joinPath(dir, e.name);
-        const mode = (await Deno.lstat(path)).mode;
+        const mode = (await runtime.lstat(path)).mode;
         if (mode === null) continue;
         if (e.isDirectory) {
           if ((mode & 0o077) !== 0) loose.push(`${path} (${(mode & 0o777).toString(8)})`);
@@ -104,7 +107,7 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
     try {
       await walk(settings.home);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (runtime.failure(error) !== "not-found") throw error;
     }
     if (loose.length > 0) throw new Error(`readable by others: ${loose.join(", ")}`);
     return "every file 0600, every folder 0700";
@@ -112,10 +115,13 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
   // A report, not a failure: many systems (macOS, containers without user namespaces) cannot
   // hide the home, and authsome still works there.
   await check("run isolation", async () => {
+    if (runtime.name !== "deno") {
+      return `not checked: 'authsome run' needs Deno (this is ${runtime.name})`;
+    }
     const { probeIsolation } = await import("../proxy/isolation.ts");
     let probeHome = settings.home;
     try {
-      await Deno.stat(probeHome);
+      await runtime.stat(probeHome);
     } catch {
       probeHome = "/tmp"; // the home does not exist yet: try the mechanism on another folder
     }

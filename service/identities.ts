@@ -13,6 +13,7 @@ import { grantFor, type IdentityPolicy, isExpired, parseDuration } from "../prox
 import type { VaultReader } from "../storage/vault.ts";
 import { audited, type ServiceContext } from "./context.ts";
 import type { IdentityInfo, IdentitySpec } from "./types.ts";
+import { toBase64 } from "../runtime/bytes.ts";
 
 /** An identity as stored (sealed) in the vault. */
 export interface IdentityRecord {
@@ -224,7 +225,7 @@ async function infoOf(ctx: ServiceContext, record: IdentityRecord): Promise<Iden
       paths: [...g.paths],
     })),
     public_key: `ed25519:${record.key.public_jwk.x}`,
-    key_fingerprint: `SHA256:${digest.toBase64().replace(/=+$/, "")}`,
+    key_fingerprint: `SHA256:${toBase64(digest).replace(/=+$/, "")}`,
   };
 }
 

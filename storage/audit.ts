@@ -6,6 +6,7 @@
  */
 import { joinPath } from "../config.ts";
 import { ensurePrivateDir, readTextIfExists } from "./files.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 /** One audit entry. */
 export interface AuditEntry {
@@ -40,16 +41,11 @@ export function auditPath(home: string): string {
  */
 export async function appendAudit(home: string, entry: AuditEntry): Promise<void> {
   await ensurePrivateDir(home);
-  const file = await Deno.open(auditPath(home), {
-    append: true,
-    create: true,
-    mode: 0o600,
-  });
-  try {
-    await file.write(new TextEncoder().encode(JSON.stringify(entry) + "\n"));
-  } finally {
-    file.close();
-  }
+  await runtime.appendFile(
+    auditPath(home),
+    new TextEncoder().encode(JSON.stringify(entry) + "\n"),
+    0o600,
+  );
 }
 
 /**

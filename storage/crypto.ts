@@ -5,6 +5,7 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
+import { fromBase64, toBase64 } from "../runtime/bytes.ts";
 
 /** A sealed value as stored on disk: base64 nonce and base64 ciphertext with its 16-byte tag. */
 export interface Sealed {
@@ -51,7 +52,7 @@ export async function seal(
     key,
     plaintext,
   );
-  return { nonce: nonce.toBase64(), ciphertext: new Uint8Array(ciphertext).toBase64() };
+  return { nonce: toBase64(nonce), ciphertext: toBase64(new Uint8Array(ciphertext)) };
 }
 
 /**
@@ -67,8 +68,8 @@ export async function openSealed(
   let nonce: Uint8Array<ArrayBuffer>;
   let data: Uint8Array<ArrayBuffer>;
   try {
-    nonce = Uint8Array.fromBase64(sealed.nonce);
-    data = Uint8Array.fromBase64(sealed.ciphertext);
+    nonce = fromBase64(sealed.nonce);
+    data = fromBase64(sealed.ciphertext);
   } catch (cause) {
     throw new AuthsomeError("VAULT_UNAVAILABLE", `Cannot open ${what}: it is not valid base64`, {
       cause,

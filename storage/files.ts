@@ -5,13 +5,14 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 /** Creates `path` (and parents) as a folder only the owner can use, and tightens it if it exists. */
 export async function ensurePrivateDir(path: string): Promise<void> {
   try {
-    await Deno.mkdir(path, { recursive: true, mode: 0o700 });
-    const info = await Deno.stat(path);
-    if (info.mode !== null && (info.mode & 0o077) !== 0) await Deno.chmod(path, 0o700);
+    await runtime.mkdir(path, 0o700);
+    const info = await runtime.stat(path);
+    if (info.mode !== null && (info.mode & 0o077) !== 0) await runtime.chmod(path, 0o700);
   } catch (cause) {
     throw ioError(`Cannot create the folder ${path}`, cause);
   }
@@ -20,9 +21,9 @@ export async function ensurePrivateDir(path: string): Promise<void> {
 /** Reads a text file, or returns undefined when it does not exist. */
 export async function readTextIfExists(path: string): Promise<string | undefined> {
   try {
-    return await Deno.readTextFile(path);
+    return await runtime.readTextFile(path);
   } catch (cause) {
-    if (cause instanceof Deno.errors.NotFound) return undefined;
+    if (runtime.failure(cause) === "not-found") return undefined;
     throw ioError(`Cannot read ${path}`, cause);
   }
 }
@@ -34,18 +35,11 @@ export async function readTextIfExists(path: string): Promise<string | undefined
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   try {
-    const file = await Deno.open(tmp, { write: true, createNew: true, mode: 0o600 });
-    try {
-      const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-      let written = 0;
-      while (written < bytes.length) written += await file.write(bytes.subarray(written));
-      await file.sync();
-    } finally {
-      file.close();
-    }
-    await Deno.rename(tmp, path);
+    const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+    await runtime.writeNewFile(tmp, bytes, 0o600);
+    await runtime.rename(tmp, path);
   } catch (cause) {
-    await Deno.remove(tmp).catch(() => {});
+    await runtime.remove(tmp).catch(() => {});
     throw ioError(`Cannot write ${path}`, cause);
   }
 }
@@ -58,13 +52,13 @@ export async function createFileExclusive(path: string, data: string): Promise<b
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
   await writeFileAtomic(tmp, data);
   try {
-    await Deno.link(tmp, path);
+    await runtime.link(tmp, path);
     return true;
   } catch (cause) {
-    if (cause instanceof Deno.errors.AlreadyExists) return false;
+    if (runtime.failure(cause) === "exists") return false;
     throw ioError(`Cannot create ${path}`, cause);
   } finally {
-    await Deno.remove(tmp).catch(() => {});
+    await runtime.remove(tmp).catch(() => {});
   }
 }
 
@@ -74,23 +68,22 @@ export async function createFileExclusive(path: string, data: string): Promise<b
  */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>): Promise<T> {
   await ensurePrivateDir(lockPath.slice(0, lockPath.lastIndexOf("/")) || "/");
-  let file: Deno.FsFile;
+  let held;
   try {
-    file = await Deno.open(lockPath, { read: true, write: true, create: true, mode: 0o600 });
+    held = await runtime.flock(lockPath);
   } catch (cause) {
     throw ioError(`Cannot open the lock file ${lockPath}`, cause);
   }
   try {
-    await file.lock(true);
     return await fn();
   } finally {
-    file.close(); // closing releases the lock
+    held.release();
   }
 }
 
 function ioError(message: string, cause: unknown): AuthsomeError {
   if (cause instanceof AuthsomeError) return cause;
-  const reason = cause instanceof Deno.errors.PermissionDenied
+  const reason = runtime.failure(cause) === "denied"
     ? "permission denied"
     : cause instanceof Error
     ? cause.message.split("\n")[0]

@@ -14,6 +14,8 @@ import {
   randomBytes,
 } from "./crypto.ts";
 import { createFileExclusive, ensurePrivateDir, readTextIfExists } from "./files.ts";
+import { runtime } from "../runtime/runtime.ts";
+import { fromBase64, toBase64 } from "../runtime/bytes.ts";
 
 /** The kinds of master-key source. */
 export type KeySource = "env" | "passphrase" | "file";
@@ -87,7 +89,7 @@ export async function loadMasterKey(
 function decodeEnvKey(value: string): Uint8Array<ArrayBuffer> {
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
-    raw = Uint8Array.fromBase64(value); // skips surrounding whitespace and newlines itself
+    raw = fromBase64(value); // skips surrounding whitespace and newlines itself
   } catch {
     // reported below
   }
@@ -115,7 +117,7 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
       {
         version: 1,
         algorithm: "AES-256-GCM",
-        key: randomBytes(32).toBase64(),
+        key: toBase64(randomBytes(32)),
         note:
           "authsome master key: keep this file private and backed up; without it the vaults are lost",
       },
@@ -123,14 +125,14 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
       2,
     ) + "\n";
     await createFileExclusive(path, body); // another process may win the race; read what is there
-    text = await Deno.readTextFile(path);
+    text = await runtime.readTextFile(path);
   }
   await refuseIfShared(path);
   let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
     const parsed = JSON.parse(text) as { version?: unknown; key?: unknown };
     // A key that is not a base64 string throws here and is reported below.
-    if (parsed.version === 1) raw = Uint8Array.fromBase64(parsed.key as string);
+    if (parsed.version === 1) raw = fromBase64(parsed.key as string);
   } catch {
     // reported below
   }
@@ -143,7 +145,7 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
 }
 
 async function refuseIfShared(path: string): Promise<void> {
-  const info = await Deno.stat(path);
+  const info = await runtime.stat(path);
   // Stryker disable next-line ConditionalExpression: equivalent on Linux, where mode is never null.
   if (info.mode !== null && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8);
@@ -188,13 +190,13 @@ async function loadPassphraseParams(home: string, create: boolean): Promise<Pass
         version: 1,
         kdf: "PBKDF2-SHA-256",
         iterations: MIN_PBKDF2_ITERATIONS,
-        salt: randomBytes(16).toBase64(),
+        salt: toBase64(randomBytes(16)),
       },
       null,
       2,
     ) + "\n";
     await createFileExclusive(path, body);
-    text = await Deno.readTextFile(path);
+    text = await runtime.readTextFile(path);
   }
   try {
     const parsed = JSON.parse(text) as { version?: unknown; iterations?: unknown; salt?: unknown };
@@ -203,7 +205,7 @@ async function loadPassphraseParams(home: string, create: boolean): Promise<Pass
       parsed.version === 1 && Number.isInteger(iterations) && iterations >= MIN_PBKDF2_ITERATIONS
     ) {
       // A salt that is not a base64 string throws here and is reported below.
-      const salt = Uint8Array.fromBase64(parsed.salt as string);
+      const salt = fromBase64(parsed.salt as string);
       if (salt.length >= 16) return { salt, iterations };
     }
   } catch {

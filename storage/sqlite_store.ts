@@ -16,6 +16,7 @@ import { ensurePrivateDir } from "./files.ts";
 import type { KeySource } from "./master_key.ts";
 import type { LockOptions, Store, StoreReader, StoreTransaction, VaultHeader } from "./store.ts";
 import { compareKeys } from "./store.ts";
+import { runtime } from "../runtime/runtime.ts";
 
 /** `PRAGMA application_id` of an authsome store ("auth" in ASCII). */
 export const STORE_APPLICATION_ID = 0x61757468;
@@ -143,9 +144,9 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
 
 async function exists(path: string): Promise<boolean> {
   try {
-    return (await Deno.stat(path)).size > 0;
+    return (await runtime.stat(path)).size > 0;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
+    if (runtime.failure(error) === "not-found") return false;
     throw storeError(path, error);
   }
 }
@@ -157,9 +158,9 @@ async function connect(path: string, create: boolean, busyMs: number): Promise<C
     try {
       // Create the file with private permissions before SQLite does (it would use the umask);
       // its -wal and -shm files copy the database file's permissions.
-      (await Deno.open(path, { create: true, write: true, mode: 0o600 })).close();
+      await runtime.touch(path, 0o600);
       // An empty file found in its place keeps its mode otherwise.
-      await Deno.chmod(path, 0o600);
+      await runtime.chmod(path, 0o600);
     } catch (error) {
       throw storeError(path, error);
     }
@@ -356,7 +357,13 @@ function apply(c: Connection, change: Change): void {
   }
 }
 
-/** Holds `flock(LOCK_EX)` on `<lockDir>/<name>.lock` while `fn` runs. */
+/** How often a waiting process tries a held lock again. */
+const LOCK_POLL_MS = 20;
+
+/**
+ * Holds the exclusive lock on `<lockDir>/<name>.lock` (an SQLite lock, see runtime/sqlite_lock.ts,
+ * so Deno, Node and Bun processes exclude each other) while `fn` runs.
+ */
 async function withNamedLock<T>(
   lockDir: string,
   name: string,
@@ -365,22 +372,29 @@ async function withNamedLock<T>(
 ): Promise<T> {
   await ensurePrivateDir(lockDir);
   const path = `${lockDir}/${encodeURIComponent(name)}.lock`;
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o600 });
-  } catch (error) {
-    throw storeError(path, error);
-  }
-  try {
+  const attempt = async () => {
+    try {
+      return await runtime.tryLock(path);
+    } catch (error) {
+      throw storeError(path, error);
+    }
+  };
+  let held = await attempt();
+  if (held === undefined) {
     const waiting = options.onWait === undefined ? undefined : setTimeout(options.onWait, 250);
     try {
-      await file.lock(true);
+      while (held === undefined) {
+        await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+        held = await attempt();
+      }
     } finally {
       clearTimeout(waiting);
     }
+  }
+  try {
     return await fn();
   } finally {
-    file.close(); // closing releases the lock
+    held.release();
   }
 }
 

@@ -16,6 +16,7 @@ import { importAesKey, openSealed, randomBytes, seal, type Sealed } from "./cryp
 import type { KeySource, MasterKey } from "./master_key.ts";
 import type { LockOptions, Store, StoreReader, VaultHeader } from "./store.ts";
 import { compareKeys } from "./store.ts";
+import { toHex } from "../runtime/bytes.ts";
 
 /** Read access to a vault's records. Record keys look like `connection/github/work`. */
 export interface VaultReader {
@@ -284,7 +285,7 @@ async function indexChanges(
 
 async function newHeader(options: VaultOptions): Promise<VaultHeader> {
   const master = await options.masterKey(true);
-  const keyId = randomBytes(8).toHex();
+  const keyId = toHex(randomBytes(8));
   return {
     name: options.name,
     keySource: master.source,

@@ -11,6 +11,7 @@ import { joinPath } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { importAesKey, openSealed, type Sealed } from "./crypto.ts";
 import { readTextIfExists, withFileLock } from "./files.ts";
+import { runtime } from "../runtime/runtime.ts";
 import type { KeySource, MasterKey } from "./master_key.ts";
 import { keySourceMismatch, type Vault } from "./vault.ts";
 
@@ -36,11 +37,11 @@ export function vaultPathV1(home: string, name: string): string {
 export async function listVaultsV1(home: string): Promise<string[]> {
   const names: string[] = [];
   try {
-    for await (const entry of Deno.readDir(joinPath(home, "vaults"))) {
+    for (const entry of await runtime.readDir(joinPath(home, "vaults"))) {
       if (entry.isFile && entry.name.endsWith(".json")) names.push(entry.name.slice(0, -5));
     }
   } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    if (runtime.failure(error) !== "not-found") throw error;
   }
   return names.sort();
 }
@@ -73,9 +74,9 @@ export async function migrateVaultV1(
       const present = new Set(await tx.keys());
       for (const [key, value] of records) if (!present.has(key)) tx.set(key, value);
     });
-    await Deno.remove(path);
+    await runtime.remove(path);
   });
-  await Deno.remove(joinPath(home, "vaults", `${vault.name}.lock`)).catch(() => {});
+  await runtime.remove(joinPath(home, "vaults", `${vault.name}.lock`)).catch(() => {});
 }
 
 /** Opens every record of a version-1 file; any problem is `VAULT_UNAVAILABLE` (exit 10). */
