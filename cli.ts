@@ -154,6 +154,7 @@ const USES_VAULT = new Set([
   "logout",
   "revoke",
   "identity",
+  "scan",
 ]);
 
 /** Exit 3 when the named vault does not exist, with the vaults that do. */

@@ -50,6 +50,7 @@ export type {
 export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
+export type { ScanFinding, ScanImport, ScanReport, ScanStatus } from "./service/scan.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

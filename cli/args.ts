@@ -141,6 +141,10 @@ export const OPTIONS = {
   },
   identity: { type: "string", value: "NAME", description: "Only the entries of this identity" },
   yes: { type: "boolean", short: "y", description: "Do not ask first" },
+  import: {
+    type: "boolean",
+    description: "Store what is only in the environment or differs from the vault",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */

@@ -14,6 +14,7 @@ import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
+import { SCAN_COMMANDS } from "./scan.ts";
 import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
 
@@ -22,6 +23,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ["Connections", { ...LOGIN_COMMANDS, ...READ_COMMANDS, ...CONNECTIONS_COMMANDS }],
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
+  ["Keys you already have", SCAN_COMMANDS],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],
   ["Shell", COMPLETION_COMMANDS],

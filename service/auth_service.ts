@@ -25,6 +25,7 @@ import { login } from "./login.ts";
 import { registerProvider, removeProvider } from "./provider_files.ts";
 import { revoke } from "./revoke.ts";
 import { run } from "./run_session.ts";
+import { importScanned, scanCredentials } from "./scan.ts";
 import {
   exportValues,
   getAccessToken,
@@ -101,6 +102,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       all: await listHomeVaults(ctx.settings.home, ctx.store),
     }),
     doctor: () => doctor(ctx),
+    scan: (opts) => scanCredentials(ctx, opts),
+    importScanned: (opts) => importScanned(ctx, opts),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

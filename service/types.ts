@@ -11,6 +11,7 @@ import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry } from "../storage/audit.ts";
+import type { ScanImport, ScanReport } from "./scan.ts";
 
 export type { DeviceCodePrompt };
 
@@ -350,6 +351,14 @@ export interface AuthService {
   vaults(): Promise<{ current: string; exists: boolean; all: string[] }>;
   /** Health checks. */
   doctor(): Promise<DoctorCheck[]>;
+  /**
+   * The API keys in the dotenv files of `dir` and in the environment, against the vault: per
+   * API-key provider matches, differs, only in the environment, only in authsome, or neither.
+   * No value is returned; a differing key is shown as a short fingerprint.
+   */
+  scan(options: { dir: string }): Promise<ScanReport>;
+  /** Imports the keys `scan` finds only in the environment or different from the vault. */
+  importScanned(options: { dir: string; connection?: string | undefined }): Promise<ScanImport[]>;
   /** The last `limit` audit entries (of one identity, when given). */
   auditLog(limit?: number, filter?: { identity?: string | undefined }): Promise<AuditEntry[]>;
   /** Creates an agent identity with its policy. */
