@@ -41,6 +41,10 @@ export const SCAN_COMMANDS: Record<string, Command> = {
       64: "--import without a terminal and without --yes",
       65: "a key was refused on import (the placeholder of run, or not the provider's format)",
     },
+    optionHelp: {
+      connection:
+        "The connection to import into (default: `default` for a provider without connections, else `imported`)",
+    },
     args: [0, 1],
     async run({ values, args, io, out, service }) {
       const auth = await service();
@@ -84,7 +88,7 @@ export const SCAN_COMMANDS: Record<string, Command> = {
       }
       const imports = await auth.importScanned({ dir, connection: values.connection });
       if (out.json) out.doc({ ...report, imports });
-      else printImports(out, imports);
+      else printImports(out, report, imports);
       return imports.some((i) => i.outcome === "refused") ? 65 : 0;
     },
   },
@@ -123,7 +127,7 @@ function stored(f: ScanFinding): string {
   return f.connections.join(", ");
 }
 
-function printImports(out: Output, imports: ScanImport[]): void {
+function printImports(out: Output, report: ScanReport, imports: ScanImport[]): void {
   for (const i of imports) {
     if (i.outcome === "imported") {
       out.note(`Imported ${i.provider} (${i.connection}) from ${i.source}.`);
@@ -133,7 +137,8 @@ function printImports(out: Output, imports: ScanImport[]): void {
   }
   const fromFiles = imports.filter((i) => i.outcome === "imported" && i.source !== "environment");
   if (fromFiles.length > 0) {
-    const files = [...new Set(fromFiles.map((i) => i.source.split(":")[0]))].join(", ");
+    const used = new Set(fromFiles.map((i) => i.source.slice(0, i.source.lastIndexOf(":"))));
+    const files = report.files.filter((f) => used.has(f)).join(", ");
     out.note(
       `Remove the imported keys from ${files} (authsome never edits them): ` +
         "'authsome export' and 'authsome run' give them to your programs now.",

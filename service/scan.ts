@@ -26,6 +26,7 @@ export interface ScanFinding {
   provider: string;
   /** The variable looked up, e.g. `OPENAI_API_KEY`. */
   variable: string;
+  /** How the found value compares with the stored connections. */
   status: ScanStatus;
   /** Where the value was found: `.env.local:3`, or `environment`; null when nowhere. */
   source: string | null;
@@ -51,10 +52,13 @@ export interface ScanReport {
 
 /** What `scan --import` did with one provider. */
 export interface ScanImport {
+  /** Provider name. */
   provider: string;
+  /** The connection it was (or would have been) stored as. */
   connection: string;
   /** `.env:3` or `environment`. */
   source: string;
+  /** `imported`, `refused` (the login checks said no) or `skipped` (the connection exists). */
   outcome: "imported" | "refused" | "skipped";
   /** Why it was refused or skipped (never the value). */
   reason: string | null;
