@@ -35,6 +35,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   AUTHSOME_VAULT: "Vault to use when --vault is not given (default: default)",
   AUTHSOME_MASTER_KEY: "Base64 of a 32-byte master key; wins over every other key source",
   AUTHSOME_PASSPHRASE: "Passphrase the master key is derived from (PBKDF2-SHA-256)",
+  AUTHSOME_BACKUP_PASSPHRASE: "Passphrase of 'backup --passphrase' and 'restore --passphrase'",
   NO_COLOR: "Turns off colour when not empty, like --no-color",
   FORCE_COLOR: "Colour even when stderr is not a terminal (not when 0; NO_COLOR wins)",
   CLICOLOR_FORCE: "The same as FORCE_COLOR",

@@ -51,6 +51,12 @@ export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
 export type { ScanFinding, ScanImport, ScanReport, ScanStatus } from "./service/scan.ts";
+export type {
+  BackupFile,
+  BackupProtection,
+  BackupSummary,
+  RestoreResult,
+} from "./service/backup.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

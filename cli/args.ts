@@ -141,6 +141,16 @@ export const OPTIONS = {
   },
   identity: { type: "string", value: "NAME", description: "Only the entries of this identity" },
   yes: { type: "boolean", short: "y", description: "Do not ask first" },
+  passphrase: {
+    type: "boolean",
+    description:
+      "Protect (or open) the backup with a passphrase: AUTHSOME_BACKUP_PASSPHRASE, else typed at a terminal",
+  },
+  merge: { type: "boolean", description: "Keep what the home holds; report what differs" },
+  "into-empty": {
+    type: "boolean",
+    description: "Restore only into vaults that do not exist yet (the default)",
+  },
   import: {
     type: "boolean",
     description: "Store what is only in the environment or differs from the vault",

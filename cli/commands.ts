@@ -15,6 +15,7 @@ import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
 import { SCAN_COMMANDS } from "./scan.ts";
+import { BACKUP_COMMANDS } from "./backup.ts";
 import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
 
@@ -24,6 +25,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
   ["Keys you already have", SCAN_COMMANDS],
+  ["Backup", BACKUP_COMMANDS],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],
   ["Shell", COMPLETION_COMMANDS],

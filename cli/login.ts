@@ -9,6 +9,7 @@ import type { Flow } from "../providers/schema.ts";
 import { choice, OPTIONS, usage, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
+import { watchKeyFile } from "./key_notice.ts";
 
 const FLOWS: readonly Flow[] = OPTIONS.flow.values;
 
@@ -89,12 +90,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         close(): Promise<void>;
       } | undefined;
       // The first login creates the key file: say so once, with the advice that matters.
-      const keyFile = auth.settings.masterKey === undefined &&
-          auth.settings.passphrase === undefined
-        ? `${auth.settings.home}/master.key`
-        : undefined;
-      const hadKeyFile = keyFile === undefined ||
-        await Deno.stat(keyFile).then(() => true, () => false);
+      const announceKeyFile = await watchKeyFile(auth);
       try {
         const result = await auth.login(provider, {
           connection: values.connection,
@@ -157,12 +153,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
             }${from ? ` from ${from}` : ""}${result.default ? ", the default connection" : ""}.`,
           );
         }
-        if (!hadKeyFile && await Deno.stat(keyFile!).then(() => true, () => false)) {
-          out.note(
-            `Created the master key ${keyFile}: back it up somewhere safe; without it the ` +
-              "vaults cannot be opened.",
-          );
-        }
+        await announceKeyFile(out);
         return 0;
       } catch (error) {
         const expired = error instanceof Error && /expired/i.test(error.message);

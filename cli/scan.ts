@@ -7,6 +7,7 @@ import type { ScanFinding, ScanImport, ScanReport } from "../mod.ts";
 import { usage } from "./args.ts";
 import type { Command, Output } from "./command.ts";
 import { table } from "./output.ts";
+import { watchKeyFile } from "./key_notice.ts";
 
 const STATUS_WORDS: Record<ScanFinding["status"], string> = {
   "matches": "matches",
@@ -86,9 +87,11 @@ export const SCAN_COMMANDS: Record<string, Command> = {
           return 0;
         }
       }
+      const announceKeyFile = await watchKeyFile(auth);
       const imports = await auth.importScanned({ dir, connection: values.connection });
       if (out.json) out.doc({ ...report, imports });
       else printImports(out, report, imports);
+      await announceKeyFile(out);
       return imports.some((i) => i.outcome === "refused") ? 65 : 0;
     },
   },

@@ -26,6 +26,7 @@ import { registerProvider, removeProvider } from "./provider_files.ts";
 import { revoke } from "./revoke.ts";
 import { run } from "./run_session.ts";
 import { importScanned, scanCredentials } from "./scan.ts";
+import { backupHome, restoreHome } from "./backup.ts";
 import {
   exportValues,
   getAccessToken,
@@ -104,6 +105,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     doctor: () => doctor(ctx),
     scan: (opts) => scanCredentials(ctx, opts),
     importScanned: (opts) => importScanned(ctx, opts),
+    backup: (opts) => backupHome(ctx, opts),
+    restore: (opts) => restoreHome(ctx, opts),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

@@ -12,6 +12,7 @@ import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry } from "../storage/audit.ts";
 import type { ScanImport, ScanReport } from "./scan.ts";
+import type { BackupSummary, RestoreResult } from "./backup.ts";
 
 export type { DeviceCodePrompt };
 
@@ -357,6 +358,17 @@ export interface AuthService {
    * No value is returned; a differing key is shown as a short fingerprint.
    */
   scan(options: { dir: string }): Promise<ScanReport>;
+  /**
+   * Writes every vault of the home (and the user provider files) to one sealed file, under the
+   * master key or, with `passphrase`, a backup passphrase.
+   */
+  backup(
+    options: { file: string; passphrase?: string | undefined; force?: boolean | undefined },
+  ): Promise<BackupSummary>;
+  /** Restores a backup into vaults that are empty, or with `merge` beside what is there. */
+  restore(
+    options: { file: string; passphrase?: string | undefined; merge?: boolean | undefined },
+  ): Promise<RestoreResult>;
   /** Imports the keys `scan` finds only in the environment or different from the vault. */
   importScanned(options: { dir: string; connection?: string | undefined }): Promise<ScanImport[]>;
   /** The last `limit` audit entries (of one identity, when given). */
