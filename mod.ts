@@ -33,6 +33,7 @@ export {
   type LoginOptions,
   type LoginResult,
   type ProviderSummary,
+  type ProxiedRequest,
   type RevokeResult,
   type RunOptions,
   SECRET_FIELDS,
@@ -49,6 +50,6 @@ export type {
 } from "./providers/schema.ts";
 export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
-export type { AuditEntry } from "./storage/audit.ts";
+export type { AuditEntry, AuditFilter } from "./storage/audit.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";

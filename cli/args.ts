@@ -37,6 +37,8 @@ export const OPTIONS = {
   as: { type: "string" },
   identity: { type: "string" },
   yes: { type: "boolean", short: "y" },
+  verbose: { type: "boolean" },
+  provider: { type: "string" },
 } as const;
 
 /** An option name, e.g. `connection`. */
