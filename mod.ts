@@ -33,6 +33,7 @@ export {
   type LoginOptions,
   type LoginResult,
   type ProviderSummary,
+  type ProxiedRequest,
   type RevokeResult,
   type RunOptions,
   SECRET_FIELDS,
@@ -49,7 +50,7 @@ export type {
 } from "./providers/schema.ts";
 export type { LoadedProvider } from "./providers/registry.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
-export type { AuditEntry } from "./storage/audit.ts";
+export type { AuditEntry, AuditFilter } from "./storage/audit.ts";
 export type { ScanFinding, ScanImport, ScanReport, ScanStatus } from "./service/scan.ts";
 export type {
   BackupFile,

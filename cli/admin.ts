@@ -53,10 +53,15 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     },
   },
   log: {
-    usage: "log [-n N] [--identity NAME]",
-    summary: "Show the last N audit entries (default 50), or those of one agent identity",
-    options: ["n", "identity"],
-    examples: ["authsome log -n 20", "authsome log --identity agent --json"],
+    usage: "log [-n N] [--identity NAME] [--provider P] [--connection C]",
+    summary:
+      "Show the last N audit entries (default 50): of one agent identity, provider or connection",
+    options: ["n", "identity", "provider", "connection"],
+    examples: [
+      "authsome log -n 20",
+      "authsome log --identity agent --json",
+      "authsome log --provider openai --connection work",
+    ],
     exitCodes: { 0: "shown (also when there are none yet)", 64: "-n is not a whole number" },
     args: [0, 0],
     async run({ values, out, service }) {
@@ -64,7 +69,11 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
       if (!Number.isInteger(n) || n < 0) {
         throw usage("-n needs a whole number", "Example: authsome log -n 20");
       }
-      const entries = await (await service()).auditLog(n, { identity: values.identity });
+      const entries = await (await service()).auditLog(n, {
+        identity: values.identity,
+        provider: values.provider,
+        connection: values.connection,
+      });
       if (out.json) out.doc({ entries });
       else if (entries.length === 0) out.note("No audit entries yet.");
       else {
@@ -73,10 +82,11 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
             [
               e.time,
               e.action,
-              e.provider === undefined ? "-" : `${e.provider}/${e.connection ?? "*"}`,
+              // Nothing is printed for an entry about no provider (never a "-" that reads as data).
+              ...(e.provider === undefined ? [] : [`${e.provider}/${e.connection ?? "*"}`]),
               `vault=${e.vault}`,
               ...(e.identity === undefined ? [] : [`identity=${e.identity}`]),
-              e.outcome === "ok" ? "ok" : `error ${e.error ?? ""}`.trim(),
+              e.outcome === "error" ? `error ${e.error ?? ""}`.trim() : e.outcome,
               ...Object.entries(e.detail ?? {}).map(([k, v]) => `${k}=${v}`),
             ].join("  ")
           ).join("\n"),

@@ -155,6 +155,15 @@ export const OPTIONS = {
     type: "boolean",
     description: "Store what is only in the environment or differs from the vault",
   },
+  verbose: {
+    type: "boolean",
+    description: "One line on stderr per request the proxy handles (never a header value)",
+  },
+  provider: {
+    type: "string",
+    value: "PROVIDER",
+    description: "Only the entries of this provider",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */

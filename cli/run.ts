@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { requestLine } from "../service/run_requests.ts";
 import { usage } from "./args.ts";
 import type { Command } from "./command.ts";
 
@@ -10,9 +11,9 @@ import type { Command } from "./command.ts";
 export const RUN_COMMANDS: Record<string, Command> = {
   run: {
     usage:
-      "run [--as IDENTITY] [--connection PROVIDER=NAME]... [--env] [--no-isolate] -- COMMAND [ARGS...]",
+      "run [--as IDENTITY] [--connection PROVIDER=NAME]... [--env] [--no-isolate] [--verbose] -- COMMAND [ARGS...]",
     summary: "Run a command behind the proxy that adds your credentials to its HTTPS requests",
-    options: ["connection", "env", "no-isolate", "as"],
+    options: ["connection", "env", "no-isolate", "as", "verbose"],
     details: [
       "The command gets placeholders (e.g. OPENAI_API_KEY=authsome-proxy-managed), proxy variables",
       "and a CA bundle; the proxy adds the real auth header to HTTPS requests for hosts of",
@@ -23,6 +24,10 @@ export const RUN_COMMANDS: Record<string, Command> = {
       "turns that off. Inside the command, get --show-secret, export, run --env and login",
       "are refused (exit 4). --as IDENTITY routes only what the identity may use; a request",
       "its policy refuses gets 403 from the proxy and is never forwarded.",
+      "A request may pick a connection of the provider it goes to with the header",
+      "X-Authsome-Connection: NAME (removed before it is sent; an unknown name gets 400).",
+      "Every request or tunnel is written to the audit log ('authsome log'); --verbose also",
+      "prints one line per request on stderr (method, host and path, status, what the proxy did).",
       "Exit status: the command's own, 128+N when signal N killed it, or one of those below.",
       "Errors found before the command starts (an unknown provider: 4, a missing connection: 3)",
       "have the exit codes of the other commands.",
@@ -60,6 +65,9 @@ export const RUN_COMMANDS: Record<string, Command> = {
         isolate: values["no-isolate"] !== true,
         as: values.as,
         onWarning: (message) => io.stderr(`warning: ${message}\n`),
+        ...(values.verbose === true
+          ? { onRequest: (request) => io.stderr(`${requestLine(request)}\n`) }
+          : {}),
       });
     },
   },

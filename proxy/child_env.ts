@@ -81,8 +81,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * key, with placeholders for the connected providers' secret variables and the non-secret values
  * as they are, the proxy variables (both
  * cases; `ALL_PROXY` is left as it was), `NO_PROXY`/`no_proxy` = the parent's entries of both
- * plus loopback (order kept, de-duplicated case-insensitively), `AUTHSOME_PROXY_MODE=true`, and
- * the CA variables. Placeholders are set before the proxy and CA variables, so a provider file
+ * plus loopback (order kept, de-duplicated case-insensitively), `AUTHSOME_PROXY_MODE=true`,
+ * `NODE_USE_ENV_PROXY=1` (so Node's `fetch` and `https` use the proxy), and the CA variables. Placeholders are set before the proxy and CA variables, so a provider file
  * naming one of those cannot switch the proxy off. The parent object is not modified.
  *
  * @example
@@ -101,6 +101,7 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * assert.equal(env.HTTPS_PROXY, "http://authsome:s3cret@127.0.0.1:41234");
  * assert.equal(env.NO_PROXY, "corp.test,127.0.0.1,localhost,::1");
  * assert.equal(env.NODE_EXTRA_CA_CERTS, "/tmp/ca.pem");
+ * assert.equal(env.NODE_USE_ENV_PROXY, "1");
  * assert.equal(env.PATH, "/usr/bin");
  * ```
  */
@@ -117,6 +118,8 @@ export function childEnv(input: ChildEnvInput): Record<string, string> {
   env.set("AUTHSOME_PROXY_MODE", "true");
   for (const name of CA_BUNDLE_VARS) env.set(name, input.caBundlePath);
   env.set("NODE_EXTRA_CA_CERTS", input.caCertPath);
+  // Node (from 22.21 and 24.5) sends fetch and http/https through HTTPS_PROXY only with this.
+  env.set("NODE_USE_ENV_PROXY", "1");
   return Object.fromEntries(env);
 }
 

@@ -52,6 +52,7 @@ Deno.test("the child gets every proxy, CA and mode variable", () => {
     ["HTTPLIB2_CA_CERTS", "/tmp/authsome-run-1/ca-bundle.pem"],
     ["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "/tmp/authsome-run-1/ca-bundle.pem"],
     ["NODE_EXTRA_CA_CERTS", "/home/me/.authsome/proxy/ca.pem"],
+    ["NODE_USE_ENV_PROXY", "1"],
     ["PATH", "/usr/bin:/bin"],
     ["HOME", "/home/me"],
     ["LANG", "C.UTF-8"],
@@ -137,8 +138,10 @@ Deno.test("the parent's proxy and CA variables are overwritten, ALL_PROXY is lef
       SSL_CERT_FILE: "/etc/ssl/corp.pem",
       NODE_EXTRA_CA_CERTS: "/etc/ssl/corp.pem",
       AUTHSOME_PROXY_MODE: "false",
+      NODE_USE_ENV_PROXY: "0",
     },
   }));
+  assert.equal(env.NODE_USE_ENV_PROXY, "1", "a parent's 0 would send Node past the proxy");
   assert.equal(env.HTTPS_PROXY, PROXY_URL);
   assert.equal(env.http_proxy, PROXY_URL);
   assert.equal(env.ALL_PROXY, "socks5://corp:1080");
@@ -149,8 +152,11 @@ Deno.test("the parent's proxy and CA variables are overwritten, ALL_PROXY is lef
 });
 
 Deno.test("a placeholder cannot switch the proxy or the CA off", () => {
-  const env = childEnv(input({ placeholders: ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS", "X_KEY"] }));
+  const env = childEnv(
+    input({ placeholders: ["HTTPS_PROXY", "NODE_EXTRA_CA_CERTS", "NODE_USE_ENV_PROXY", "X_KEY"] }),
+  );
   assert.equal(env.HTTPS_PROXY, PROXY_URL);
+  assert.equal(env.NODE_USE_ENV_PROXY, "1");
   assert.equal(env.NODE_EXTRA_CA_CERTS, "/home/me/.authsome/proxy/ca.pem");
   assert.equal(env.X_KEY, PLACEHOLDER);
 });

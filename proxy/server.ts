@@ -6,7 +6,9 @@
  * HTTP is forwarded but never injected.
  *
  * Which host is decrypted and which headers a request gets are decided by the caller
- * (`shouldIntercept`, `headersFor`); this file only moves bytes.
+ * (`shouldIntercept`, `headersFor`); this file only moves bytes. A decrypted WebSocket upgrade
+ * gets its headers the same way, then its frames are relayed untouched both ways. Each request
+ * or tunnel ends in one {@linkcode ProxyEvent}.
  *
  * @module
  */
@@ -21,12 +23,16 @@ import tls from "node:tls";
 import { AuthsomeError } from "../errors.ts";
 import type { CertificateAuthority, LeafIssuer } from "./certs.ts";
 
-/** An audit event of the proxy; it never carries a header value or a query string. */
+/**
+ * What the proxy did with one request or tunnel, emitted once when its answer begins (a
+ * forwarded request: when the upstream's response head arrives). It never carries a header
+ * value, a body or a query string.
+ */
 export interface ProxyEvent {
   /**
    * `inject`: headers were added; `pass`: a decrypted or plain-HTTP request was forwarded unchanged;
    * `tunnel`: a CONNECT was relayed untouched; `denied`: refused (proxy credentials, misdirected
-   * request, bad request line); `error`: upstream or TLS failure.
+   * request, bad request line, policy); `error`: upstream or TLS failure.
    */
   kind: "inject" | "pass" | "tunnel" | "denied" | "error";
   /** The target host. */
@@ -35,8 +41,54 @@ export interface ProxyEvent {
   path?: string;
   /** The request method, when there is a request. */
   method?: string;
+  /** The status the client got (the upstream's, or the proxy's own answer); absent when none. */
+  status?: number;
+  /** Milliseconds from the request (or CONNECT) to its answer, to 0.1 ms. */
+  ms: number;
+  /** The provider whose credential was injected (or whose policy refused). */
+  provider?: string;
+  /** The connection whose credential was injected (or that was asked for and refused). */
+  connection?: string;
   /** Why, in a few words. */
   detail?: string;
+}
+
+/**
+ * The request header a client sends to pick the connection of the provider its request is routed
+ * to; it is never forwarded.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { CONNECTION_HEADER } from "./server.ts";
+ * assert.equal(CONNECTION_HEADER, "x-authsome-connection");
+ * ```
+ */
+export const CONNECTION_HEADER = "x-authsome-connection";
+
+/**
+ * What {@linkcode ProxyOptions.headersFor} may resolve with to name whose credential the headers
+ * are, for the request's {@linkcode ProxyEvent}; a plain header record works too.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Injection } from "./server.ts";
+ * const injection = new Injection({ authorization: "Bearer …" }, "github", "work");
+ * assert.equal(injection.connection, "work");
+ * ```
+ */
+export class Injection {
+  /**
+   * @param headers The headers to set (replacing what the client sent).
+   * @param provider The provider they belong to.
+   * @param connection The connection they belong to.
+   */
+  constructor(
+    readonly headers: Record<string, string>,
+    readonly provider: string,
+    readonly connection: string,
+  ) {}
 }
 
 /**
@@ -73,6 +125,8 @@ export interface InterceptedRequest {
   path: string;
   /** The request method, upper-case. */
   method: string;
+  /** The connection the client asked for with {@linkcode CONNECTION_HEADER}, when it did. */
+  connection?: string;
 }
 
 /** Options of {@linkcode startProxy}. */
@@ -93,12 +147,15 @@ export interface ProxyOptions {
    */
   shouldIntercept(host: string, port: number): boolean;
   /**
-   * For a decrypted request: the headers to set (replacing what the client sent), or `undefined` to
-   * forward it unchanged. A {@linkcode ProxyRefusal} answers with its status and JSON body; any
-   * other rejection answers with 502: an {@linkcode AuthsomeError}'s message (never a secret) is
-   * shown to the client, any other error as a fixed text.
+   * For a decrypted request: the headers to set (replacing what the client sent), as they are or
+   * as an {@linkcode Injection}, or `undefined` to forward it unchanged. A
+   * {@linkcode ProxyRefusal} answers with its status and JSON body; any other rejection answers
+   * with 502: an {@linkcode AuthsomeError}'s message (never a secret) is shown to the client, any
+   * other error as a fixed text.
    */
-  headersFor(request: InterceptedRequest): Promise<Record<string, string> | undefined>;
+  headersFor(
+    request: InterceptedRequest,
+  ): Promise<Record<string, string> | Injection | undefined>;
   /** Where to connect for host:port; default the same. Tests map a name to 127.0.0.1. */
   resolveUpstream?: (host: string, port: number) => { host: string; port: number };
   /**
@@ -125,8 +182,12 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1, plus proxy auth). */
+/**
+ * Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1, plus proxy auth and
+ * the client's choice of connection).
+ */
 const HOP_BY_HOP = new Set([
+  CONNECTION_HEADER,
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -143,6 +204,21 @@ interface Tunnel {
   host: string;
   port: number;
 }
+
+/** A {@linkcode ProxyEvent} before its answer: the status and time are added when it is sent. */
+type Outcome = Omit<ProxyEvent, "ms" | "status">;
+
+/** What a decrypted request becomes: refused with this answer, or forwarded with these headers. */
+type Decision =
+  | { forward: false; status: number; contentType: string; body: string; event: Outcome }
+  | {
+    forward: true;
+    headers: Record<string, string | string[]>;
+    pathAndQuery: string;
+    event: Outcome;
+  };
+
+const TEXT = "text/plain; charset=utf-8";
 
 /**
  * Starts the proxy on 127.0.0.1 on a fresh port. Rejects with `INVALID_INPUT` when the CA cannot
@@ -225,32 +301,41 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   Object.defineProperty(inner, "listening", { get: () => true });
   inner.on("clientError", (_error, socket) => socket.destroy());
 
-  async function forwardIntercepted(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    tunnel: Tunnel,
-  ) {
+  inner.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const tunnel = tunnels.get(req.socket);
+    // Stryker disable next-line all: only tunnel sockets are ever fed to this server.
+    if (!tunnel) return void socket.destroy();
+    void forwardUpgrade(req, socket, head, tunnel);
+  });
+
+  /**
+   * What a decrypted request (or upgrade request) becomes: checked against its tunnel, then
+   * refused with an answer, or forwarded with these headers (the injected ones set).
+   */
+  async function decide(req: http.IncomingMessage, tunnel: Tunnel): Promise<Decision> {
     // Both are always set on a request the server has parsed.
     const method = req.method!;
     const target = parseTarget(req.url!);
     const path = target?.path ?? "/";
     const base = { host: tunnel.host, path, method };
     if (!target || (target.authority !== undefined && !sameAuthority(target.authority, tunnel))) {
-      emit({ kind: "denied", ...base, detail: "bad request target" });
-      return reply(req, res, 400, "authsome proxy: bad request target");
+      return refusal(400, "authsome proxy: bad request target", {
+        kind: "denied",
+        ...base,
+        detail: "bad request target",
+      });
     }
     // Stryker disable next-line StringLiteral: any text without a valid host fails alike.
     if (!sameAuthority(req.headers.host ?? "", tunnel)) {
       // A Host other than the CONNECT host would carry the credential to a host not chosen for it.
-      emit({ kind: "denied", ...base, detail: "Host header differs from the CONNECT host" });
-      return reply(
-        req,
-        res,
-        421,
-        "authsome proxy: the Host header does not match the tunnel's host",
-      );
+      return refusal(421, "authsome proxy: the Host header does not match the tunnel's host", {
+        kind: "denied",
+        ...base,
+        detail: "Host header differs from the CONNECT host",
+      });
     }
-    let injected: Record<string, string> | undefined;
+    const asked = req.headers[CONNECTION_HEADER];
+    let injected: Record<string, string> | Injection | undefined;
     try {
       injected = await options.headersFor({
         scheme: "https",
@@ -258,55 +343,168 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         port: tunnel.port,
         path,
         method: method.toUpperCase(),
+        ...(typeof asked === "string" ? { connection: asked } : {}),
       });
     } catch (error) {
       if (error instanceof ProxyRefusal) {
-        emit({
-          kind: "denied",
-          ...base,
-          detail: `policy: ${String(error.body.rule ?? "refused")}`,
-        });
-        req.resume();
-        res.writeHead(error.status, { "content-type": "application/json" });
-        res.end(JSON.stringify(error.body) + "\n");
-        return;
+        const { body } = error;
+        return {
+          forward: false,
+          status: error.status,
+          contentType: "application/json",
+          body: JSON.stringify(body) + "\n",
+          event: {
+            kind: "denied",
+            ...base,
+            ...(typeof body.provider === "string" ? { provider: body.provider } : {}),
+            ...(typeof body.connection === "string" ? { connection: body.connection } : {}),
+            detail: body.rule !== undefined
+              ? `policy: ${String(body.rule)}`
+              : `refused: ${String(body.error ?? error.status)}`,
+          },
+        };
       }
       const message = error instanceof AuthsomeError
         ? error.message
         : "the credential could not be loaded";
-      emit({ kind: "error", ...base, detail: `headers: ${message}` });
-      return reply(req, res, 502, `authsome proxy: ${message}`);
+      return refusal(502, `authsome proxy: ${message}`, {
+        kind: "error",
+        ...base,
+        detail: `headers: ${message}`,
+      });
     }
     const headers = forwardHeaders(req.rawHeaders);
     // Only the Host value checked above goes upstream, even if the client sent several.
     headers.host = req.headers.host!;
-    if (injected) {
-      // Stryker disable next-line MethodExpression: node:http sets header names case-insensitively.
-      for (const [name, value] of Object.entries(injected)) headers[name.toLowerCase()] = value;
-      emit({ kind: "inject", ...base });
-    } else {
-      emit({ kind: "pass", ...base, detail: "no credential for this request" });
+    const pathAndQuery = target.pathAndQuery;
+    if (injected === undefined) {
+      return {
+        forward: true,
+        headers,
+        pathAndQuery,
+        event: { kind: "pass", ...base, detail: "no credential for this request" },
+      };
+    }
+    const named = injected instanceof Injection ? injected : undefined;
+    // Stryker disable next-line MethodExpression: node:http sets header names case-insensitively.
+    for (const [name, value] of Object.entries(named?.headers ?? injected)) {
+      headers[name.toLowerCase()] = value;
+    }
+    const whose = named ? { provider: named.provider, connection: named.connection } : {};
+    return { forward: true, headers, pathAndQuery, event: { kind: "inject", ...base, ...whose } };
+  }
+
+  async function forwardIntercepted(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    tunnel: Tunnel,
+  ) {
+    const started = performance.now();
+    const decision = await decide(req, tunnel);
+    if (!decision.forward) {
+      emit({ ...decision.event, status: decision.status, ms: since(started) });
+      return answer(req, res, decision.status, decision.contentType, decision.body);
     }
     let upstreamReq: http.ClientRequest;
     try {
-      const upstream = resolveUpstream(tunnel.host, tunnel.port);
       upstreamReq = https.request({
-        host: upstream.host,
-        port: upstream.port,
-        // Verify the upstream certificate against the host the client asked for.
-        // Stryker disable next-line ObjectLiteral: node:https also takes the name from Host, set above.
-        ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-        method,
-        path: target.pathAndQuery,
-        headers,
+        ...upstreamTarget(tunnel),
+        method: req.method!,
+        path: decision.pathAndQuery,
+        headers: decision.headers,
         agent: httpsAgent,
       });
     } catch (error) {
       // E.g. an injected header value with a line break, refused by node:http.
-      emit({ kind: "error", ...base, detail: `request: ${describe(error)}` });
+      const detail = `request: ${describe(error)}`;
+      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
       return reply(req, res, 502, "authsome proxy: the request could not be built");
     }
-    relay(req, res, upstreamReq, base);
+    relay(req, res, upstreamReq, decision.event, started);
+  }
+
+  /**
+   * A decrypted upgrade request (a WebSocket): sent upstream with the injected headers on a
+   * connection of its own; after the upstream's 101, bytes flow both ways untouched until either
+   * side closes. An upstream that answers otherwise has its answer passed on, then both close.
+   */
+  async function forwardUpgrade(
+    req: http.IncomingMessage,
+    socket: net.Socket,
+    head: Buffer,
+    tunnel: Tunnel,
+  ) {
+    const started = performance.now();
+    const decision = await decide(req, tunnel);
+    if (!decision.forward) {
+      emit({ ...decision.event, status: decision.status, ms: since(started) });
+      return rawAnswer(socket, decision.status, decision.contentType, decision.body);
+    }
+    let upstreamReq: http.ClientRequest;
+    try {
+      upstreamReq = https.request({
+        ...upstreamTarget(tunnel),
+        method: req.method!,
+        path: decision.pathAndQuery,
+        // The two headers that ask for the upgrade are hop-by-hop; this hop asks again.
+        headers: { ...decision.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
+        agent: false,
+        ...(ca ? { ca } : {}),
+      });
+    } catch (error) {
+      const detail = `request: ${describe(error)}`;
+      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
+      return rawAnswer(socket, 502, TEXT, "authsome proxy: the request could not be built\n");
+    }
+    let answered = false;
+    upstreamReq.on("upgrade", (response, upstreamSocket: net.Socket, upstreamHead: Buffer) => {
+      answered = true;
+      emit({ ...decision.event, status: response.statusCode!, ms: since(started) });
+      track(upstreamSocket);
+      socket.write(responseHead(response, response.rawHeaders));
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      socket.pipe(upstreamSocket);
+      upstreamSocket.pipe(socket);
+      upstreamSocket.on("error", () => upstreamSocket.destroy());
+      upstreamSocket.on("close", () => socket.destroy());
+      socket.on("close", () => upstreamSocket.destroy());
+    });
+    upstreamReq.on("response", (response) => {
+      answered = true;
+      emit({ ...decision.event, status: response.statusCode!, ms: since(started) });
+      const kept: string[] = [];
+      for (let i = 0; i < response.rawHeaders.length; i += 2) {
+        if (!HOP_BY_HOP.has(response.rawHeaders[i]!.toLowerCase())) {
+          kept.push(response.rawHeaders[i]!, response.rawHeaders[i + 1]!);
+        }
+      }
+      // Without Transfer-Encoding the body ends where the connection does.
+      socket.write(responseHead(response, [...kept, "Connection", "close"]));
+      response.pipe(socket);
+    });
+    upstreamReq.on("error", (error) => {
+      if (answered) return void socket.destroy();
+      answered = true;
+      const detail = `upstream: ${describe(error)}`;
+      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
+      rawAnswer(socket, 502, TEXT, `authsome proxy: upstream failed: ${describe(error)}\n`);
+    });
+    socket.on("close", () => {
+      if (!answered) upstreamReq.destroy();
+    });
+    upstreamReq.end();
+  }
+
+  /** Where a decrypted tunnel's requests go, verified against the host the client asked for. */
+  function upstreamTarget(tunnel: Tunnel): https.RequestOptions {
+    const upstream = resolveUpstream(tunnel.host, tunnel.port);
+    return {
+      host: upstream.host,
+      port: upstream.port,
+      // Stryker disable next-line ObjectLiteral: node:https also takes the name from Host, set above.
+      ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+    };
   }
 
   /** Streams the client request to upstream and the response back; 502 when upstream fails first. */
@@ -314,7 +512,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     upstreamReq: http.ClientRequest,
-    base: { host: string; path: string; method: string },
+    event: Outcome,
+    started: number,
   ) {
     let upstreamRes: http.IncomingMessage | undefined;
     let abandoned = false;
@@ -325,11 +524,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     upstreamReq.on("response", (response) => {
       upstreamRes = response;
       if (abandoned) return drop();
+      emit({ ...event, status: response.statusCode!, ms: since(started) });
       const headers: http.OutgoingHttpHeaders = {};
       for (const [name, value] of Object.entries(response.headers)) {
         if (!HOP_BY_HOP.has(name)) headers[name] = value;
       }
-      res.writeHead(response.statusCode ?? 502, response.statusMessage, headers);
+      res.writeHead(response.statusCode!, response.statusMessage, headers);
       // Send the head now: an event stream's client waits for it before the first event.
       res.flushHeaders();
       stream(response, res, response.headers["content-length"], () => res.destroy());
@@ -338,7 +538,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const fail = (error: unknown) => {
       if (abandoned || failed) return;
       failed = true;
-      emit({ kind: "error", ...base, detail: `upstream: ${describe(error)}` });
+      const detail = `upstream: ${describe(error)}`;
+      emit({ ...event, kind: "error", status: 502, ms: since(started), detail });
       reply(req, res, 502, `authsome proxy: upstream failed: ${describe(error)}`);
     };
     upstreamReq.on("error", fail);
@@ -355,6 +556,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     res.on("close", () => {
       if (res.writableFinished) return;
       abandoned = true;
+      if (!upstreamRes && !failed) {
+        const detail = "the client went away before the response";
+        emit({ ...event, kind: "error", ms: since(started), detail });
+      }
       // Deno's node:http sends a request again when it is destroyed on a reused keep-alive socket
       // before its response arrives (denoland/deno#36786). A request sent in full is therefore
       // dropped only when its response begins, so the client's going away never duplicates it.
@@ -364,6 +569,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
 
   function connectHandler(req: http.IncomingMessage, socket: net.Socket, head: Buffer) {
+    const started = performance.now();
     track(socket);
     socket.on("error", () => socket.destroy());
     const target = parseAuthority(req.url!);
@@ -371,6 +577,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       emit({
         kind: "denied",
         host: target?.host ?? "",
+        status: 407,
+        ms: since(started),
         detail: "missing or wrong proxy credentials",
       });
       return rawReply(
@@ -384,26 +592,34 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       );
     }
     if (!target) {
-      emit({ kind: "denied", host: "", detail: "bad CONNECT target" });
+      emit({
+        kind: "denied",
+        host: "",
+        status: 400,
+        ms: since(started),
+        detail: "bad CONNECT target",
+      });
       return rawReply(socket, 400, "Bad Request", "authsome proxy: bad CONNECT target");
     }
     let decrypt: boolean;
     try {
       decrypt = options.shouldIntercept(target.host, target.port);
     } catch (error) {
-      emit({ kind: "error", host: target.host, detail: `routing: ${describe(error)}` });
+      const detail = `routing: ${describe(error)}`;
+      emit({ kind: "error", host: target.host, status: 502, ms: since(started), detail });
       return rawReply(socket, 502, "Bad Gateway", "authsome proxy: routing failed");
     }
-    if (decrypt) void intercept(socket, head, target);
-    else tunnelThrough(socket, head, target);
+    if (decrypt) void intercept(socket, head, target, started);
+    else tunnelThrough(socket, head, target, started);
   }
 
-  async function intercept(socket: net.Socket, head: Buffer, tunnel: Tunnel) {
+  async function intercept(socket: net.Socket, head: Buffer, tunnel: Tunnel, started: number) {
     let leaf;
     try {
       leaf = await issuer.issue(tunnel.host);
     } catch (error) {
-      emit({ kind: "error", host: tunnel.host, detail: `certificate: ${describe(error)}` });
+      const detail = `certificate: ${describe(error)}`;
+      emit({ kind: "error", host: tunnel.host, status: 502, ms: since(started), detail });
       return rawReply(socket, 502, "Bad Gateway", "authsome proxy: cannot issue a certificate");
     }
     if (socket.destroyed) return;
@@ -418,26 +634,29 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     track(tlsSocket);
     tunnels.set(tlsSocket, tunnel);
     tlsSocket.on("error", (error) => {
-      emit({ kind: "error", host: tunnel.host, detail: `client TLS: ${describe(error)}` });
+      const detail = `client TLS: ${describe(error)}`;
+      emit({ kind: "error", host: tunnel.host, ms: since(started), detail });
       tlsSocket.destroy();
     });
     inner.emit("connection", tlsSocket);
   }
 
-  function tunnelThrough(socket: net.Socket, head: Buffer, target: Tunnel) {
+  function tunnelThrough(socket: net.Socket, head: Buffer, target: Tunnel, started: number) {
     let upstreamSocket: net.Socket;
     try {
       const upstream = resolveUpstream(target.host, target.port);
       upstreamSocket = net.connect({ host: upstream.host, port: upstream.port });
     } catch (error) {
-      emit({ kind: "error", host: target.host, detail: `tunnel: ${describe(error)}` });
+      const detail = `tunnel: ${describe(error)}`;
+      emit({ kind: "error", host: target.host, status: 502, ms: since(started), detail });
       return rawReply(socket, 502, "Bad Gateway", "authsome proxy: upstream failed");
     }
     track(upstreamSocket);
     let connected = false;
     upstreamSocket.once("connect", () => {
       connected = true;
-      emit({ kind: "tunnel", host: target.host, detail: `port ${target.port}` });
+      const detail = `port ${target.port}`;
+      emit({ kind: "tunnel", host: target.host, status: 200, ms: since(started), detail });
       socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
       // Stryker disable next-line ConditionalExpression,EqualityOperator: an empty write sends nothing.
       if (head.length > 0) upstreamSocket.write(head);
@@ -448,7 +667,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       if (connected) {
         socket.destroy();
       } else {
-        emit({ kind: "error", host: target.host, detail: `tunnel: ${describe(error)}` });
+        const detail = `tunnel: ${describe(error)}`;
+        emit({ kind: "error", host: target.host, status: 502, ms: since(started), detail });
         rawReply(socket, 502, "Bad Gateway", `authsome proxy: upstream failed: ${describe(error)}`);
       }
       upstreamSocket.destroy();
@@ -459,6 +679,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   /** Plain-HTTP absolute-form requests: forwarded as they are, never injected. */
   function requestHandler(req: http.IncomingMessage, res: http.ServerResponse) {
+    const started = performance.now();
     const method = req.method!;
     let url: URL | undefined;
     try {
@@ -471,7 +692,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     // Stryker disable next-line Regex: a URL's hostname has either both brackets or none.
     const host = url ? url.hostname.replace(/^\[|\]$/g, "").toLowerCase() : "";
     if (!authorized(req.headers["proxy-authorization"])) {
-      emit({ kind: "denied", host, method, detail: "missing or wrong proxy credentials" });
+      const detail = "missing or wrong proxy credentials";
+      emit({ kind: "denied", host, method, status: 407, ms: since(started), detail });
       res.writeHead(407, {
         "proxy-authenticate": 'Basic realm="authsome"',
         "content-type": "text/plain; charset=utf-8",
@@ -480,11 +702,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     if (!url) {
-      emit({ kind: "denied", host, method, detail: "not an absolute http:// URL" });
+      const detail = "not an absolute http:// URL";
+      emit({ kind: "denied", host, method, status: 400, ms: since(started), detail });
       return reply(req, res, 400, "authsome proxy: expected an absolute http:// URL");
     }
-    const base = { host, path: url.pathname, method };
-    emit({ kind: "pass", ...base, detail: "plain HTTP is never injected" });
+    const event: Outcome = {
+      kind: "pass",
+      host,
+      path: url.pathname,
+      method,
+      detail: "plain HTTP is never injected",
+    };
     let upstreamReq: http.ClientRequest;
     try {
       const upstream = resolveUpstream(host, url.port ? Number(url.port) : 80);
@@ -497,10 +725,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         agent: httpAgent,
       });
     } catch (error) {
-      emit({ kind: "error", ...base, detail: `request: ${describe(error)}` });
+      const detail = `request: ${describe(error)}`;
+      emit({ ...event, kind: "error", status: 502, ms: since(started), detail });
       return reply(req, res, 502, "authsome proxy: the request could not be built");
     }
-    relay(req, res, upstreamReq, base);
+    relay(req, res, upstreamReq, event, started);
   }
 
   const server = http.createServer(requestHandler);
@@ -603,14 +832,55 @@ function parseTarget(
 
 /** Answers with a one-line text; once a response has begun, cuts the connection instead. */
 function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, text: string) {
+  answer(req, res, status, TEXT, `${text}\n`);
+}
+
+/** Answers with `body`; once a response has begun, cuts the connection instead. */
+function answer(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+) {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   // Deno's node:http stalls a kept-alive connection whose request body was never read.
   req.resume();
-  res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
-  res.end(`${text}\n`);
+  res.writeHead(status, { "content-type": contentType });
+  res.end(body);
+}
+
+/** A refused decrypted request: its answer is a one-line text. */
+function refusal(status: number, text: string, event: Outcome): Decision {
+  return { forward: false, status, contentType: TEXT, body: `${text}\n`, event };
+}
+
+/** Answers on a raw socket (an upgrade request's) and closes it. */
+function rawAnswer(socket: net.Socket, status: number, contentType: string, body: string) {
+  const head = [
+    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}`.trimEnd(),
+    `Content-Type: ${contentType}`,
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    "Connection: close",
+  ];
+  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
+}
+
+/** A response head as raw text: the status line and the given name/value pairs. */
+function responseHead(response: http.IncomingMessage, rawHeaders: string[]): string {
+  let head = `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ""}`.trimEnd() + "\r\n";
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
+  }
+  return head + "\r\n";
+}
+
+/** Milliseconds since `started` (a `performance.now()`), to 0.1 ms. */
+function since(started: number): number {
+  return Math.round((performance.now() - started) * 10) / 10;
 }
 
 /**

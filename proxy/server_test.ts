@@ -473,7 +473,7 @@ Deno.test("an upstream that is down gives 502 with a one-line reason", async () 
       "https://gone.test/",
     ]);
     assert.equal(tunnelled.stdout, "502");
-    assert.deepEqual(f.events.map((e) => e.kind), ["inject", "error", "error"]);
+    assert.deepEqual(f.events.map((e) => e.kind), ["error", "error"]);
   });
 });
 

@@ -19,7 +19,6 @@ import {
   openSealed,
   randomBytes,
   seal,
-  type Sealed,
 } from "../storage/crypto.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { listHomeVaults, openHomeVault } from "../storage/home.ts";

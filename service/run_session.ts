@@ -10,11 +10,15 @@ import { AuthsomeError } from "../errors.ts";
 import { randomToken } from "../providers/page_style.ts";
 import type { ProviderDefinition } from "../providers/schema.ts";
 import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "../proxy/certs.ts";
+import type { InterceptedRequest, ProxyEvent, ProxyRefusal } from "../proxy/server.ts";
+import type { Route, RouteSource } from "../proxy/routing.ts";
+import { openAuditBatch } from "../storage/audit.ts";
 import { readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { checkRequest, grantFor, type IdentityPolicy } from "../proxy/policy.ts";
 import { resolveConnection } from "./connections.ts";
 import { activePolicy } from "./identities.ts";
 import { audited, connKey, type ServiceContext } from "./context.ts";
+import { proxiedRequest, requestAuditEntry } from "./run_requests.ts";
 import {
   exportVars,
   fresh,
@@ -137,16 +141,32 @@ export async function run(
         const env = realEnv({ parent, credentialVars: [...credentialVars], values });
         return await spawn(env);
       }
-      const session = await startRunProxy(ctx, chosen, policy, opts.onWarning).catch((error) => {
-        if (error instanceof AuthsomeError && error.code !== "UNEXPECTED") throw error;
-        throw new AuthsomeError(
-          "PROXY_FAILED",
-          `The proxy could not start: ${
-            error instanceof Error ? error.message.split("\n")[0] : String(error)
-          }`,
-          { cause: error, hint: "Run 'authsome doctor', or use 'authsome run --env'" },
-        );
-      });
+      // One audit entry per proxied request, written in batches (at least once a second, and
+      // when the proxy stops), never one write per request.
+      const batch = openAuditBatch(ctx.settings.home);
+      const onEvent = (event: ProxyEvent) => {
+        const request = proxiedRequest(event);
+        batch.add(requestAuditEntry(request, {
+          time: ctx.now().toISOString(),
+          vault: ctx.settings.vault,
+          program,
+          identity: policy?.name ?? ctx.identity,
+        }));
+        opts.onRequest?.(request);
+      };
+      const session = await startRunProxy(ctx, chosen, policy, opts.onWarning, onEvent).catch(
+        async (error) => {
+          await batch.close();
+          if (error instanceof AuthsomeError && error.code !== "UNEXPECTED") throw error;
+          throw new AuthsomeError(
+            "PROXY_FAILED",
+            `The proxy could not start: ${
+              error instanceof Error ? error.message.split("\n")[0] : String(error)
+            }`,
+            { cause: error, hint: "Run 'authsome doctor', or use 'authsome run --env'" },
+          );
+        },
+      );
       try {
         const { childEnv } = await import("../proxy/child_env.ts");
         // Secret fields become placeholders; a base or API URL is passed as it is.
@@ -189,6 +209,7 @@ export async function run(
         return await spawn(env, prefix);
       } finally {
         await session.close();
+        await batch.close();
       }
     },
   );
@@ -204,13 +225,17 @@ async function startRunProxy(
   chosen: Array<{ def: ProviderDefinition; record: ConnectionRecord }>,
   policy: IdentityPolicy | undefined,
   onWarning: ((message: string) => void) | undefined,
+  onEvent: (event: ProxyEvent) => void,
 ) {
-  const [{ buildRoutes, hostIsRouted, routeRequest }, { startProxy, ProxyRefusal }, tls] =
-    await Promise.all([
-      import("../proxy/routing.ts"),
-      import("../proxy/server.ts"),
-      import("node:tls"),
-    ]);
+  const [
+    { buildRoutes, hostIsRouted, routeRequest },
+    { Injection, startProxy, ProxyRefusal },
+    tls,
+  ] = await Promise.all([
+    import("../proxy/routing.ts"),
+    import("../proxy/server.ts"),
+    import("node:tls"),
+  ]);
   // The CA is created once and kept sealed in the vault, with the leaf certificates it issued,
   // so a run starts without generating keys (or loading the certificate library) after the first.
   let ca = await ctx.vault.get<CertificateAuthority>("proxy/ca");
@@ -260,7 +285,7 @@ async function startRunProxy(
   const oauth = chosen.some((c) => c.def.auth_type === "oauth2")
     ? await import("../providers/oauth_login.ts")
     : undefined;
-  const { routes, warnings } = buildRoutes(chosen.map(({ def, record }) => {
+  const routeSource = (def: ProviderDefinition, record: ConnectionRecord): RouteSource => {
     const endpoints = oauth && def.oauth
       ? oauth.endpointsFor(def, record.base_url ?? undefined)
       : undefined;
@@ -272,8 +297,29 @@ async function startRunProxy(
         ? Object.values(endpoints).filter((v): v is string => typeof v === "string")
         : [],
     };
-  }));
+  };
+  const { routes, warnings } = buildRoutes(
+    chosen.map(({ def, record }) => routeSource(def, record)),
+  );
   for (const w of warnings) onWarning?.(w);
+  const defs = new Map(chosen.map(({ def }) => [def.name, def]));
+  // The routes of each connection a request asked for by name, built once.
+  const askedRoutes = new Map<string, Route[]>();
+  const lookup: ConnectionLookup = {
+    ctx,
+    policy,
+    refuse: (status, body) => new ProxyRefusal(status, body),
+    routesOf: (provider, record) => {
+      const key = `${provider}/${record.connection}`;
+      let found = askedRoutes.get(key);
+      if (found === undefined) {
+        found = buildRoutes([routeSource(defs.get(provider)!, record)]).routes;
+        askedRoutes.set(key, found);
+      }
+      return found;
+    },
+    routeRequest,
+  };
   const cache = new Map<string, { headers: Record<string, string>; until: number }>();
   const secret = randomToken();
   // Upstream TLS is verified against the built-in roots plus, as Node does, the certificates in
@@ -289,10 +335,14 @@ async function startRunProxy(
     leaves,
     ...(extraCa ? { upstreamCa: extraCa } : {}),
     shouldIntercept: (host) => hostIsRouted(routes, host),
+    onEvent,
     headersFor: async (request) => {
       const decision = routeRequest(routes, request);
       if (decision.action !== "inject") return undefined;
-      const { provider, connection } = decision.route;
+      const { provider } = decision.route;
+      const connection = request.connection === undefined
+        ? decision.route.connection
+        : await askedConnection(lookup, request, provider, request.connection);
       if (policy !== undefined) {
         const verdict = checkRequest(policy, provider, request.method, request.path, ctx.now());
         if (!verdict.allowed) {
@@ -307,14 +357,16 @@ async function startRunProxy(
       }
       const key = `${provider}/${connection}`;
       const hit = cache.get(key);
-      if (hit !== undefined && hit.until > ctx.now().getTime()) return hit.headers;
+      if (hit !== undefined && hit.until > ctx.now().getTime()) {
+        return new Injection(hit.headers, provider, connection);
+      }
       const headers = await getAuthHeaders(ctx, provider, connection);
       const record = await ctx.vault.get<ConnectionRecord>(connKey(provider, connection));
       const until = record?.expires_at == null
         ? Number.POSITIVE_INFINITY
         : Date.parse(record.expires_at) - REFRESH_WINDOW_MS;
       cache.set(key, { headers, until });
-      return headers;
+      return new Injection(headers, provider, connection);
     },
   }).catch(async (error) => {
     await removeCaDir();
@@ -329,6 +381,67 @@ async function startRunProxy(
       await removeCaDir();
     },
   };
+}
+
+/** What {@linkcode askedConnection} needs of the run. */
+interface ConnectionLookup {
+  ctx: ServiceContext;
+  policy: IdentityPolicy | undefined;
+  /** Builds the refusal the proxy answers with (its class is loaded with the proxy). */
+  refuse(status: number, body: Record<string, unknown>): ProxyRefusal;
+  /** The routes of one connection's own api_url. */
+  routesOf(provider: string, record: ConnectionRecord): Route[];
+  routeRequest: typeof import("../proxy/routing.ts").routeRequest;
+}
+
+/**
+ * The connection a request named with `X-Authsome-Connection`, for the provider its host and
+ * path are routed to. Refused (never sent with another connection): with 403 when the identity
+ * may use only another connection of the provider; with 400 when the provider has no connection
+ * of that name (the body lists those it has), or when that connection's own api_url does not
+ * cover the request (its credential belongs to another host).
+ */
+async function askedConnection(
+  lookup: ConnectionLookup,
+  request: InterceptedRequest,
+  provider: string,
+  name: string,
+): Promise<string> {
+  const { ctx, policy, refuse } = lookup;
+  const grant = policy === undefined ? undefined : grantFor(policy, provider);
+  if (policy !== undefined && grant?.connection != null && grant.connection !== name) {
+    throw refuse(403, {
+      error: "authsome_policy",
+      identity: policy.name,
+      provider,
+      connection: name,
+      rule: "connection",
+      message: `identity "${policy.name}" may use only the ${provider} connection ` +
+        `"${grant.connection}"`,
+    });
+  }
+  const record = await ctx.vault.get<ConnectionRecord>(connKey(provider, name));
+  if (record === undefined) {
+    const available = (await ctx.vault.keys(`connection/${provider}/`))
+      .map((key) => key.slice(`connection/${provider}/`.length));
+    throw refuse(400, {
+      error: "authsome_unknown_connection",
+      provider,
+      connection: name,
+      available,
+      message: `${provider} has no connection "${name}"; available: ${available.join(", ")}`,
+    });
+  }
+  const decision = lookup.routeRequest(lookup.routesOf(provider, record), request);
+  if (decision.action !== "inject") {
+    throw refuse(400, {
+      error: "authsome_connection_not_for_host",
+      provider,
+      connection: name,
+      message: `the ${provider} connection "${name}" is not for ${request.host}${request.path}`,
+    });
+  }
+  return name;
 }
 
 /**

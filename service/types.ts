@@ -10,7 +10,7 @@ import type { AuthType, Flow } from "../providers/schema.ts";
 import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
-import type { AuditEntry } from "../storage/audit.ts";
+import type { AuditEntry, AuditFilter } from "../storage/audit.ts";
 import type { ScanImport, ScanReport } from "./scan.ts";
 import type { BackupSummary, RestoreResult } from "./backup.ts";
 
@@ -238,6 +238,33 @@ export interface RunOptions {
    * policy refuses get 403 from the proxy (never forwarded). Default: the service's identity.
    */
   as?: string | undefined;
+  /**
+   * Receives one event per request or tunnel of the command, as the audit log records it (the
+   * same fields; never a header value, body or query string). `run --verbose` prints them.
+   */
+  onRequest?: ((event: ProxiedRequest) => void) | undefined;
+}
+
+/** One request (or tunnel) of a `run` command, as the proxy handled it. */
+export interface ProxiedRequest {
+  /** What the proxy did. */
+  outcome: "injected" | "passed" | "tunnelled" | "denied" | "error";
+  /** The target host. */
+  host: string;
+  /** The request method (absent for a tunnel). */
+  method?: string;
+  /** The path without its query (absent for a tunnel). */
+  path?: string;
+  /** The status the command got, when it got one. */
+  status?: number;
+  /** Milliseconds until the answer began. */
+  ms: number;
+  /** The provider whose credential was injected (or whose policy refused). */
+  provider?: string;
+  /** The connection whose credential was injected (or that was asked for and refused). */
+  connection?: string;
+  /** Why, for a denied or failed request, in a few words. */
+  reason?: string;
 }
 
 /** What `identity create` takes. */
@@ -371,8 +398,8 @@ export interface AuthService {
   ): Promise<RestoreResult>;
   /** Imports the keys `scan` finds only in the environment or different from the vault. */
   importScanned(options: { dir: string; connection?: string | undefined }): Promise<ScanImport[]>;
-  /** The last `limit` audit entries (of one identity, when given). */
-  auditLog(limit?: number, filter?: { identity?: string | undefined }): Promise<AuditEntry[]>;
+  /** The last `limit` audit entries (only those matching `filter`, when given). */
+  auditLog(limit?: number, filter?: AuditFilter): Promise<AuditEntry[]>;
   /** Creates an agent identity with its policy. */
   createIdentity(name: string, spec: IdentitySpec): Promise<IdentityInfo>;
   /** Every identity. */

@@ -574,8 +574,14 @@ Deno.test("run --as: each identity gets only what its policy allows — injected
     // The audit log: each run names its identity; no secret anywhere in it.
     const log = await runCli(["log", "--identity", "agent-a", "--json"], { home: f.home });
     const entries = JSON.parse(log.stdout).entries as Array<Record<string, unknown>>;
+    // Each request the proxy handled for it is an entry of its own (action "proxy").
     assert.deepEqual(entries.map((e) => [e.action, e.identity, e.outcome]), [
       ["identity-create", "agent-a", "ok"],
+      ["proxy", "agent-a", "injected"],
+      ["proxy", "agent-a", "injected"],
+      ["proxy", "agent-a", "denied"],
+      ["proxy", "agent-a", "denied"],
+      ["proxy", "agent-a", "tunnelled"],
       ["run", "agent-a", "ok"],
     ]);
     const audit = await Deno.readTextFile(join(f.home, "audit.log"));

@@ -5,15 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  assertCleanError,
-  fileHash,
-  LAUNCHER,
-  readTree,
-  ROOT,
-  runCli,
-  tempHome,
-} from "./helpers.ts";
+import { fileHash, LAUNCHER, readTree, ROOT, runCli, tempHome } from "./helpers.ts";
 import { storePath } from "./support/store_file.ts";
 
 const STORED_OPENAI = "sk-stored1111111111111111111111111111";
