@@ -79,16 +79,17 @@ export const CONNECTION_HEADER = "x-authsome-connection";
  * ```
  */
 export class Injection {
-  /**
-   * @param headers The headers to set (replacing what the client sent).
-   * @param provider The provider they belong to.
-   * @param connection The connection they belong to.
-   */
-  constructor(
-    readonly headers: Record<string, string>,
-    readonly provider: string,
-    readonly connection: string,
-  ) {}
+  /** The headers to set (replacing what the client sent). */
+  readonly headers: Record<string, string>;
+  /** The provider they belong to. */
+  readonly provider: string;
+  /** The connection they belong to. */
+  readonly connection: string;
+  constructor(headers: Record<string, string>, provider: string, connection: string) {
+    this.headers = headers;
+    this.provider = provider;
+    this.connection = connection;
+  }
 }
 
 /**
@@ -104,12 +105,14 @@ export class Injection {
  * ```
  */
 export class ProxyRefusal extends Error {
-  /**
-   * @param status The HTTP status the client gets.
-   * @param body The JSON body (never a secret); its `rule` member, when present, is audited.
-   */
-  constructor(readonly status: number, readonly body: Record<string, unknown>) {
+  /** The HTTP status the client gets. */
+  readonly status: number;
+  /** The JSON body (never a secret); its `rule` member, when present, is audited. */
+  readonly body: Record<string, unknown>;
+  constructor(status: number, body: Record<string, unknown>) {
     super(`refused: ${String(body.rule ?? status)}`);
+    this.status = status;
+    this.body = body;
   }
 }
 

@@ -19,7 +19,12 @@ const decoder = new TextDecoder();
 class Wire {
   #buffer = new Uint8Array(0);
   /** `patient`: an upstream's reads wait as long as it takes; a client's give up after 10 s. */
-  constructor(readonly conn: Deno.Conn, readonly patient = false) {}
+  readonly conn: Deno.Conn;
+  readonly patient: boolean;
+  constructor(conn: Deno.Conn, patient = false) {
+    this.conn = conn;
+    this.patient = patient;
+  }
 
   async #fill(): Promise<boolean> {
     const chunk = new Uint8Array(65536);

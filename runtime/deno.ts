@@ -82,6 +82,7 @@ export const denoRuntime: Runtime = {
     const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, handler);
     return Promise.resolve({ port: server.addr.port, shutdown: () => server.shutdown() });
   },
+  unrefTimer: (timer) => Deno.unrefTimer(timer as unknown as number),
   failure(error): FailureKind | undefined {
     if (error instanceof Deno.errors.NotFound) return "not-found";
     if (error instanceof Deno.errors.AlreadyExists) return "exists";

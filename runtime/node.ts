@@ -120,6 +120,7 @@ export const nodeRuntime: Runtime = {
       server.once("error", reject);
     });
   },
+  unrefTimer: (timer) => (timer as unknown as { unref(): void }).unref(),
   failure(error) {
     const code = (error as { code?: unknown } | null)?.code;
     return typeof code === "string" ? CODES[code] : undefined;

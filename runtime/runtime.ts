@@ -83,6 +83,8 @@ export interface Runtime {
   serve(handler: (request: Request) => Response | Promise<Response>, port: number): Promise<
     LocalServer
   >;
+  /** Lets the process exit while `timer` is still pending. */
+  unrefTimer(timer: ReturnType<typeof setInterval>): void;
   /** What kind of failure `error` is, when it is one the library handles. */
   failure(error: unknown): FailureKind | undefined;
 }

@@ -93,7 +93,7 @@ export function openAuditBatch(home: string, options: { everyMs?: number } = {})
   };
   const timer = setInterval(flush, options.everyMs ?? 1000);
   // The timer never keeps the process alive; close() writes the rest.
-  Deno.unrefTimer(timer);
+  runtime.unrefTimer(timer);
   return {
     add(entry) {
       queue.push(JSON.stringify(entry) + "\n");
@@ -116,13 +116,7 @@ export interface AuditBatch {
 /** Appends `text` (whole lines) with `O_APPEND` writes. */
 async function appendText(home: string, text: string): Promise<void> {
   await ensurePrivateDir(home);
-  const file = await Deno.open(auditPath(home), { append: true, create: true, mode: 0o600 });
-  try {
-    const bytes = new TextEncoder().encode(text);
-    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
-  } finally {
-    file.close();
-  }
+  await runtime.appendFile(auditPath(home), new TextEncoder().encode(text), 0o600);
 }
 
 /**
