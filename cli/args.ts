@@ -37,6 +37,7 @@ export const OPTIONS = {
   as: { type: "string" },
   identity: { type: "string" },
   yes: { type: "boolean", short: "y" },
+  all: { type: "boolean" },
 } as const;
 
 /** An option name, e.g. `connection`. */

@@ -14,6 +14,7 @@ import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
+import { STATUS_COMMANDS } from "./status.ts";
 import { VERSION } from "./version.ts";
 
 /** Every command, by name. */
@@ -21,6 +22,7 @@ export const COMMANDS: Record<string, Command> = {
   ...LOGIN_COMMANDS,
   ...READ_COMMANDS,
   ...CONNECTIONS_COMMANDS,
+  ...STATUS_COMMANDS,
   ...PROVIDER_COMMANDS,
   ...RUN_COMMANDS,
   ...IDENTITY_COMMANDS,
