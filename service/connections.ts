@@ -250,7 +250,7 @@ export async function renameConnection(
             identities.push(identity.name);
           }
           return { provider, from, to, default: isDefault, identities };
-        }), ctx.lockWait(`renaming ${provider} (${from})`)),
+        }), ctx.lockWait(`refreshing ${provider} (${from})`)),
   );
 }
 
