@@ -86,7 +86,11 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     const out = new Output(io, json, values.quiet === true);
     const service = async () => {
       const { createAuthService } = await import("./mod.ts");
-      return auth ??= await createAuthService({ vault: values.vault, env: io.env });
+      return auth ??= await createAuthService({
+        vault: values.vault,
+        env: io.env,
+        onNotice: (message) => out.note(message),
+      });
     };
     const named = values.vault ?? io.env.get("AUTHSOME_VAULT");
     if (named !== undefined && named !== "" && named !== "default" && USES_VAULT.has(name)) {
@@ -150,6 +154,7 @@ const USES_VAULT = new Set([
   "list",
   "inspect",
   "connections",
+  "status",
   "run",
   "logout",
   "revoke",

@@ -27,6 +27,11 @@ export interface Settings {
   masterKey: string | undefined;
   /** A passphrase from `AUTHSOME_PASSPHRASE`, when set. */
   passphrase: string | undefined;
+  /**
+   * `AUTHSOME_LOCK_TIMEOUT` in milliseconds, when set: how long a process waits for another's
+   * write or refresh before giving up (default 15 s for writes, 60 s for refreshes).
+   */
+  lockTimeoutMs?: number | undefined;
 }
 
 /** Environment variables authsome reads, with what each does (shown by the README and `--help`). */
@@ -36,6 +41,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   AUTHSOME_MASTER_KEY: "Base64 of a 32-byte master key; wins over every other key source",
   AUTHSOME_PASSPHRASE: "Passphrase the master key is derived from (PBKDF2-SHA-256)",
   AUTHSOME_BACKUP_PASSPHRASE: "Passphrase of 'backup --passphrase' and 'restore --passphrase'",
+  AUTHSOME_LOCK_TIMEOUT:
+    "Seconds to wait for another authsome process's write (default 15) or refresh (60)",
   NO_COLOR: "Turns off colour when not empty, like --no-color",
   FORCE_COLOR: "Colour even when stderr is not a terminal (not when 0; NO_COLOR wins)",
   CLICOLOR_FORCE: "The same as FORCE_COLOR",
@@ -100,7 +107,24 @@ export function resolveSettings(
     vault,
     masterKey: nonEmpty(env.get("AUTHSOME_MASTER_KEY")),
     passphrase: nonEmpty(env.get("AUTHSOME_PASSPHRASE")),
+    lockTimeoutMs: lockTimeout(nonEmpty(env.get("AUTHSOME_LOCK_TIMEOUT"))),
   };
+}
+
+/** `AUTHSOME_LOCK_TIMEOUT` (seconds, decimals allowed, 0.1 to 3600) in milliseconds. */
+function lockTimeout(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || seconds < 0.1 || seconds > 3600) {
+    throw new AuthsomeError(
+      "USAGE",
+      `AUTHSOME_LOCK_TIMEOUT must be a number of seconds from 0.1 to 3600, not ${
+        JSON.stringify(value.slice(0, 20))
+      }`,
+      { hint: "Example: AUTHSOME_LOCK_TIMEOUT=30, or unset it for the defaults (15 s, 60 s)" },
+    );
+  }
+  return Math.round(seconds * 1000);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

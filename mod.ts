@@ -20,6 +20,8 @@ export { createAuthService } from "./service/auth_service.ts";
 export {
   type AuthService,
   type AuthServiceOptions,
+  type CheckResult,
+  type ConnectionCheck,
   type ConnectionInfo,
   type ConnectionRecord,
   type ConnectionStatus,
@@ -34,6 +36,7 @@ export {
   type LoginResult,
   type ProviderSummary,
   type ProxiedRequest,
+  type RenameResult,
   type RevokeResult,
   type RunOptions,
   SECRET_FIELDS,

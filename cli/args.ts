@@ -164,6 +164,7 @@ export const OPTIONS = {
     value: "PROVIDER",
     description: "Only the entries of this provider",
   },
+  all: { type: "boolean", description: "Every provider, also those without a connection" },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */

@@ -16,12 +16,16 @@ import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
 import { SCAN_COMMANDS } from "./scan.ts";
 import { BACKUP_COMMANDS } from "./backup.ts";
+import { STATUS_COMMANDS } from "./status.ts";
 import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
 
 /** The commands by group, in the order the overview lists them. */
 export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> = [
-  ["Connections", { ...LOGIN_COMMANDS, ...READ_COMMANDS, ...CONNECTIONS_COMMANDS }],
+  [
+    "Connections",
+    { ...LOGIN_COMMANDS, ...READ_COMMANDS, ...CONNECTIONS_COMMANDS, ...STATUS_COMMANDS },
+  ],
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
   ["Keys you already have", SCAN_COMMANDS],

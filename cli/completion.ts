@@ -32,12 +32,20 @@ complete -c authsome -f -a '(authsome __complete (commandline -opc)[2..-1] (comm
 
 /** The first words of commands that do not list them as `subcommands`. */
 const ACTIONS: Record<string, string[]> = {
-  connections: ["set-default"],
+  connections: ["list", "rename", "set-default"],
   completion: ["bash", "zsh", "fish"],
 };
 
 /** Commands whose first argument is a provider name. */
-const TAKES_PROVIDER = new Set(["login", "logout", "revoke", "get", "export", "inspect"]);
+const TAKES_PROVIDER = new Set([
+  "login",
+  "logout",
+  "revoke",
+  "get",
+  "export",
+  "inspect",
+  "status",
+]);
 
 /** The commands of this group, by name. */
 export const COMPLETION_COMMANDS: Record<string, Command> = {
@@ -107,6 +115,9 @@ export async function complete(
   }
   const actions = spec.subcommands ? Object.keys(spec.subcommands) : ACTIONS[command];
   if (actions !== undefined && args.length === 0) return startsWith(actions);
+  if (command === "connections" && args.length === 2 && args[0] !== "list") {
+    return startsWith(await names.connections(args[1]!)); // rename OLD, set-default CONNECTION
+  }
   if (command === "help" || (command === "connections" && args.length === 1)) {
     return command === "help"
       ? startsWith(Object.keys(commands))

@@ -14,19 +14,43 @@ export function publicConnection(info: ConnectionInfo): Record<string, unknown> 
   return rest;
 }
 
-/** A value as one line of text (`-` for nothing). */
-export function textValue(value: unknown): string {
-  if (value === null || value === undefined) return "-";
-  if (Array.isArray(value)) return value.join(" ") || "-";
+/**
+ * A value as one line of text. Nothing (null, undefined, an empty list) is `absent`: empty by
+ * default, so a script reading the value gets nothing rather than a stand-in such as `-`; human
+ * listings pass a word (`never`, `none`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { textValue } from "./output.ts";
+ * assert.equal(textValue(["read", "write"]), "read write");
+ * assert.equal(textValue(null), "");
+ * assert.equal(textValue([], "none"), "none");
+ * ```
+ */
+export function textValue(value: unknown, absent = ""): string {
+  if (value === null || value === undefined) return absent;
+  if (Array.isArray(value)) return value.join(" ") || absent;
   if (typeof value === "object") return JSON.stringify(value);
   return String(value);
 }
 
-/** Left-aligned columns, two spaces apart. */
+/**
+ * Left-aligned columns, two spaces apart. A cell that does not apply is left empty (never `-`);
+ * such cells stand last in their row, and trailing blanks are cut, so `awk` sees fewer fields
+ * rather than a stand-in value.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { table } from "./output.ts";
+ * assert.equal(table(["A", "B"], [["x", "1"], ["long", ""]]), "A     B\nx     1\nlong");
+ * ```
+ */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join("  ");
+    cells.map((c, i) => i === cells.length - 1 ? c : c.padEnd(widths[i]!)).join("  ").trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 

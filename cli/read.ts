@@ -14,6 +14,16 @@ import { publicConnection, table, textValue } from "./output.ts";
 
 const FORMATS: readonly ExportFormat[] = OPTIONS.format.values;
 
+/** The columns of one connection in `list` and `connections list`. */
+export const CONNECTION_COLUMNS = ["CONNECTION", "DEFAULT", "STATUS", "EXPIRES"];
+
+/** A connection's cells under {@linkcode CONNECTION_COLUMNS}: never `-`, words instead. */
+export function connectionCells(
+  c: { name: string; default: boolean; status: string; expires_at: string | null },
+): string[] {
+  return [c.name, c.default ? "yes" : "no", c.status, c.expires_at ?? "never"];
+}
+
 /** The commands of this group, by name. */
 export const READ_COMMANDS: Record<string, Command> = {
   get: {
@@ -78,7 +88,13 @@ export const READ_COMMANDS: Record<string, Command> = {
         return 0;
       }
       if (out.json) out.doc(shown);
-      else out.data(Object.entries(shown).map(([k, v]) => `${k}: ${textValue(v)}`).join("\n"));
+      else {
+        out.data(
+          Object.entries(shown).map(([k, v]) =>
+            `${k}: ${textValue(v, k === "expires_at" ? "never" : "none")}`
+          ).join("\n"),
+        );
+      }
       return 0;
     },
   },
@@ -120,11 +136,20 @@ export const READ_COMMANDS: Record<string, Command> = {
     },
   },
   list: {
-    usage: "list",
-    summary: "List every provider with its state and connections",
-    options: [],
+    usage: "list [--all]",
+    summary: "List your connections (--all: every provider, with or without one)",
+    options: ["all"],
+    details: [
+      "One row per connection: provider, connection, default (yes/no), auth type, status and",
+      "expiry (never when it does not expire), then a count of the providers without one.",
+      "--all lists every provider; a provider without a connection has its connection cells empty.",
+      "--json is the same document either way: every provider with its connections.",
+    ],
+    examples: ["authsome list", "authsome list --all", "authsome list --json"],
+    exitCodes: { 0: "listed (also when the vault is empty)", 10: "the vault cannot be opened" },
+    optionHelp: { all: "every provider, also those without a connection" },
     args: [0, 0],
-    async run({ io, out, service }) {
+    async run({ values, io, out, service }) {
       const r = await (await service()).listProviders();
       for (const p of r.problems) io.stderr(`warning: skipped ${p}\n`);
       if (out.json) {
@@ -141,25 +166,32 @@ export const READ_COMMANDS: Record<string, Command> = {
         });
         return 0;
       }
-      const rows: string[][] = [];
-      for (const p of r.providers) {
-        if (p.connections.length === 0) {
-          rows.push([p.name, p.auth_type, p.state, "-", "-", "-"]);
-        }
-        for (const c of p.connections) {
-          rows.push([
-            p.name,
-            p.auth_type,
-            p.state,
-            c.default ? `${c.name} (default)` : c.name,
-            c.status,
-            c.expires_at === null ? "never" : c.expires_at,
-          ]);
-        }
+      const connected = r.providers.filter((p) => p.connections.length > 0);
+      const rest = r.providers.length - connected.length;
+      if (values.all) {
+        const rows = r.providers.flatMap((p) =>
+          p.connections.length === 0
+            ? [[p.name, p.auth_type, p.state]]
+            : p.connections.map((c) => [p.name, p.auth_type, p.state, ...connectionCells(c)])
+        );
+        out.data(table(["PROVIDER", "AUTH", "STATE", ...CONNECTION_COLUMNS], rows));
+        out.note(
+          `Vault "${r.vault}": ${r.providers.length} providers, ${connected.length} with a connection`,
+        );
+        return 0;
       }
-      const connected = r.providers.filter((p) => p.state === "connected").length;
-      out.note(`Vault "${r.vault}": ${r.providers.length} providers, ${connected} connected`);
-      out.data(table(["PROVIDER", "AUTH", "STATE", "CONNECTION", "STATUS", "EXPIRES"], rows));
+      if (connected.length === 0) {
+        out.note(
+          `No connections in vault "${r.vault}" yet. Log in with: authsome login PROVIDER ` +
+            `(${rest} providers: authsome list --all)`,
+        );
+        return 0;
+      }
+      const rows = connected.flatMap((p) =>
+        p.connections.map((c) => [p.name, p.auth_type, ...connectionCells(c)])
+      );
+      out.data(table(["PROVIDER", "AUTH", ...CONNECTION_COLUMNS], rows));
+      out.note(`${rest} more providers without a connection: authsome list --all`);
       return 0;
     },
   },
@@ -199,8 +231,8 @@ export const READ_COMMANDS: Record<string, Command> = {
         lines.push(
           `  ${c.connection}${c.default ? " (default)" : ""}: ${c.status}, expires ${
             c.expires_at ?? "never"
-          }, scopes ${c.scopes.join(" ") || "-"}, secrets ${
-            c.secret_fields.map((f) => `${f}=***`).join(" ") || "-"
+          }, scopes ${c.scopes.join(" ") || "none"}, secrets ${
+            c.secret_fields.map((f) => `${f}=***`).join(" ") || "none"
           }`,
         );
       }

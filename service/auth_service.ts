@@ -1,16 +1,23 @@
 /**
  * The composition root: `createAuthService` builds one {@linkcode ServiceContext} and binds the
  * capability modules to it. Each operation lives in the module named after it:
- * connections.ts (list, set-default, logout), login.ts, tokens.ts (refresh, headers, secrets,
- * export), revoke.ts, run_session.ts, provider_files.ts, identities.ts, doctor.ts (whoami,
- * doctor). A service created with an identity checks its policy before each operation.
+ * connections.ts (list, set-default, rename, logout), status.ts (checks), login.ts,
+ * tokens.ts (refresh, headers, secrets, export), revoke.ts, run_session.ts, provider_files.ts,
+ * identities.ts, doctor.ts (whoami, doctor). A service created with an identity checks its policy before each operation.
  *
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
 import { readAudit } from "../storage/audit.ts";
 import { listHomeVaults } from "../storage/home.ts";
-import { listConnections, listProviders, logout, setDefaultConnection } from "./connections.ts";
+import {
+  defaultOf,
+  listConnections,
+  listProviders,
+  logout,
+  renameConnection,
+  setDefaultConnection,
+} from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
 import {
@@ -24,6 +31,7 @@ import {
 import { login } from "./login.ts";
 import { registerProvider, removeProvider } from "./provider_files.ts";
 import { revoke } from "./revoke.ts";
+import { checkConnections } from "./status.ts";
 import { run } from "./run_session.ts";
 import { importScanned, scanCredentials } from "./scan.ts";
 import { backupHome, restoreHome } from "./backup.ts";
@@ -82,6 +90,22 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     getProvider: (name) => ctx.registry.get(name),
     setDefaultConnection: (provider, name) =>
       change(() => setDefaultConnection(ctx, provider, name)),
+    renameConnection: (provider, from, to) =>
+      change(() => renameConnection(ctx, provider, from, to)),
+    checkConnections: async (provider, opts = {}) => {
+      if (ctx.identity !== undefined) {
+        if (provider === undefined) {
+          throw new AuthsomeError("NOT_ALLOWED", "An identity checks one provider at a time", {
+            hint: "Name the provider: authsome status PROVIDER",
+          });
+        }
+        // A grant of a provider alone is a grant of its default connection.
+        const connection = await allowedConnection(ctx, provider, opts.connection, "metadata") ??
+          await defaultOf(ctx.vault, provider) ?? undefined;
+        return checkConnections(ctx, provider, connection);
+      }
+      return checkConnections(ctx, provider, opts.connection);
+    },
     export: async (provider, opts = {}) => {
       if (provider === undefined && ctx.identity !== undefined) {
         throw new AuthsomeError("NOT_ALLOWED", "An identity exports one provider at a time", {

@@ -1,6 +1,6 @@
 /**
  * Connections: resolving a name (or the default) to its record, status, listing from the
- * vault's index, set-default and logout.
+ * vault's index, set-default, rename and logout.
  *
  * @module
  */
@@ -8,7 +8,8 @@ import { checkName } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import type { VaultReader } from "../storage/vault.ts";
-import { audited, connKey, providerKey, type ServiceContext } from "./context.ts";
+import { audited, connKey, providerKey, refreshLockName, type ServiceContext } from "./context.ts";
+import { identityKey, type IdentityRecord } from "./identities.ts";
 import {
   type ConnectionSummaryRecord,
   expandSummary,
@@ -22,6 +23,7 @@ import type {
   ConnectionSummary,
   ProviderState,
   ProviderSummary,
+  RenameResult,
 } from "./types.ts";
 
 /** The provider's default connection name, or null. */
@@ -189,6 +191,71 @@ export async function setDefaultConnection(
       const state = await tx.get<ProviderState>(providerKey(provider));
       tx.set(providerKey(provider), { ...state, default_connection: connection });
     }));
+}
+
+/**
+ * `connections rename`: gives connection `from` the name `to`, in one transaction: the record
+ * (re-sealed under its new key, tokens, scopes and expiry unchanged), its place in the index,
+ * the provider's default, and every identity whose policy names the connection (it follows the
+ * credential it was granted, so a later login under the old name gains it nothing). Holds the
+ * connection's refresh lock, so it never races a refresh. Exit 3 when `from` does not exist,
+ * 6 when `to` does, 64 for an invalid name; audited as `rename`.
+ *
+ * @example
+ * ```ts ignore
+ * const r = await renameConnection(ctx, "openai", "work", "job");
+ * ```
+ */
+export async function renameConnection(
+  ctx: ServiceContext,
+  provider: string,
+  from: string,
+  to: string,
+): Promise<RenameResult> {
+  checkName("connection", from);
+  checkName("connection", to);
+  await ctx.registry.get(provider).catch((error) => {
+    // A connection of a provider whose file was removed can still be renamed.
+    if (!(error instanceof AuthsomeError && error.code === "PROVIDER_NOT_FOUND")) throw error;
+  });
+  const fields = { provider, connection: from, detail: { to } };
+  return await audited(
+    ctx,
+    "rename",
+    fields,
+    () =>
+      ctx.vault.withLock(refreshLockName(provider, from), () =>
+        ctx.vault.update(async (tx) => {
+          const { record } = await resolveConnection(tx, provider, from);
+          if (await tx.get(connKey(provider, to)) !== undefined) {
+            throw new AuthsomeError(
+              "CONNECTION_EXISTS",
+              `The ${provider} connection "${to}" exists already`,
+              {
+                hint: `Pick another name, or remove it first: authsome logout ${provider} -c ${to}`,
+              },
+            );
+          }
+          tx.delete(connKey(provider, from));
+          tx.set(connKey(provider, to), { ...record, connection: to });
+          const state = await tx.get<ProviderState>(providerKey(provider));
+          const isDefault = state?.default_connection === from;
+          if (isDefault) tx.set(providerKey(provider), { ...state, default_connection: to });
+          const identities: string[] = [];
+          for (const key of await tx.keys(identityKey(""))) {
+            const identity = await tx.get<IdentityRecord>(key);
+            const named = (g: IdentityRecord["grants"][number]) =>
+              g.provider === provider && g.connection === from;
+            if (identity === undefined || !identity.grants.some(named)) continue;
+            tx.set(key, {
+              ...identity,
+              grants: identity.grants.map((g) => named(g) ? { ...g, connection: to } : g),
+            });
+            identities.push(identity.name);
+          }
+          return { provider, from, to, default: isDefault, identities };
+        }), ctx.lockWait(`refreshing ${provider} (${from})`)),
+  );
 }
 
 /**

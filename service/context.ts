@@ -5,14 +5,15 @@
  *
  * @module
  */
-import { type EnvSource, resolveSettings, type Settings } from "../config.ts";
+import { type EnvSource, joinPath, resolveSettings, type Settings } from "../config.ts";
 import { AuthsomeError, type ErrorCode } from "../errors.ts";
 import { createRegistry, type Registry } from "../providers/registry.ts";
 import { runtime } from "../runtime/runtime.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
-import { openHomeStore, openHomeVault } from "../storage/home.ts";
+import { openHomeStore, openHomeVault, STORE_FILE } from "../storage/home.ts";
 import { loadMasterKey, type MasterKey, type MasterKeyOptions } from "../storage/master_key.ts";
-import type { Store } from "../storage/store.ts";
+import { BUSY_TIMEOUT_MS } from "../storage/sqlite_store.ts";
+import type { LockOptions, Store } from "../storage/store.ts";
 import type { Vault } from "../storage/vault.ts";
 import { summarizeRecord } from "./summary.ts";
 import type { AuthServiceOptions } from "./types.ts";
@@ -39,7 +40,21 @@ export interface ServiceContext {
   readonly masterKey: (create: boolean) => Promise<MasterKey>;
   /** The agent identity the service acts as, when created with one. */
   readonly identity: string | undefined;
+  /** Tells the user something while an operation goes on (a wait); never a secret. */
+  readonly notice: (message: string) => void;
+  /**
+   * The options of a wait for a connection's lock held by another process that is doing
+   * `holder` (e.g. `refreshing acme (work)`): a notice after 1 s, and exit 10 after
+   * {@linkcode REFRESH_LOCK_TIMEOUT_MS} (or `AUTHSOME_LOCK_TIMEOUT`).
+   */
+  readonly lockWait: (holder: string) => LockOptions;
 }
+
+/**
+ * How long a process waits for another one's refresh of the same connection before giving up
+ * (exit 10): twice the 30 s timeout of the token request the other one is waiting for.
+ */
+export const REFRESH_LOCK_TIMEOUT_MS = 60_000;
 
 /** Audit fields a caller gives; time, action, vault and outcome are added. */
 export type AuditFields = Omit<AuditEntry, "time" | "action" | "vault" | "outcome">;
@@ -77,7 +92,13 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     }
     return loaded;
   };
-  const store = openHomeStore(settings.home);
+  const notice = options.onNotice ?? (() => {});
+  const storePath = joinPath(settings.home, STORE_FILE);
+  const store = openHomeStore(settings.home, {
+    busyTimeoutMs: settings.lockTimeoutMs ?? BUSY_TIMEOUT_MS,
+    onWait: () =>
+      notice(`Waiting for another authsome process that is writing the store (${storePath})…`),
+  });
   return {
     settings,
     env,
@@ -95,6 +116,12 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     keyOptions,
     masterKey,
     identity: options.identity,
+    notice,
+    lockWait: (holder) => ({
+      holder,
+      timeoutMs: settings.lockTimeoutMs ?? REFRESH_LOCK_TIMEOUT_MS,
+      onWait: () => notice(`Waiting for another authsome process that is ${holder}…`),
+    }),
   };
 }
 
@@ -148,5 +175,8 @@ export const connKey = (provider: string, connection: string): string =>
   `connection/${provider}/${connection}`;
 /** The record key of a provider's settings (its default connection). */
 export const providerKey = (provider: string): string => `provider/${provider}`;
+/** The name of the lock a refresh (or rename) of a connection holds. */
+export const refreshLockName = (provider: string, connection: string): string =>
+  `refresh/${provider}/${connection}`;
 /** The record key of a provider's OAuth client credentials. */
 export const clientKey = (provider: string): string => `client/${provider}`;

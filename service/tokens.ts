@@ -11,7 +11,7 @@ import type { ExportField, ProviderDefinition } from "../providers/schema.ts";
 import { type ExportFormat, formatEnv } from "../proxy/env_format.ts";
 import { oauthClientOf } from "./client_credentials.ts";
 import { defaultOf, infoOf, resolveConnection, statusOf } from "./connections.ts";
-import { audited, clientKey, connKey, type ServiceContext } from "./context.ts";
+import { audited, clientKey, connKey, refreshLockName, type ServiceContext } from "./context.ts";
 import type { ClientRecord, ConnectionInfo, ConnectionRecord, SecretField } from "./types.ts";
 
 /** Tokens are refreshed when they expire within this window. */
@@ -39,7 +39,7 @@ export async function fresh(
   const seen = record.secrets.access_token;
   const provider = def.name;
   const name = record.connection;
-  return await ctx.vault.withLock(`refresh/${provider}/${name}`, async () => {
+  return await ctx.vault.withLock(refreshLockName(provider, name), async () => {
     const current = await ctx.vault.get<ConnectionRecord>(connKey(provider, name));
     if (current === undefined) {
       throw new AuthsomeError("CONNECTION_NOT_FOUND", `No connection "${name}" for ${provider}`);
@@ -58,7 +58,7 @@ export async function fresh(
       { provider, connection: name },
       () => refreshNow(ctx, def, current, client),
     );
-  });
+  }, ctx.lockWait(`refreshing ${provider} (${name})`));
 }
 
 /**

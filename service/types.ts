@@ -299,6 +299,49 @@ export interface IdentityInfo {
   key_fingerprint: string;
 }
 
+/** What `connections rename` did. */
+export interface RenameResult {
+  /** The provider. */
+  provider: string;
+  /** The old name. */
+  from: string;
+  /** The new name. */
+  to: string;
+  /** Whether the connection is (and stays) the provider's default. */
+  default: boolean;
+  /** The identities whose policy named the connection, now naming it by its new name. */
+  identities: string[];
+}
+
+/**
+ * The outcome of checking one connection (`status`), without a network call:
+ * `ok` usable; `refresh_due` usable, its token is refreshed on next use (within 300 s of expiry,
+ * with a refresh token and the client); `expired` past its expiry with no way to refresh;
+ * `login_required` revoked, invalid or missing its credential; `unreadable` its record cannot
+ * be opened (wrong key, tampered).
+ */
+export type CheckResult = "ok" | "refresh_due" | "expired" | "login_required" | "unreadable";
+
+/** One connection as checked by {@linkcode AuthService.checkConnections}. */
+export interface ConnectionCheck {
+  /** The provider. */
+  provider: string;
+  /** The connection name. */
+  connection: string;
+  /** Whether it is the provider's default (false when that cannot be read). */
+  default: boolean;
+  /** The outcome. */
+  result: CheckResult;
+  /** Whether it can be used now (`ok` or `refresh_due`). */
+  usable: boolean;
+  /** The stored status as of now; null when the record cannot be opened. */
+  status: ConnectionStatus | null;
+  /** When the credential expires (ISO-8601 UTC); null when it does not, or is unknown. */
+  expires_at: string | null;
+  /** One line for people: why, and what to do. Never a secret. */
+  detail: string;
+}
+
 /** Options of {@linkcode createAuthService}. */
 export interface AuthServiceOptions {
   /** Home folder; default `AUTHSOME_HOME`, else `~/.authsome`. */
@@ -318,6 +361,12 @@ export interface AuthServiceOptions {
    * nothing in the vault can be changed. Every audit entry names the identity.
    */
   identity?: string | undefined;
+  /**
+   * Receives what a user should know while an operation goes on, e.g. `Waiting for another
+   * authsome process that is refreshing acme (work)…` after a second of waiting. The library
+   * never prints; the CLI writes these to stderr. Never a secret.
+   */
+  onNotice?: ((message: string) => void) | undefined;
 }
 
 /** The operations of authsome. Create one with {@linkcode createAuthService}. */
@@ -356,6 +405,19 @@ export interface AuthService {
   getProvider(name: string): Promise<LoadedProvider>;
   /** Makes `connection` the provider's default. */
   setDefaultConnection(provider: string, connection: string): Promise<void>;
+  /**
+   * Renames a connection (its tokens, scopes, expiry and default kept; identities naming it
+   * follow it), in one transaction.
+   */
+  renameConnection(provider: string, from: string, to: string): Promise<RenameResult>;
+  /**
+   * Checks connections without a network call and without revealing a secret: all of them, one
+   * provider's, or one.
+   */
+  checkConnections(
+    provider?: string,
+    options?: { connection?: string | undefined },
+  ): Promise<ConnectionCheck[]>;
   /** The `export.env` variables of one connection, or of every default connection. */
   export(
     provider: string | undefined,

@@ -6,7 +6,7 @@
  */
 import { joinPath } from "../config.ts";
 import type { MasterKey } from "./master_key.ts";
-import { openSqliteStore } from "./sqlite_store.ts";
+import { openSqliteStore, type SqliteStoreOptions } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
 import { openVault, type Vault } from "./vault.ts";
 import { listVaultsV1, migrateVaultV1 } from "./vault_v1.ts";
@@ -15,7 +15,8 @@ import { listVaultsV1, migrateVaultV1 } from "./vault_v1.ts";
 export const STORE_FILE = "authsome.db";
 
 /**
- * Opens the embedded store of `home` (nothing is read or created until first use).
+ * Opens the embedded store of `home` (nothing is read or created until first use); `options`
+ * say how a write waits for another process's.
  *
  * @example
  * ```ts
@@ -26,8 +27,15 @@ export const STORE_FILE = "authsome.db";
  * store.close();
  * ```
  */
-export function openHomeStore(home: string): Store {
-  return openSqliteStore({ path: joinPath(home, STORE_FILE), lockDir: joinPath(home, "locks") });
+export function openHomeStore(
+  home: string,
+  options: Omit<SqliteStoreOptions, "path" | "lockDir"> = {},
+): Store {
+  return openSqliteStore({
+    ...options,
+    path: joinPath(home, STORE_FILE),
+    lockDir: joinPath(home, "locks"),
+  });
 }
 
 /** Options of {@linkcode openHomeVault}. */

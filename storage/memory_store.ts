@@ -6,7 +6,7 @@
  */
 import type { Sealed } from "./crypto.ts";
 import type { LockOptions, Store, StoreReader, StoreTransaction, VaultHeader } from "./store.ts";
-import { compareKeys } from "./store.ts";
+import { compareKeys, lockTimeoutError, NOTICE_AFTER_MS } from "./store.ts";
 
 /**
  * Creates an empty in-memory store.
@@ -101,19 +101,33 @@ export function createMemoryStore(): Store {
       const mine = new Promise<void>((resolve) => release = resolve);
       const chained = (previous ?? Promise.resolve()).then(() => mine);
       locks.set(name, chained);
-      if (previous !== undefined) {
-        options.onWait?.();
-        await previous;
-      }
       try {
+        if (previous !== undefined) await waitFor(previous, options);
         return await fn();
       } finally {
+        // Given up or done: the next waiter goes on once the holder before this one is done.
         release();
         if (locks.get(name) === chained) locks.delete(name);
       }
     },
     close() {},
   };
+}
+
+/** Waits for `held` to settle: `onWait` after `noticeAfterMs`, giving up after `timeoutMs`. */
+async function waitFor(held: Promise<unknown>, options: LockOptions): Promise<void> {
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      held.then(() => resolve(), () => resolve());
+      timers.push(setTimeout(() => options.onWait?.(), options.noticeAfterMs ?? NOTICE_AFTER_MS));
+      if (options.timeoutMs !== undefined) {
+        timers.push(setTimeout(() => reject(lockTimeoutError(options)), options.timeoutMs));
+      }
+    });
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+  }
 }
 
 function copy<T>(value: T | undefined): T | undefined {

@@ -1,8 +1,9 @@
 /**
  * The embedded {@linkcode Store}: one SQLite database per home (`<home>/authsome.db`) through the
  * built-in `node:sqlite`, in WAL mode (readers never wait for a writer) with `synchronous=FULL`
- * (a commit is on disk before it is acknowledged) and a busy timeout. Named locks are `flock(2)`
- * locks on files in `<home>/locks/`, released by the kernel when a process dies.
+ * (a commit is on disk before it is acknowledged) and a busy timeout. Named locks are SQLite
+ * locks on files in `<home>/locks/` (runtime/sqlite_lock.ts: Deno, Node and Bun processes exclude
+ * each other), released by the kernel when a process dies.
  *
  * The database is created by the first write; until then every read answers "empty", so read
  * commands on a new home leave no file behind. The format is in docs/STORAGE.md.
@@ -15,7 +16,7 @@ import type { Sealed } from "./crypto.ts";
 import { ensurePrivateDir } from "./files.ts";
 import type { KeySource } from "./master_key.ts";
 import type { LockOptions, Store, StoreReader, StoreTransaction, VaultHeader } from "./store.ts";
-import { compareKeys } from "./store.ts";
+import { compareKeys, lockTimeoutError, NOTICE_AFTER_MS } from "./store.ts";
 import { runtime } from "../runtime/runtime.ts";
 
 /** `PRAGMA application_id` of an authsome store ("auth" in ASCII). */
@@ -24,6 +25,12 @@ export const STORE_APPLICATION_ID = 0x61757468;
 export const STORE_FORMAT_VERSION = 2;
 /** How long a write waits for another process's write to finish before giving up. */
 export const BUSY_TIMEOUT_MS = 15_000;
+/**
+ * SQLite's own (synchronous) wait for the database lock, per attempt. A write that finds the
+ * database locked tries again every slice until {@linkcode BUSY_TIMEOUT_MS}, and between slices
+ * this process runs on: it can say what it waits for.
+ */
+export const BUSY_SLICE_MS = 100;
 
 const SCHEMA = `
 CREATE TABLE vaults (
@@ -57,14 +64,21 @@ export interface SqliteStoreOptions {
   /** Folder of the lock files of {@linkcode Store.withLock}, e.g. `<home>/locks`. */
   lockDir: string;
   /** How long a write waits for another process's write; default {@linkcode BUSY_TIMEOUT_MS}. */
-  busyTimeoutMs?: number;
+  busyTimeoutMs?: number | undefined;
+  /** Called once when a write has waited `noticeAfterMs` for another process's write. */
+  onWait?: (() => void) | undefined;
+  /** How long a write waits before `onWait` is called; default {@linkcode NOTICE_AFTER_MS}. */
+  noticeAfterMs?: number | undefined;
 }
 
 interface Connection {
   db: DatabaseSync;
   statements: Partial<Record<keyof typeof SQL, StatementSync>>;
-  /** The busy timeout, for the message when it runs out. */
+  /** How long to wait for another process's lock, in all (and for the message when it runs out). */
   busyMs: number;
+  /** Called once after `noticeMs` of waiting for the write lock. */
+  onWait: (() => void) | undefined;
+  noticeMs: number;
 }
 
 /**
@@ -91,22 +105,26 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     const present = await exists(options.path);
     if (!create && !present) return undefined;
     if (connection !== undefined) return connection;
-    connection = await connect(options.path, !present, options.busyTimeoutMs ?? BUSY_TIMEOUT_MS);
+    connection = await connect(options.path, !present, {
+      busyMs: options.busyTimeoutMs ?? BUSY_TIMEOUT_MS,
+      onWait: options.onWait,
+      noticeMs: options.noticeAfterMs ?? NOTICE_AFTER_MS,
+    });
     return connection;
   };
 
   const reader: StoreReader = {
     async header(name) {
       const c = await open(false);
-      return c === undefined ? undefined : readHeader(c, name);
+      return c === undefined ? undefined : await untilFree(c, () => readHeader(c, name));
     },
     async get(vault, key) {
       const c = await open(false);
-      return c === undefined ? undefined : readRecord(c, vault, key);
+      return c === undefined ? undefined : await untilFree(c, () => readRecord(c, vault, key));
     },
     async keys(vault, prefix) {
       const c = await open(false);
-      return c === undefined ? [] : readKeys(c, vault, prefix);
+      return c === undefined ? [] : await untilFree(c, () => readKeys(c, vault, prefix));
     },
   };
 
@@ -117,7 +135,10 @@ export function openSqliteStore(options: SqliteStoreOptions): Store {
     async vaults() {
       const c = await open(false);
       if (c === undefined) return [];
-      return run(c, () => sql(c, "vaults").all().map((row) => String(row.name)));
+      return await untilFree(
+        c,
+        () => run(c, () => sql(c, "vaults").all().map((row) => String(row.name))),
+      );
     },
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T> | T): Promise<T> {
       // One queue per database file for the whole process: a second handle's `BEGIN IMMEDIATE`
@@ -152,7 +173,12 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Opens (with `create`: creating, 0600) and checks the database, creating the schema if new. */
-async function connect(path: string, create: boolean, busyMs: number): Promise<Connection> {
+async function connect(
+  path: string,
+  create: boolean,
+  waiting: Pick<Connection, "busyMs" | "onWait" | "noticeMs">,
+): Promise<Connection> {
+  const busyMs = waiting.busyMs;
   if (create) {
     await ensurePrivateDir(path.slice(0, path.lastIndexOf("/")) || "/");
     try {
@@ -169,14 +195,54 @@ async function connect(path: string, create: boolean, busyMs: number): Promise<C
   let db: DatabaseSync | undefined;
   try {
     db = new DatabaseSync(path);
-    db.exec(`PRAGMA busy_timeout = ${busyMs}`);
+    db.exec(`PRAGMA busy_timeout = ${Math.min(BUSY_SLICE_MS, busyMs)}`);
     db.exec("PRAGMA synchronous = FULL");
-    checkFormat(db, path);
+    const c: Connection = { db, statements: {}, ...waiting };
+    await untilFree(c, () => {
+      try {
+        checkFormat(c.db, path);
+      } catch (error) {
+        if (c.db.isTransaction) c.db.exec("ROLLBACK");
+        throw error;
+      }
+    });
+    return c;
   } catch (error) {
     db?.close();
     throw storeError(path, error, busyMs);
   }
-  return { db, statements: {}, busyMs };
+}
+
+/**
+ * Runs `fn` (which takes SQLite locks), again and again while the database is locked by another
+ * process — each attempt waits at most {@linkcode BUSY_SLICE_MS} inside SQLite, and this
+ * process's other work runs between attempts — until {@linkcode Connection.busyMs} has passed,
+ * then fails with exit 10. `notify`: the wait is for the write lock, said once after
+ * {@linkcode Connection.noticeMs}.
+ */
+async function untilFree<T>(c: Connection, fn: () => T, notify = false): Promise<T> {
+  const started = performance.now();
+  let told = false;
+  for (;;) {
+    try {
+      return fn();
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      const waited = performance.now() - started;
+      if (waited >= c.busyMs) throw storeError(c.db.location() ?? "the store", error, c.busyMs);
+      if (notify && !told && waited >= c.noticeMs) {
+        told = true;
+        c.onWait?.();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+}
+
+/** Whether `error` (or the failure an AuthsomeError wraps) is SQLite's "database is locked". */
+function isBusy(error: unknown): boolean {
+  const raw = error instanceof AuthsomeError ? error.cause : error;
+  return raw instanceof Error && raw.message.includes(SQLITE_BUSY);
 }
 
 function checkFormat(db: DatabaseSync, path: string): void {
@@ -295,7 +361,7 @@ async function runTransaction<T>(
   c: Connection,
   fn: (tx: StoreTransaction) => Promise<T> | T,
 ): Promise<T> {
-  run(c, () => c.db.exec("BEGIN IMMEDIATE"));
+  await untilFree(c, () => run(c, () => c.db.exec("BEGIN IMMEDIATE")), true);
   const changes: Change[] = [];
   const pending = new Map<string, Sealed | null>();
   const headers = new Map<string, VaultHeader>();
@@ -357,12 +423,11 @@ function apply(c: Connection, change: Change): void {
   }
 }
 
-/** How often a waiting process tries a held lock again. */
-const LOCK_POLL_MS = 20;
-
 /**
  * Holds the exclusive lock on `<lockDir>/<name>.lock` (an SQLite lock, see runtime/sqlite_lock.ts,
- * so Deno, Node and Bun processes exclude each other) while `fn` runs.
+ * so Deno, Node and Bun processes exclude each other) while `fn` runs; while another process
+ * holds it, says so after `noticeAfterMs` and gives up after `timeoutMs` (see
+ * {@linkcode LockOptions}).
  */
 async function withNamedLock<T>(
   lockDir: string,
@@ -379,16 +444,23 @@ async function withNamedLock<T>(
       throw storeError(path, error);
     }
   };
+  // A non-blocking try, polled: a blocking wait could not be given up or reported.
   let held = await attempt();
   if (held === undefined) {
-    const waiting = options.onWait === undefined ? undefined : setTimeout(options.onWait, 250);
-    try {
-      while (held === undefined) {
-        await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-        held = await attempt();
+    const started = performance.now();
+    const noticeAfter = options.noticeAfterMs ?? NOTICE_AFTER_MS;
+    let told = false;
+    while (held === undefined) {
+      const waited = performance.now() - started;
+      if (options.timeoutMs !== undefined && waited >= options.timeoutMs) {
+        throw lockTimeoutError(options, path);
       }
-    } finally {
-      clearTimeout(waiting);
+      if (!told && waited >= noticeAfter) {
+        told = true;
+        options.onWait?.();
+      }
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+      held = await attempt();
     }
   }
   try {
@@ -397,6 +469,9 @@ async function withNamedLock<T>(
     held.release();
   }
 }
+
+/** How often a held named lock is tried again. */
+const LOCK_POLL_MS = 25;
 
 /**
  * SQLite's own texts (`sqlite3_errstr`) of the failures that get a message of their own; the same

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import { AuthsomeError } from "../errors.ts";
 import type { Sealed } from "./crypto.ts";
 import type { KeySource } from "./master_key.ts";
 
@@ -60,10 +61,51 @@ export interface StoreTransaction extends StoreReader {
   delete(vault: string, key: string): void;
 }
 
+/** After how long a process that waits for another (a lock, a write) says so: 1 s. */
+export const NOTICE_AFTER_MS = 1000;
+
 /** Options of {@linkcode Store.withLock}. */
 export interface LockOptions {
-  /** Called once when the lock is held by someone else and the caller starts to wait. */
-  onWait?: () => void;
+  /**
+   * Called once when the lock is held by someone else and the caller has waited
+   * `noticeAfterMs` for it (e.g. to tell the user what it waits for).
+   */
+  onWait?: (() => void) | undefined;
+  /** How long to wait before calling `onWait`; default {@linkcode NOTICE_AFTER_MS}. */
+  noticeAfterMs?: number | undefined;
+  /**
+   * Give up after waiting this long, with `VAULT_UNAVAILABLE` (exit 10) and `fn` not run;
+   * default: wait until the lock is free.
+   */
+  timeoutMs?: number | undefined;
+  /** What the other holder is doing, for the message when giving up: `refreshing acme (work)`. */
+  holder?: string | undefined;
+}
+
+/**
+ * The error of a wait for a lock that ran out.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { lockTimeoutError } from "./store.ts";
+ * const e = lockTimeoutError({ timeoutMs: 60_000, holder: "refreshing acme (work)" });
+ * assert.equal(e.message, "Gave up after 60 s waiting for another authsome process that is refreshing acme (work)");
+ * assert.equal(e.exitCode, 10);
+ * ```
+ */
+export function lockTimeoutError(options: LockOptions, path?: string): AuthsomeError {
+  return new AuthsomeError(
+    "VAULT_UNAVAILABLE",
+    `Gave up after ${(options.timeoutMs ?? 0) / 1000} s waiting for another authsome process ${
+      options.holder === undefined ? "holding a lock" : `that is ${options.holder}`
+    }`,
+    {
+      hint: `Try again; if it persists, look for a hung authsome process${
+        path === undefined ? "" : ` (it holds ${path})`
+      }`,
+    },
+  );
 }
 
 /** Where vaults live. See the module documentation for the guarantees. */

@@ -217,7 +217,7 @@ export function testStoreContract(kind: string, fixture: () => Promise<StoreFixt
     const second = b.withLock("default/refresh/acme/work", () => {
       events.push("second in");
       return Promise.resolve();
-    }, { onWait: () => waited = true });
+    }, { onWait: () => waited = true, noticeAfterMs: 100 });
     // Another name is not blocked by the held lock.
     await b.withLock("default/refresh/acme/other", () => {
       events.push("other");
@@ -231,6 +231,55 @@ export function testStoreContract(kind: string, fixture: () => Promise<StoreFixt
     a.close();
     b.close();
   });
+
+  using(
+    "a wait for a held lock says so after noticeAfterMs, gives up after timeoutMs, and the lock stays usable",
+    async (f) => {
+      const a = f.open();
+      const b = f.open();
+      let release = () => {};
+      const held = new Promise<void>((resolve) => release = resolve);
+      const first = a.withLock("default/refresh/acme/work", () => held);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const events: string[] = [];
+      const started = performance.now();
+      await assert.rejects(
+        b.withLock("default/refresh/acme/work", () => {
+          events.push("ran");
+          return Promise.resolve();
+        }, {
+          onWait: () => events.push(`told after ${performance.now() - started >= 100}`),
+          noticeAfterMs: 100,
+          timeoutMs: 300,
+          holder: "refreshing acme (work)",
+        }),
+        (error: Error & { code?: string }) => {
+          assert.equal(error.code, "VAULT_UNAVAILABLE");
+          assert.equal(
+            error.message,
+            "Gave up after 0.3 s waiting for another authsome process that is refreshing acme (work)",
+          );
+          return true;
+        },
+      );
+      const waited = performance.now() - started;
+      assert.ok(waited >= 290 && waited < 2000, `gave up after the timeout (${waited} ms)`);
+      assert.deepEqual(events, ["told after true"], "told once, after the notice time; fn not run");
+      // A wait that is not told before the lock is free says nothing.
+      const quiet: string[] = [];
+      const second = b.withLock("default/refresh/acme/work", () => {
+        quiet.push("ran");
+        return Promise.resolve();
+      }, { onWait: () => quiet.push("told"), noticeAfterMs: 5_000, timeoutMs: 5_000 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      release();
+      await Promise.all([first, second]);
+      assert.deepEqual(quiet, ["ran"]);
+      assert.equal(await b.withLock("default/refresh/acme/work", () => Promise.resolve(7)), 7);
+      a.close();
+      b.close();
+    },
+  );
 
   using("a lock is released when its function throws", async (f) => {
     const store = f.open();

@@ -56,7 +56,7 @@ Deno.test("a malformed user provider file: inspect names the file (65), list sti
   const inspect = await runCli(["provider", "inspect", "acme"], { home: h.home });
   assertCleanError(inspect, 65, "acme.json");
 
-  const list = await runCli(["list"], { home: h.home });
+  const list = await runCli(["list", "--all"], { home: h.home });
   assert.equal(list.code, 0, list.stderr);
   assert.ok(!list.stderr.includes("    at "), list.stderr);
   assert.match(list.stderr, /warning: .*acme\.json/);
