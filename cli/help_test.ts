@@ -3,12 +3,6 @@ import { EXIT_CODES } from "../errors.ts";
 import { GLOBAL, type OptionName, OPTIONS, type OptionSpec } from "./args.ts";
 import { COMMANDS, helpText } from "./commands.ts";
 
-/**
- * Commands being rewritten on another branch (list --all, connections list|rename|set-default,
- * a new status): their examples come with that rewrite. Everything else is checked for them.
- */
-const EXAMPLES_PENDING = new Set(["list", "connections", "status"]);
-
 /** The help with its wrapping undone, so a description reads as one run of words. */
 const flat = (text: string) => text.replace(/\s+/g, " ");
 
@@ -50,7 +44,7 @@ Deno.test("every command's help: summary, usage, every option with its descripti
     for (const sub of Object.keys(command.subcommands ?? {})) {
       assert.match(text, new RegExp(`\\nSubcommands:\\n(?: {2}.*\\n)*? {2}${sub}\\b`), name);
     }
-    if (!EXAMPLES_PENDING.has(name)) {
+    {
       const examples = command.examples ?? [];
       assert.ok(examples.length >= 2, `${name} has ${examples.length} examples`);
       assert.ok(
