@@ -510,19 +510,20 @@ Deno.test({
 
 Deno.test({
   name:
-    "login openai --timeout 2 with nobody submitting: the page says time is up, the CLI exits 2 'Timed out', the port is closed, nothing is stored",
+    "login openai --timeout 5 with nobody submitting: the page says time is up, the CLI exits 2 'Timed out', the port is closed, nothing is stored",
   ignore: !chromiumAvailable,
   ...BROWSER_TEST,
   async fn() {
     await using h = await newHome();
     await withBrowser(async (browser) => {
-      const child = spawnLogin(["login", "openai", "--timeout", "2"], { home: h.home });
+      // 5 s: time enough for a loaded machine to open the page before the form closes.
+      const child = spawnLogin(["login", "openai", "--timeout", "5"], { home: h.home });
       try {
         const form = await waitForForm(child);
-        assert.match(child.stderr(), /Waiting for the form\.\.\. 0:0[12] left/);
+        assert.match(child.stderr(), /Waiting for the form\.\.\. 0:0[1-5] left/);
         const page = await browser.newPage();
         await page.goto(form.url);
-        await page.locator("#expired-note").waitFor({ state: "visible", timeout: 5000 });
+        await page.locator("#expired-note").waitFor({ state: "visible", timeout: 10_000 });
         assert.equal(
           await page.getByRole("button", { name: "Continue" }).isDisabled(),
           true,
@@ -530,7 +531,7 @@ Deno.test({
         );
 
         const r = await child.done();
-        assertExit(r, 2, "login openai --timeout 2");
+        assertExit(r, 2, "login openai --timeout 5");
         assert.match(r.stderr, /^error: Timed out/m);
         assert.equal(await portAccepts(form.port), false, "the form's port is closed");
         await assertNoOpenAi(h, "after the timeout");

@@ -21,6 +21,7 @@ const TREE = [
   "storage",
   "providers",
   "proxy",
+  "runtime",
   "scripts",
 ];
 
