@@ -533,9 +533,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         if (!HOP_BY_HOP.has(name)) headers[name] = value;
       }
       res.writeHead(response.statusCode!, response.statusMessage, headers);
-      // Send the head now: an event stream's client waits for it before the first event.
-      res.flushHeaders();
       stream(response, res, response.headers["content-length"], () => res.destroy());
+      // The head goes out with the first body bytes, one write instead of two (a separate write of
+      // the head cost an eighth of the proxy's time). A response whose body is not there by the
+      // next turn of the event loop (an event stream that waits before its first event) gets its
+      // head now: its client waits for it.
+      const flush = setImmediate(() => {
+        if (!res.writableEnded && !res.destroyed) res.flushHeaders();
+      });
+      response.once("data", () => clearImmediate(flush));
+      response.once("end", () => clearImmediate(flush));
     });
     let failed = false;
     const fail = (error: unknown) => {

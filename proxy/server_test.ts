@@ -73,6 +73,18 @@ function upstreamHandler(seen: Seen[], timeline: Timeline, released: Promise<voi
       authorization: req.headers.get("authorization"),
     });
     if (url.pathname === "/v1/slow") await released;
+    if (url.pathname === "/v1/late-event") {
+      // The head goes first and the one event only once the client has the head: a proxy that
+      // held the head back until the first body bytes would deliver neither.
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          await timeline.reached("received head");
+          controller.enqueue(new TextEncoder().encode("data: late\n\n"));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    }
     if (url.pathname === "/v1/sse") {
       // Each event is sent only once the client has received the one before: a proxy that
       // buffered the stream would never deliver event 1, and the client's timeout would fail.
@@ -396,6 +408,26 @@ Deno.test("an event stream arrives event by event, not when the upstream has fin
         "received 3",
       ]);
       assert.equal(f.seen[0]?.authorization, REAL);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("an event stream's head reaches the client before its first event is sent", async () => {
+  await withProxy(async (f) => {
+    const client = Deno.createHttpClient({
+      proxy: { url: f.proxy.url, basicAuth: { username: "authsome", password: f.secret } },
+      caCerts: [proxyCa.certPem],
+    });
+    try {
+      const response = await fetch(`https://api.acme.test:${f.acmePort}/v1/late-event`, {
+        client,
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.headers.get("content-type"), "text/event-stream");
+      f.timeline.push("received head");
+      assert.equal(await response.text(), "data: late\n\n");
     } finally {
       client.close();
     }
