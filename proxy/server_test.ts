@@ -139,7 +139,7 @@ async function withProxy(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const proxy = await startProxy({
     secret,
     ca: proxyCa,
-    shouldIntercept: (host) => host === "api.acme.test" || host === "down.test",
+    shouldIntercept: (host) => ["api.acme.test", "down.test", "impostor.test"].includes(host),
     headersFor: (request) => {
       if (request.path === "/v1/expired") {
         return Promise.reject(
@@ -431,6 +431,25 @@ Deno.test("an event stream's head reaches the client before its first event is s
     } finally {
       client.close();
     }
+  });
+});
+
+Deno.test("an upstream whose trusted certificate names another host gets 502 and no request", async () => {
+  await withProxy(async (f) => {
+    // impostor.test is decrypted and leads to the acme server, whose certificate (from a trusted
+    // CA) names api.acme.test only.
+    const result = await curl([
+      "--proxy",
+      f.proxyUrl,
+      "--cacert",
+      f.proxyCaFile,
+      "-w",
+      "%{http_code}",
+      `https://impostor.test:${f.acmePort}/v1/x`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^authsome proxy: upstream failed: .*impostor\.test.*\n502$/);
+    assert.deepEqual(f.seen, [], "nothing reached the upstream");
   });
 });
 
