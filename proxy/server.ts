@@ -21,7 +21,7 @@ import net from "node:net";
 import type { Readable, Writable } from "node:stream";
 import tls from "node:tls";
 import { AuthsomeError } from "../errors.ts";
-import type { CertificateAuthority, LeafIssuer } from "./certs.ts";
+import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "./certs.ts";
 
 /**
  * What the proxy did with one request or tunnel, emitted once when its answer begins (a
@@ -623,6 +623,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     else tunnelThrough(socket, head, target, started);
   }
 
+  // A TLS context per host, made again only when the issuer hands out another leaf: making one
+  // parses the key and certificate (0.3-0.9 ms), on every CONNECT before.
+  const contexts = new Map<string, { certPem: string; context: tls.SecureContext }>();
+  function contextFor(host: string, leaf: LeafCertificate): tls.SecureContext {
+    const cached = contexts.get(host);
+    if (cached?.certPem === leaf.certPem) return cached.context;
+    const context = tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
+    contexts.set(host, { certPem: leaf.certPem, context });
+    return context;
+  }
+
   async function intercept(socket: net.Socket, head: Buffer, tunnel: Tunnel, started: number) {
     let leaf;
     try {
@@ -639,7 +650,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     if (head.length > 0) socket.unshift(head);
     const tlsSocket = new tls.TLSSocket(socket, {
       isServer: true,
-      secureContext: tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem }),
+      secureContext: contextFor(tunnel.host, leaf),
     });
     track(tlsSocket);
     tunnels.set(tlsSocket, tunnel);
