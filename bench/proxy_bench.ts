@@ -53,6 +53,7 @@ if (Deno.env.get("AUTHSOME_BENCH_NS") !== "1") {
     args: ["-m", "sh", "-c", script, hosts, deno, "run", "-A", self, ...Deno.args],
     env: {
       AUTHSOME_BENCH_NS: "1",
+      AUTHSOME_BENCH_ONLY: Deno.env.get("AUTHSOME_BENCH_ONLY") ?? "",
       AUTHSOME_BENCH_CPU_PROF: Deno.env.get("AUTHSOME_BENCH_CPU_PROF") ?? "",
     },
   }).spawn().status;
@@ -251,7 +252,9 @@ interface Case {
   pid?: number;
 }
 const common = ["-s", "--http1.1", "--cacert", file("clients-ca.pem")];
-const cases: Case[] = [
+// AUTHSOME_BENCH_ONLY="authsome run,minimal pipe-through" keeps those cases (and direct).
+const only = (Deno.env.get("AUTHSOME_BENCH_ONLY") || undefined)?.split(",").map((n) => n.trim());
+const cases: Case[] = ([
   { name: "direct", args: ["-H", `x-acme-key: ${KEY}`] },
   ...(mitmdump
     ? [{
@@ -271,7 +274,7 @@ const cases: Case[] = [
     args: ["--proxy", `http://127.0.0.1:${minimal.port}`, "-H", `x-acme-key: ${PLACEHOLDER}`],
     pid: minimal.pid,
   },
-];
+] as Case[]).filter((c) => !only || c.name === "direct" || only.includes(c.name));
 
 /** One curl process making `count` requests in a row on one connection: per request, ms. */
 async function sequence(c: Case, count: number): Promise<number[]> {
