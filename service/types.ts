@@ -423,11 +423,14 @@ export interface AuthService {
     provider: string | undefined,
     options?: { connection?: string | undefined; format?: ExportFormat },
   ): Promise<{ vars: Record<string, string>; text: string }>;
-  /** Validates and installs a provider definition. */
+  /**
+   * Validates and installs a provider definition. `notice` names the fields of the Python
+   * original's format the file has that authsome ignores.
+   */
   registerProvider(
     definition: unknown,
     options?: { force?: boolean; source?: string },
-  ): Promise<LoadedProvider>;
+  ): Promise<LoadedProvider & { notice?: string }>;
   /** Removes a user provider definition. */
   removeProvider(name: string): Promise<{ restoredBundled: boolean }>;
   /**
