@@ -239,7 +239,7 @@ export async function withStoredVault<T>(
 
 /** The `acme` provider definition (pkce, confidential client from ACME_CLIENT_*) of the test server. */
 export function acmeDefinition(
-  server: Pick<AuthServer, "issuer">,
+  server: Pick<AuthServer, "origin">,
   overrides: Record<string, unknown> = {},
 ) {
   return {
@@ -249,10 +249,10 @@ export function acmeDefinition(
     flow: "pkce",
     api_url: "api.acme.test",
     oauth: {
-      authorization_url: `${server.issuer}/auth`,
-      token_url: `${server.issuer}/token`,
-      revocation_url: `${server.issuer}/token/revocation`,
-      device_authorization_url: `${server.issuer}/device/auth`,
+      authorization_url: `${server.origin}/auth`,
+      token_url: `${server.origin}/token`,
+      revocation_url: `${server.origin}/token/revocation`,
+      device_authorization_url: `${server.origin}/device/auth`,
       scopes: ["openid", "read", "write"],
       client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
     },
