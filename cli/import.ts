@@ -31,8 +31,7 @@ export const IMPORT_COMMANDS: Record<string, Command> = {
       "AUTHSOME_PYTHON_MASTER_KEY or AUTHSOME_MASTER_KEY first.",
     ],
     optionHelp: {
-      profile: "the original's profile to read (default: its default_profile, else default)",
-      force: "replace connections, clients, defaults and providers that exist here already",
+      force: "Replace connections, clients, defaults and providers that exist here already",
     },
     examples: [
       "authsome import python",

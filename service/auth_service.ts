@@ -28,7 +28,6 @@ import {
   refuseChangeAsIdentity,
   removeIdentity,
 } from "./identities.ts";
-import { importPython } from "./import_python.ts";
 import { login } from "./login.ts";
 import { registerProvider, removeProvider } from "./provider_files.ts";
 import { revoke } from "./revoke.ts";
@@ -120,7 +119,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     },
     registerProvider: (definition, opts) => change(() => registerProvider(ctx, definition, opts)),
     removeProvider: (name) => change(() => removeProvider(ctx, name)),
-    importPython: (opts) => change(() => importPython(ctx, opts)),
+    importPython: (opts) =>
+      change(async () => (await import("./import_python.ts")).importPython(ctx, opts)),
     run: (command, opts = {}) => run(ctx, command, { ...opts, as: opts.as ?? ctx.identity }),
     whoami: () => whoami(ctx),
     vaults: async () => ({

@@ -15,6 +15,8 @@ import { AuthsomeError } from "../errors.ts";
 import { legacyNotice } from "../providers/legacy.ts";
 import type { IgnoredField } from "../providers/legacy.ts";
 import { fillBaseUrl, parseProvider, type ProviderDefinition } from "../providers/schema.ts";
+import { fromBase64 } from "../runtime/bytes.ts";
+import { runtime } from "../runtime/runtime.ts";
 import { audited, clientKey, connKey, providerKey, type ServiceContext } from "./context.ts";
 import type { ClientRecord, ConnectionRecord, ConnectionStatus, ProviderState } from "./types.ts";
 
@@ -110,9 +112,9 @@ export async function importPython(
 async function readConfig(source: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await Deno.readTextFile(joinPath(source, "config.json"));
+    text = await runtime.readTextFile(joinPath(source, "config.json"));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
+    if (runtime.failure(error) === "not-found") return {};
     throw unreadable(joinPath(source, "config.json"), error);
   }
   try {
@@ -128,7 +130,7 @@ async function readConfig(source: string): Promise<Record<string, unknown>> {
 async function profilesOf(source: string): Promise<string[]> {
   const names: string[] = [];
   try {
-    for await (const entry of Deno.readDir(joinPath(source, "profiles"))) {
+    for (const entry of await runtime.readDir(joinPath(source, "profiles"))) {
       if (entry.isDirectory) names.push(entry.name);
     }
   } catch { /* no profiles folder */ }
@@ -160,9 +162,9 @@ async function sourceKey(
   let fileText: string | undefined;
   if (mode !== "keyring") {
     try {
-      fileText = await Deno.readTextFile(keyFile);
+      fileText = await runtime.readTextFile(keyFile);
     } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw unreadable(keyFile, error);
+      if (runtime.failure(error) !== "not-found") throw unreadable(keyFile, error);
     }
   }
   if (fileText !== undefined && (fromEnv === undefined || mode === "local_key")) {
@@ -191,9 +193,9 @@ async function sourceKey(
 }
 
 async function aesKey(value: unknown, where: string): Promise<CryptoKey> {
-  let raw: Uint8Array | undefined;
+  let raw: Uint8Array<ArrayBuffer> | undefined;
   try {
-    raw = typeof value === "string" ? Uint8Array.fromBase64(value) : undefined;
+    raw = typeof value === "string" ? fromBase64(value) : undefined;
   } catch {
     raw = undefined;
   }
@@ -202,19 +204,22 @@ async function aesKey(value: unknown, where: string): Promise<CryptoKey> {
       hint: "Use the key of the Python authsome (base64 of 32 bytes)",
     });
   }
-  return await crypto.subtle.importKey("raw", raw as Uint8Array<ArrayBuffer>, "AES-GCM", false, [
+  return await crypto.subtle.importKey("raw", raw, "AES-GCM", false, [
     "decrypt",
   ]);
 }
 
 /** The kv rows, read from a private copy of the store (and its WAL) opened read-only. */
 async function readRows(storePath: string): Promise<Array<{ key: string; value: string }>> {
-  const dir = await Deno.makeTempDir({ prefix: "authsome-import-" });
+  // The runtime module has no temporary folders or copies; node:fs has them on every runtime.
+  const fs = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await fs.mkdtemp(joinPath(tmpdir(), "authsome-import-"));
   try {
-    await Deno.chmod(dir, 0o700);
+    await runtime.chmod(dir, 0o700);
     const copy = joinPath(dir, "store.db");
-    await Deno.copyFile(storePath, copy);
-    if (await isFile(`${storePath}-wal`)) await Deno.copyFile(`${storePath}-wal`, `${copy}-wal`);
+    await fs.copyFile(storePath, copy);
+    if (await isFile(`${storePath}-wal`)) await fs.copyFile(`${storePath}-wal`, `${copy}-wal`);
     const { DatabaseSync } = await import("node:sqlite");
     let db: InstanceType<typeof DatabaseSync> | undefined;
     try {
@@ -231,7 +236,7 @@ async function readRows(storePath: string): Promise<Array<{ key: string; value: 
       db?.close();
     }
   } finally {
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await runtime.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
@@ -258,9 +263,9 @@ async function decryptRows(
     try {
       if (nonce === undefined || sealed === undefined || extra !== undefined) throw new Error();
       const plain = await crypto.subtle.decrypt(
-        { name: "AES-GCM", iv: Uint8Array.fromBase64(nonce) as Uint8Array<ArrayBuffer> },
+        { name: "AES-GCM", iv: fromBase64(nonce) },
         key,
-        Uint8Array.fromBase64(sealed) as Uint8Array<ArrayBuffer>,
+        fromBase64(sealed),
       );
       out.push({ key: row.key, value: JSON.parse(new TextDecoder().decode(plain)) });
       opened += 1;
@@ -289,11 +294,11 @@ async function importProviders(
   const dir = joinPath(source, "providers");
   const files: string[] = [];
   try {
-    for await (const entry of Deno.readDir(dir)) {
+    for (const entry of await runtime.readDir(dir)) {
       if (entry.isFile && entry.name.endsWith(".json")) files.push(entry.name);
     }
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
+    if (runtime.failure(error) === "not-found") return [];
     throw unreadable(dir, error);
   }
   const items: ImportItem[] = [];
@@ -305,7 +310,7 @@ async function importProviders(
         : { kind: "provider", provider: name, outcome, reason };
     let doc: unknown;
     try {
-      doc = JSON.parse(await Deno.readTextFile(joinPath(dir, file)));
+      doc = JSON.parse(await runtime.readTextFile(joinPath(dir, file)));
     } catch {
       items.push(item("skipped", "not valid JSON"));
       continue;
@@ -599,7 +604,7 @@ function isoOr<T extends string | null>(value: unknown, fallback: T): string | T
 
 async function isFile(path: string): Promise<boolean> {
   try {
-    return (await Deno.stat(path)).isFile;
+    return (await runtime.stat(path)).isFile;
   } catch {
     return false;
   }
