@@ -78,8 +78,11 @@ export interface Store extends StoreReader {
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T> | T): Promise<T>;
   /** Runs `fn` while holding the named lock (see guarantee 4). */
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
-  /** Releases the store's resources; the handle is unusable afterwards. */
-  close(): void;
+  /**
+   * Releases the store's resources; the handle is unusable afterwards. A server store returns a
+   * promise that resolves when its connections are closed.
+   */
+  close(): void | Promise<void>;
 }
 
 /** Compares two record keys by code unit, the order `keys()` returns. */
