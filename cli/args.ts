@@ -12,6 +12,7 @@ export const OPTIONS = {
   quiet: { type: "boolean", short: "q" },
   "no-color": { type: "boolean" },
   vault: { type: "string" },
+  store: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
   connection: { type: "string", short: "c" },
@@ -47,7 +48,15 @@ export type Values = {
 };
 
 /** Options every command takes. */
-export const GLOBAL: OptionName[] = ["json", "quiet", "no-color", "vault", "help", "version"];
+export const GLOBAL: OptionName[] = [
+  "json",
+  "quiet",
+  "no-color",
+  "vault",
+  "store",
+  "help",
+  "version",
+];
 
 /**
  * Parses argv against {@linkcode OPTIONS}: `--name value`, `--name=value`, `-c value`, boolean

@@ -99,7 +99,7 @@ export async function complete(
   if (previous === "--format") return startsWith(["env", "shell", "json"]);
   if (takesValue(previous)) return [];
   if (current.startsWith("-")) {
-    const global = ["json", "quiet", "no-color", "vault", "help"];
+    const global = ["json", "quiet", "no-color", "vault", "store", "help"];
     return startsWith([...spec.options, ...global].map((o) => `--${o}`));
   }
   const actions = ACTIONS[command];

@@ -60,7 +60,11 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     : typeof (envOption as EnvSource).get === "function"
     ? envOption as EnvSource
     : { get: (name) => (envOption as Record<string, string | undefined>)[name] };
-  const settings = resolveSettings(env, { home: options.home, vault: options.vault });
+  const settings = resolveSettings(env, {
+    home: options.home,
+    vault: options.vault,
+    store: options.store,
+  });
   const keyOptions: MasterKeyOptions = {
     home: settings.home,
     masterKey: settings.masterKey,
@@ -77,7 +81,7 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     }
     return loaded;
   };
-  const store = openHomeStore(settings.home);
+  const store = openHomeStore(settings.home, settings.store);
   return {
     settings,
     env,

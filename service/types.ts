@@ -276,6 +276,11 @@ export interface AuthServiceOptions {
   home?: string | undefined;
   /** Vault name; default `AUTHSOME_VAULT`, else `default`. */
   vault?: string | undefined;
+  /**
+   * A shared PostgreSQL store, `postgres://…`; default `AUTHSOME_STORE`, else the embedded store
+   * in the home folder.
+   */
+  store?: string | undefined;
   /** Environment to read settings and provider variables from; default `Deno.env`. */
   env?: EnvSource | Record<string, string | undefined> | undefined;
   /** Clock; default `() => new Date()`. */

@@ -6,6 +6,7 @@
  */
 import { joinPath } from "../config.ts";
 import type { MasterKey } from "./master_key.ts";
+import { openPostgresStore } from "./postgres_store.ts";
 import { openSqliteStore } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
 import { openVault, type Vault } from "./vault.ts";
@@ -15,7 +16,8 @@ import { listVaultsV1, migrateVaultV1 } from "./vault_v1.ts";
 export const STORE_FILE = "authsome.db";
 
 /**
- * Opens the embedded store of `home` (nothing is read or created until first use).
+ * Opens the store of `home`: the shared PostgreSQL store at `storeUrl` when given, else the
+ * embedded store in the home folder (nothing is read, created or connected until first use).
  *
  * @example
  * ```ts
@@ -26,7 +28,8 @@ export const STORE_FILE = "authsome.db";
  * store.close();
  * ```
  */
-export function openHomeStore(home: string): Store {
+export function openHomeStore(home: string, storeUrl?: string): Store {
+  if (storeUrl !== undefined) return openPostgresStore({ url: storeUrl });
   return openSqliteStore({ path: joinPath(home, STORE_FILE), lockDir: joinPath(home, "locks") });
 }
 
