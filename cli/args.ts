@@ -13,6 +13,7 @@ export const OPTIONS = {
   "no-color": { type: "boolean" },
   vault: { type: "string" },
   store: { type: "string" },
+  to: { type: "string" },
   help: { type: "boolean", short: "h" },
   version: { type: "boolean", short: "V" },
   connection: { type: "string", short: "c" },

@@ -14,6 +14,7 @@ import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
+import { STORE_COMMANDS } from "./store.ts";
 import { VERSION } from "./version.ts";
 
 /** Every command, by name. */
@@ -25,6 +26,7 @@ export const COMMANDS: Record<string, Command> = {
   ...RUN_COMMANDS,
   ...IDENTITY_COMMANDS,
   ...ADMIN_COMMANDS,
+  ...STORE_COMMANDS,
   ...COMPLETION_COMMANDS,
 };
 

@@ -13,6 +13,7 @@ import { listHomeVaults } from "../storage/home.ts";
 import { listConnections, listProviders, logout, setDefaultConnection } from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
+import { copyStoreTo, getStoreStatus } from "./store_admin.ts";
 import {
   allowedConnection,
   createIdentity,
@@ -101,6 +102,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
       all: await listHomeVaults(ctx.settings.home, ctx.store),
     }),
     doctor: () => doctor(ctx),
+    storeStatus: () => getStoreStatus(ctx),
+    copyStore: (to) => change(() => copyStoreTo(ctx, to)),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

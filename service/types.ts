@@ -9,6 +9,8 @@ import type { LoadedProvider } from "../providers/registry.ts";
 import type { AuthType, Flow } from "../providers/schema.ts";
 import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
+import type { StoreStatus } from "../storage/store_copy.ts";
+import type { StoreCopyResult } from "./store_admin.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry } from "../storage/audit.ts";
 
@@ -355,6 +357,13 @@ export interface AuthService {
   vaults(): Promise<{ current: string; exists: boolean; all: string[] }>;
   /** Health checks. */
   doctor(): Promise<DoctorCheck[]>;
+  /** The store in use: kind, location (never a password), vaults and their record counts. */
+  storeStatus(): Promise<StoreStatus>;
+  /**
+   * Copies every vault to another store (a `postgres://` URL, or a home folder for the embedded
+   * store), sealed records as they are, with the counts checked in the destination.
+   */
+  copyStore(to: string): Promise<StoreCopyResult>;
   /** The last `limit` audit entries (of one identity, when given). */
   auditLog(limit?: number, filter?: { identity?: string | undefined }): Promise<AuditEntry[]>;
   /** Creates an agent identity with its policy. */

@@ -35,11 +35,12 @@ export const PG_CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * The steps from each schema version to the next: `MIGRATIONS[n]` goes from version `n` to
- * `n + 1`, in one transaction.
+ * `n + 1`, in one transaction. The schema `authsome` itself is created before the first step
+ * unless an administrator created it (`CREATE SCHEMA` needs `CREATE` on the database even when
+ * the schema exists).
  */
 const MIGRATIONS: readonly string[] = [
-  `CREATE SCHEMA IF NOT EXISTS authsome;
-  CREATE TABLE authsome.meta (
+  `CREATE TABLE authsome.meta (
     name text PRIMARY KEY,
     value text NOT NULL
   );
@@ -149,6 +150,14 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
         await query("BEGIN", [], client);
         let now = await schemaVersion((text) => query(text, [], client));
         if (now > PG_SCHEMA_VERSION) throw newerSchema(location, now);
+        if (now === 0) {
+          const [schema] = await query<{ present: boolean }>(
+            "SELECT to_regnamespace('authsome') IS NOT NULL AS present",
+            [],
+            client,
+          );
+          if (schema?.present !== true) await query("CREATE SCHEMA authsome", [], client);
+        }
         for (; now < PG_SCHEMA_VERSION; now++) {
           await query(MIGRATIONS[now]!, [], client);
           await query(

@@ -134,6 +134,25 @@ Deno.test("postgres store: a wrong password, a missing database and a closed por
   }
 });
 
+Deno.test("postgres store: a user without CREATE on the database gets a clear error, and works in a schema made for it", async () => {
+  const db = await server.createDatabase();
+  const role = `limited_${db}`;
+  await server.psql(db, `CREATE ROLE ${role} LOGIN PASSWORD 'limited-pw'`);
+  const url = server.url(db).replace(`authsome:${PG_PASSWORD}`, `${role}:limited-pw`);
+  const f = handles(url);
+  try {
+    await assertStoreError(
+      f.open().transaction((tx) => tx.putHeader(header("default"))),
+      /^Cannot use the store .*: permission denied for database/,
+    );
+    await server.psql(db, `CREATE SCHEMA authsome AUTHORIZATION ${role}`);
+    await f.open().transaction((tx) => tx.putHeader(header("default")));
+    assert.deepEqual(await f.open().vaults(), ["default"]);
+  } finally {
+    await f.cleanup();
+  }
+});
+
 Deno.test("postgres store: the test server stops", async () => {
   await server[Symbol.asyncDispose]();
 });

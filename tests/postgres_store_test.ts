@@ -13,6 +13,7 @@ import { acmeDefinition, AUTHORIZATION_URL, deliver, spawnCli } from "./oauth/cl
 import { PG_PASSWORD, startPostgres } from "./support/postgres.ts";
 import { openPostgresStore } from "../storage/postgres_store.ts";
 import { openVault } from "../storage/vault.ts";
+import { openHomeStore } from "../storage/home.ts";
 import { importAesKey } from "../storage/crypto.ts";
 import { summarizeRecord } from "../service/summary.ts";
 
@@ -295,6 +296,91 @@ Deno.test("the server stopped while a refresh waits on the token endpoint: exit 
   assert.equal(after, before, "no record changed");
   ok(await f.cli(0, ["inspect", "acme"]), "inspect after the restart");
   ok(await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY), "a write after the restart");
+});
+
+Deno.test("store copy moves 10,000 connections from the embedded store to PostgreSQL and back, counted, sealed as they were", async () => {
+  await using f = await fleet(1);
+  await using back = await tempHome();
+  const home = f.homes[0]!;
+  const N = 10_000;
+  const store = openHomeStore(home);
+  const key = await importAesKey(Uint8Array.from(atob(MASTER_KEY), (c) => c.charCodeAt(0)));
+  const vault = openVault({
+    store,
+    name: "default",
+    masterKey: () => Promise.resolve({ source: "env" as const, key }),
+    summarize: summarizeRecord,
+  });
+  const now = new Date().toISOString();
+  await vault.update((tx) => {
+    for (let i = 0; i < N; i++) {
+      tx.set(`connection/openai/c${i}`, {
+        provider: "openai",
+        connection: `c${i}`,
+        auth_type: "api_key",
+        status: "connected",
+        created_at: now,
+        obtained_at: now,
+        expires_at: null,
+        scopes: [],
+        base_url: null,
+        api_url: ["api.openai.com"],
+        token_type: null,
+        account: null,
+        secrets: { api_key: `${OPENAI_KEY}${i}` },
+      });
+    }
+    tx.set("provider/openai", { default_connection: "c0" });
+  });
+  const sqliteRecords = (await store.keys("default", "")).length;
+  await store.close();
+  const embedded = { AUTHSOME_STORE: "" };
+  const withPassword = { PGPASSWORD: PG_PASSWORD };
+  const to = server.urlWithoutPassword(f.database);
+
+  const there = await f.cli(0, ["store", "copy", "--to", to, "--json"], undefined, {
+    ...embedded,
+    ...withPassword,
+  });
+  ok(there, "copy to PostgreSQL");
+  const report = JSON.parse(there.stdout);
+  assert.equal(report.records, sqliteRecords);
+  assert.deepEqual(report.vaults, [{ name: "default", records: sqliteRecords }]);
+  assert.equal(report.to, `postgres ${to}`);
+  const onPg = await f.cli(0, [
+    "get",
+    "openai",
+    "-c",
+    "c9876",
+    "--field",
+    "api_key",
+    "--show-secret",
+  ]);
+  assert.equal(onPg.stdout.trim(), `${OPENAI_KEY}9876`);
+  const count = await server.psql(f.database, "SELECT count(*) FROM authsome.records");
+  assert.equal(Number(count), sqliteRecords);
+
+  const again = await f.cli(0, ["store", "copy", "--to", to], undefined, {
+    ...embedded,
+    ...withPassword,
+  });
+  assertCleanError(again, 64, 'already has a vault "default"; nothing was copied');
+
+  const home2 = back.home;
+  const home2Result = await f.cli(0, ["store", "copy", "--to", home2, "--json"]);
+  ok(home2Result, "copy back to an embedded store");
+  assert.equal(JSON.parse(home2Result.stdout).records, sqliteRecords);
+  const status = await runCli(["store", "status", "--json"], {
+    home: home2,
+    env: { AUTHSOME_MASTER_KEY: MASTER_KEY },
+  });
+  ok(status, "status of the copy");
+  assert.deepEqual(JSON.parse(status.stdout).vaults, [{ name: "default", records: sqliteRecords }]);
+  const onSqlite = await runCli(["get", "openai", "--field", "api_key", "--show-secret"], {
+    home: home2,
+    env: { AUTHSOME_MASTER_KEY: MASTER_KEY },
+  });
+  assert.equal(onSqlite.stdout.trim(), `${OPENAI_KEY}0`, "the default survived both copies");
 });
 
 Deno.test("postgres CLI tests: the test server stops", async () => {
