@@ -440,6 +440,10 @@ async function runTransaction<T>(
  *   redactUrl("postgres://ada:s3cret@db:5432/authsome?sslmode=verify-full"),
  *   "postgres://ada@db:5432/authsome?sslmode=verify-full",
  * );
+ * assert.equal(
+ *   redactUrl("postgres://db/authsome?password=s3cret&sslrootcert=/etc/ca.pem"),
+ *   "postgres://db/authsome?sslrootcert=/etc/ca.pem",
+ * );
  * ```
  */
 export function redactUrl(url: string): string {
@@ -450,8 +454,11 @@ export function redactUrl(url: string): string {
     return "postgres://…";
   }
   parsed.password = "";
-  parsed.searchParams.delete("password");
-  return parsed.toString();
+  // The query is kept as written (not re-encoded), less any password parameter.
+  const query = parsed.search.slice(1).split("&")
+    .filter((part) => part !== "" && !/^password=/i.test(part));
+  parsed.search = "";
+  return parsed.toString() + (query.length > 0 ? `?${query.join("&")}` : "");
 }
 
 /** The password in the URL (decoded), or undefined. */

@@ -14,10 +14,11 @@ import { PG_PASSWORD, startPostgres } from "./support/postgres.ts";
 import { openPostgresStore } from "../storage/postgres_store.ts";
 import { openVault } from "../storage/vault.ts";
 import { openHomeStore } from "../storage/home.ts";
+import { createAuthService } from "../mod.ts";
 import { importAesKey } from "../storage/crypto.ts";
 import { summarizeRecord } from "../service/summary.ts";
 
-const server = await startPostgres();
+const server = await startPostgres({ tls: true });
 /** The fleet's master key (the same on every host). */
 const MASTER_KEY = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 7)));
 const OPENAI_KEY = "sk-test7777777777777777777777aaaa";
@@ -381,6 +382,57 @@ Deno.test("store copy moves 10,000 connections from the embedded store to Postgr
     env: { AUTHSOME_MASTER_KEY: MASTER_KEY },
   });
   assert.equal(onSqlite.stdout.trim(), `${OPENAI_KEY}0`, "the default survived both copies");
+});
+
+Deno.test("sslmode=verify-full: the server's certificate is checked against sslrootcert and the host name", async () => {
+  await using f = await fleet(1);
+  const tls = server.tls!;
+  const base = `postgres://tls_only@127.0.0.1:${server.port}/${f.database}`;
+  const env = (url: string) => ({ AUTHSOME_STORE: url, PGPASSWORD: PG_PASSWORD });
+  // The role is refused without TLS, so a login that works went over TLS.
+  assertCleanError(
+    await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY, env(base)),
+    10,
+    "refused the login",
+  );
+  const good = `${base}?sslmode=verify-full&sslrootcert=${tls.caFile}`;
+  ok(await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY, env(good)), "login over TLS");
+  const other = `${base}?sslmode=verify-full&sslrootcert=${tls.otherCaFile}`;
+  assertCleanError(
+    await f.cli(0, ["list"], undefined, env(other)),
+    10,
+    "Cannot connect securely to the store",
+  );
+  const wrongName = `postgres://tls_only@localhost:${server.port}/${f.database}` +
+    `?sslmode=verify-full&sslrootcert=${tls.caFile}`;
+  const r = await f.cli(0, ["list"], undefined, env(wrongName));
+  assertCleanError(r, 10, "Cannot connect securely to the store");
+  const got = await f.cli(
+    0,
+    ["get", "openai", "--field", "api_key", "--show-secret"],
+    undefined,
+    env(good),
+  );
+  assert.equal(got.stdout.trim(), OPENAI_KEY);
+});
+
+Deno.test("a long-lived library handle on one host serves the key another host replaced, at once", async () => {
+  await using f = await fleet(2);
+  ok(await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY), "login on host 0");
+  const auth = await createAuthService({
+    home: f.homes[1]!,
+    env: { AUTHSOME_STORE: f.url, AUTHSOME_MASTER_KEY: MASTER_KEY },
+  });
+  try {
+    assert.equal(await auth.getSecret("openai", "api_key"), OPENAI_KEY);
+    ok(
+      await f.cli(0, ["login", "openai", "--force", "--stdin"], `${OPENAI_KEY}new`),
+      "host 0 replaces the key",
+    );
+    assert.equal(await auth.getSecret("openai", "api_key"), `${OPENAI_KEY}new`);
+  } finally {
+    await auth.close();
+  }
 });
 
 Deno.test("postgres CLI tests: the test server stops", async () => {

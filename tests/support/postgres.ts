@@ -35,6 +35,12 @@ export interface PostgresServer {
   stop(): Promise<void>;
   /** Starts the stopped server again on the same port and data. */
   start(): Promise<void>;
+  /**
+   * With TLS on: the CA certificate that signed the server's certificate (for 127.0.0.1 only),
+   * and a CA that did not; the role `tls_only` (password {@linkcode PG_PASSWORD}) may log in over
+   * TLS only.
+   */
+  readonly tls: { caFile: string; otherCaFile: string } | undefined;
   /** Stops the server and removes its folder. */
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -98,7 +104,9 @@ wait "$pid"`;
  * const url = pg.url(await pg.createDatabase());
  * ```
  */
-export async function startPostgres(): Promise<PostgresServer> {
+export async function startPostgres(
+  options: { tls?: boolean } = {},
+): Promise<PostgresServer> {
   const bin = postgresBinDir();
   if (bin === undefined) {
     throw new Error("PostgreSQL is not installed (apt-get install postgresql; .ci/run does it)");
@@ -124,6 +132,16 @@ export async function startPostgres(): Promise<PostgresServer> {
     "--locale=C",
   ]);
   await Deno.remove(pwfile);
+  const tls = options.tls ? await makeCertificates(dir) : undefined;
+  if (tls !== undefined) {
+    // The first matching line wins: tls_only is refused without TLS.
+    const hba = await Deno.readTextFile(`${data}/pg_hba.conf`);
+    await Deno.writeTextFile(
+      `${data}/pg_hba.conf`,
+      "hostnossl all tls_only 127.0.0.1/32 reject\n" +
+        "hostssl all tls_only 127.0.0.1/32 scram-sha-256\n" + hba,
+    );
+  }
   const port = freePort();
   let child: Deno.ChildProcess | undefined;
   let stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
@@ -145,6 +163,14 @@ export async function startPostgres(): Promise<PostgresServer> {
       "max_connections=150",
       "-c",
       "shared_buffers=16MB",
+      ...(tls === undefined ? [] : [
+        "-c",
+        "ssl=on",
+        "-c",
+        `ssl_cert_file=${dir}/server.crt`,
+        "-c",
+        `ssl_key_file=${dir}/server.key`,
+      ]),
     ]);
     child = new Deno.Command("sh", {
       args: ["-c", WATCHDOG, "sh", cmd, ...args],
@@ -201,8 +227,12 @@ export async function startPostgres(): Promise<PostgresServer> {
     ]);
 
   await start();
+  if (tls !== undefined) {
+    await psql("postgres", `CREATE ROLE tls_only LOGIN SUPERUSER PASSWORD '${PG_PASSWORD}'`);
+  }
   return {
     port,
+    tls,
     url,
     urlWithoutPassword: (database = "postgres") =>
       `postgres://${PG_USER}@127.0.0.1:${port}/${database}`,
@@ -219,4 +249,69 @@ export async function startPostgres(): Promise<PostgresServer> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** A CA, a server certificate it signs for 127.0.0.1 (IP only), and a second, unrelated CA. */
+async function makeCertificates(dir: string): Promise<{ caFile: string; otherCaFile: string }> {
+  const openssl = async (...args: string[]) => {
+    const out = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" })
+      .output();
+    if (!out.success) {
+      throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  };
+  const ca = (name: string) =>
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-keyout",
+      `${dir}/${name}.key`,
+      "-out",
+      `${dir}/${name}.crt`,
+    );
+  await ca("test-ca");
+  await ca("other-ca");
+  await openssl(
+    "req",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-subj",
+    "/CN=127.0.0.1",
+    "-keyout",
+    `${dir}/server.key`,
+    "-out",
+    `${dir}/server.csr`,
+  );
+  await Deno.writeTextFile(`${dir}/san.ext`, "subjectAltName=IP:127.0.0.1\n");
+  await openssl(
+    "x509",
+    "-req",
+    "-in",
+    `${dir}/server.csr`,
+    "-CA",
+    `${dir}/test-ca.crt`,
+    "-CAkey",
+    `${dir}/test-ca.key`,
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-extfile",
+    `${dir}/san.ext`,
+    "-out",
+    `${dir}/server.crt`,
+  );
+  await Deno.chmod(`${dir}/server.key`, 0o600);
+  return { caFile: `${dir}/test-ca.crt`, otherCaFile: `${dir}/other-ca.crt` };
 }
