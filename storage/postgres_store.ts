@@ -112,7 +112,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
     if (pool !== undefined) return pool;
     const { Pool } = await driver();
     if (pool !== undefined) return pool;
-    pool = new Pool({ ...config, max: 10, idleTimeoutMillis: 5_000, allowExitOnIdle: true });
+    pool = new Pool({ ...config, max: 4, idleTimeoutMillis: 5_000, allowExitOnIdle: true });
     // An idle connection the server closes must not crash the process; the next query reconnects.
     pool.on("error", () => {});
     return pool;
@@ -148,7 +148,7 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       await query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [SCHEMA_LOCK], client);
       try {
         await query("BEGIN", [], client);
-        let now = await schemaVersion((text) => query(text, [], client));
+        let now = await schemaVersionInTransaction((text) => query(text, [], client));
         if (now > PG_SCHEMA_VERSION) throw newerSchema(location, now);
         if (now === 0) {
           const [schema] = await query<{ present: boolean }>(
@@ -280,16 +280,33 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
 
 type Query = <R extends QueryResultRow>(text: string, values?: unknown[]) => Promise<R[]>;
 
-/** The schema version in the database; 0 when there is no `authsome` schema yet. */
-async function schemaVersion(query: Query): Promise<number> {
+/**
+ * The same inside a transaction, where a failed statement would abort it: asks the catalog
+ * first.
+ */
+async function schemaVersionInTransaction(query: Query): Promise<number> {
   const [present] = await query<{ present: boolean }>(
     "SELECT to_regclass('authsome.meta') IS NOT NULL AS present",
   );
-  if (present?.present !== true) return 0;
-  const [row] = await query<{ value: string }>(
-    "SELECT value FROM authsome.meta WHERE name = 'schema_version'",
-  );
-  return Number(row?.value ?? 0);
+  return present?.present === true ? await schemaVersion(query) : 0;
+}
+
+/**
+ * The schema version in the database; 0 when there is no `authsome` schema (or table) yet. One
+ * round trip when the schema is there.
+ */
+async function schemaVersion(query: Query): Promise<number> {
+  try {
+    const [row] = await query<{ value: string }>(
+      "SELECT value FROM authsome.meta WHERE name = 'schema_version'",
+    );
+    return Number(row?.value ?? 0);
+  } catch (error) {
+    // 3F000: no schema authsome; 42P01: no table authsome.meta.
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    if (code === "3F000" || code === "42P01") return 0;
+    throw error;
+  }
 }
 
 function newerSchema(location: string, version: number): AuthsomeError {
