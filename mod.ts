@@ -52,6 +52,7 @@ export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry } from "./storage/audit.ts";
 export type { CopiedVault, CopyReport, StoreStatus } from "./storage/store_copy.ts";
 export type { StoreCopyResult } from "./service/store_admin.ts";
+export type { SharedAuditEntry } from "./storage/store.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

@@ -13,7 +13,7 @@ import { listHomeVaults } from "../storage/home.ts";
 import { listConnections, listProviders, logout, setDefaultConnection } from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
-import { copyStoreTo, getStoreStatus } from "./store_admin.ts";
+import { copyStoreTo, fleetAuditLog, getStoreStatus } from "./store_admin.ts";
 import {
   allowedConnection,
   createIdentity,
@@ -104,6 +104,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     doctor: () => doctor(ctx),
     storeStatus: () => getStoreStatus(ctx),
     copyStore: (to) => change(() => copyStoreTo(ctx, to)),
+    fleetAuditLog: (limit = 50) => fleetAuditLog(ctx, limit),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

@@ -145,6 +145,8 @@ async function audit(
     entry.error = error instanceof AuthsomeError ? error.code : "UNEXPECTED" satisfies ErrorCode;
   }
   await appendAudit(ctx.settings.home, entry);
+  // A shared store also keeps the fleet's trail; the local log above has the entry either way.
+  await ctx.store.appendAudit?.(entry).catch(() => {});
 }
 
 /** The record key of a connection. */

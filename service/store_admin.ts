@@ -13,6 +13,7 @@ import {
   type StoreStatus,
   storeStatus,
 } from "../storage/store_copy.ts";
+import type { SharedAuditEntry } from "../storage/store.ts";
 import { audited, type ServiceContext } from "./context.ts";
 
 /** What `store copy` did, with where from and where to (never a password). */
@@ -21,6 +22,29 @@ export interface StoreCopyResult extends CopyReport {
   from: string;
   /** The destination: kind and location. */
   to: string;
+}
+
+/**
+ * The last `limit` audit entries of every host sharing the store (each with its host name),
+ * oldest first. Only a shared (PostgreSQL) store keeps them.
+ *
+ * @example
+ * ```ts ignore
+ * for (const { host, entry } of await fleetAuditLog(ctx, 20)) console.log(host, entry.action);
+ * ```
+ */
+export async function fleetAuditLog(
+  ctx: ServiceContext,
+  limit: number,
+): Promise<SharedAuditEntry[]> {
+  if (ctx.store.readAudit === undefined) {
+    throw new AuthsomeError(
+      "USAGE",
+      `The ${ctx.store.kind} store keeps no audit entries of other hosts`,
+      { hint: "Use authsome log for this host's entries, or a shared store (AUTHSOME_STORE)" },
+    );
+  }
+  return await ctx.store.readAudit(limit);
 }
 
 /**

@@ -10,6 +10,7 @@ import type { AuthType, Flow } from "../providers/schema.ts";
 import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
 import type { StoreStatus } from "../storage/store_copy.ts";
+import type { SharedAuditEntry } from "../storage/store.ts";
 import type { StoreCopyResult } from "./store_admin.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry } from "../storage/audit.ts";
@@ -364,6 +365,11 @@ export interface AuthService {
    * store), sealed records as they are, with the counts checked in the destination.
    */
   copyStore(to: string): Promise<StoreCopyResult>;
+  /**
+   * The last `limit` (default 50) audit entries of every host sharing the store, with their host
+   * names, oldest first; only a shared (PostgreSQL) store keeps them (else `USAGE`).
+   */
+  fleetAuditLog(limit?: number): Promise<SharedAuditEntry[]>;
   /** The last `limit` audit entries (of one identity, when given). */
   auditLog(limit?: number, filter?: { identity?: string | undefined }): Promise<AuditEntry[]>;
   /** Creates an agent identity with its policy. */

@@ -23,11 +23,18 @@ import type { Client, ClientConfig, Pool, PoolClient, QueryResultRow } from "pg"
 import { AuthsomeError } from "../errors.ts";
 import type { Sealed } from "./crypto.ts";
 import type { KeySource } from "./master_key.ts";
-import type { LockOptions, Store, StoreReader, StoreTransaction, VaultHeader } from "./store.ts";
+import type {
+  LockOptions,
+  SharedAuditEntry,
+  Store,
+  StoreReader,
+  StoreTransaction,
+  VaultHeader,
+} from "./store.ts";
 import { compareKeys } from "./store.ts";
 
 /** The schema version this code reads and writes (`authsome.meta`, `schema_version`). */
-export const PG_SCHEMA_VERSION = 1;
+export const PG_SCHEMA_VERSION = 2;
 /** How long a write waits for another host's write before giving up (`lock_timeout`). */
 export const PG_WRITE_WAIT_MS = 15_000;
 /** How long connecting may take before the server counts as unreachable. */
@@ -59,6 +66,11 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (vault, key)
   );
   INSERT INTO authsome.meta (name, value) VALUES ('schema_version', '0');`,
+  `CREATE TABLE authsome.audit (
+    id bigserial PRIMARY KEY,
+    host text NOT NULL,
+    entry jsonb NOT NULL
+  );`,
 ];
 
 /** Advisory lock names (hashed by the server with `hashtextextended`). */
@@ -131,15 +143,16 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
   };
 
   /**
-   * Whether the schema is there (at this version); with `create`, creates or upgrades it first.
-   * A newer version is refused.
+   * Whether the schema is there (at this version): an older one is upgraded first, an absent one
+   * created only with `create`. A newer version is refused.
    */
   const ensureSchema = async (create: boolean): Promise<boolean> => {
     if (schemaReady) return true;
     const version = await schemaVersion((text) => query(text));
     if (version === PG_SCHEMA_VERSION) return schemaReady = true;
     if (version > PG_SCHEMA_VERSION) throw newerSchema(location, version);
-    if (!create) return false;
+    // An absent schema is created by the first write; an older one is upgraded at once.
+    if (version === 0 && !create) return false;
     const client = await connectPooled();
     let broken: unknown;
     try {
@@ -233,6 +246,22 @@ export function openPostgresStore(options: PostgresStoreOptions): Store {
       } finally {
         client.release(broken as Error | undefined);
       }
+    },
+    async appendAudit(entry: object) {
+      await ensureSchema(true);
+      const { hostname } = await import("node:os");
+      await query("INSERT INTO authsome.audit (host, entry) VALUES ($1, $2)", [
+        hostname(),
+        JSON.stringify(entry),
+      ]);
+    },
+    async readAudit(limit: number): Promise<SharedAuditEntry[]> {
+      if (limit <= 0 || !await ensureSchema(false)) return [];
+      const rows = await query<{ host: string; entry: Record<string, unknown> }>(
+        "SELECT host, entry FROM authsome.audit ORDER BY id DESC LIMIT $1",
+        [limit],
+      );
+      return rows.reverse().map((row) => ({ host: row.host, entry: row.entry }));
     },
     async withLock<T>(name: string, fn: () => Promise<T>, lockOptions: LockOptions = {}) {
       const { Client } = await driver();

@@ -89,7 +89,7 @@ Deno.test("postgres store: a schema newer than this code is refused (exit 10) an
     const store = f.open();
     await assertStoreError(
       store.get("default", "x"),
-      /schema version 99 is newer than this authsome reads \(1\)/,
+      /schema version 99 is newer than this authsome reads \(2\)/,
     );
     await assertStoreError(
       store.transaction((tx) => tx.putHeader(header("other"))),
@@ -151,6 +151,39 @@ Deno.test("postgres store: a user without CREATE on the database gets a clear er
   } finally {
     await f.cleanup();
   }
+});
+
+Deno.test("postgres store: a version-1 schema is upgraded to version 2 by the first use, records kept", async () => {
+  const db = await server.createDatabase();
+  await server.psql(
+    db,
+    `CREATE SCHEMA authsome;
+     CREATE TABLE authsome.meta (name text PRIMARY KEY, value text NOT NULL);
+     CREATE TABLE authsome.vaults (name text COLLATE "C" PRIMARY KEY, key_source text NOT NULL,
+       key_id text NOT NULL, data_key_nonce text NOT NULL, data_key text NOT NULL);
+     CREATE TABLE authsome.records (vault text COLLATE "C" NOT NULL REFERENCES authsome.vaults (name),
+       key text COLLATE "C" NOT NULL, nonce text NOT NULL, ciphertext text NOT NULL,
+       PRIMARY KEY (vault, key));
+     INSERT INTO authsome.meta VALUES ('schema_version', '1');
+     INSERT INTO authsome.vaults VALUES ('default', 'env', 'k1', 'bm9uY2U=', 'd3JhcHBlZA==');
+     INSERT INTO authsome.records VALUES ('default', 'provider/openai', 'bg==', 'Yw==');`,
+  );
+  const f = handles(server.url(db));
+  try {
+    const store = f.open();
+    assert.deepEqual(await store.get("default", "provider/openai"), {
+      nonce: "bg==",
+      ciphertext: "Yw==",
+    });
+    await store.appendAudit!({ action: "login", vault: "default" });
+    assert.deepEqual((await store.readAudit!(10)).map((e) => e.entry.action), ["login"]);
+  } finally {
+    await f.cleanup();
+  }
+  assert.equal(
+    (await server.psql(db, "SELECT value FROM authsome.meta WHERE name = 'schema_version'")).trim(),
+    String(PG_SCHEMA_VERSION),
+  );
 });
 
 Deno.test("postgres store: the test server stops", async () => {

@@ -249,13 +249,13 @@ Deno.test("an unreachable server, a wrong password and a newer schema are one-li
 
   await server.psql(
     f.database,
-    "UPDATE authsome.meta SET value = '2' WHERE name = 'schema_version'",
+    "UPDATE authsome.meta SET value = '3' WHERE name = 'schema_version'",
   );
   const newer = await f.cli(0, ["get", "openai"]);
-  assertCleanError(newer, 10, "its schema version 2 is newer than this authsome reads (1)");
+  assertCleanError(newer, 10, "its schema version 3 is newer than this authsome reads (2)");
   await server.psql(
     f.database,
-    "UPDATE authsome.meta SET value = '1' WHERE name = 'schema_version'",
+    "UPDATE authsome.meta SET value = '2' WHERE name = 'schema_version'",
   );
   ok(await f.cli(0, ["get", "openai"]), "the store is as it was");
 });
@@ -433,6 +433,35 @@ Deno.test("a long-lived library handle on one host serves the key another host r
   } finally {
     await auth.close();
   }
+});
+
+Deno.test("store log shows the audit entries of every host with its host name; log shows this host's only", async () => {
+  await using f = await fleet(2);
+  ok(await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY), "login on host 0");
+  ok(
+    await f.cli(1, ["login", "openai", "--connection", "work", "--stdin"], OPENAI_KEY),
+    "login on host 1",
+  );
+  const shared = await f.cli(1, ["store", "log", "--json"]);
+  ok(shared, "store log");
+  const entries = (JSON.parse(shared.stdout) as {
+    entries: Array<{ host: string; entry: { action: string; connection?: string } }>;
+  }).entries.filter((e) => e.entry.action === "login");
+  assert.deepEqual(entries.map((e) => e.entry.connection), ["default", "work"]);
+  assert.ok(entries.every((e) => e.host === Deno.hostname()), JSON.stringify(entries));
+  assert.ok(!shared.stdout.includes(OPENAI_KEY));
+  const local = await f.cli(1, ["log", "--json"]);
+  const mine =
+    (JSON.parse(local.stdout) as { entries: Array<{ action: string; connection?: string }> })
+      .entries.filter((e) => e.action === "login");
+  assert.deepEqual(mine.map((e) => e.connection), ["work"]);
+  const text = await f.cli(0, ["store", "log", "-n", "1"]);
+  assert.match(
+    text.stdout,
+    new RegExp(`host=${Deno.hostname()}  login  openai/work  vault=default  ok`),
+  );
+  const embedded = await f.cli(0, ["store", "log"], undefined, { AUTHSOME_STORE: "" });
+  assertCleanError(embedded, 64, "The sqlite store keeps no audit entries of other hosts");
 });
 
 Deno.test("postgres CLI tests: the test server stops", async () => {
