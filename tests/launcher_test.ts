@@ -20,6 +20,7 @@ const TREE = [
   "storage",
   "providers",
   "proxy",
+  "runtime",
   "scripts",
 ];
 
