@@ -8,8 +8,8 @@
  * readable by the test process. (`runuser -u postgres` does not work in this sandbox: `/` is
  * mode 0700, so no other user can execute anything.) As another user, it runs as that user.
  *
- * The server runs under a small shell that stops it (fast shutdown) when its standard input
- * closes, so a test process killed midway leaves no server behind.
+ * A watcher stops the server (fast shutdown) when the test process is gone, so a test process
+ * that ends without stopping it (a filtered run, a kill) leaves no server behind.
  *
  * @module
  */
@@ -88,11 +88,15 @@ async function runChecked(program: string, args: string[], env: Record<string, s
   return text;
 }
 
-/** The shell that runs the server and stops it when its stdin closes (or a line arrives). */
+/**
+ * The shell that runs the server until it stops, with a watcher (a process of its own, so it
+ * outlives this shell if the test runner kills it) that stops the server (fast shutdown) once
+ * the test process `$OWNER` is gone.
+ */
 const WATCHDOG = `"$@" </dev/null >>"$PG_LOG" 2>&1 &
 pid=$!
-read -r _ || true
-kill -INT "$pid" 2>/dev/null
+( while kill -0 "$OWNER" 2>/dev/null && kill -0 "$pid" 2>/dev/null; do sleep 0.5; done
+  kill -INT "$pid" 2>/dev/null ) </dev/null >/dev/null 2>&1 &
 wait "$pid"`;
 
 /**
@@ -144,7 +148,6 @@ export async function startPostgres(
   }
   const port = freePort();
   let child: Deno.ChildProcess | undefined;
-  let stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
 
   const start = async () => {
     if (child !== undefined) throw new Error("the test server already runs");
@@ -174,12 +177,11 @@ export async function startPostgres(
     ]);
     child = new Deno.Command("sh", {
       args: ["-c", WATCHDOG, "sh", cmd, ...args],
-      env: { PG_LOG: `${dir}/server.log` },
-      stdin: "piped",
+      env: { PG_LOG: `${dir}/server.log`, OWNER: String(Deno.pid) },
+      stdin: "null",
       stdout: "null",
       stderr: "null",
     }).spawn();
-    stdin = child.stdin.getWriter();
     for (let i = 0;; i++) {
       const ready = await new Deno.Command(`${bin}/pg_isready`, {
         args: ["-q", "-h", "127.0.0.1", "-p", String(port), "-U", PG_USER],
@@ -199,7 +201,9 @@ export async function startPostgres(
     if (child === undefined) return;
     const running = child;
     child = undefined;
-    await stdin?.close().catch(() => {});
+    // The postmaster's pid is the first line of postmaster.pid (same pid namespace).
+    const pid = Number((await Deno.readTextFile(`${data}/postmaster.pid`)).split("\n")[0]);
+    Deno.kill(pid, "SIGINT");
     await running.status;
   };
 
