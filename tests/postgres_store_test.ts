@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { assertCleanError, type CliResult, runCli, tempHome } from "./helpers.ts";
+import { assertCleanError, type CliResult, ROOT, runCli, tempHome } from "./helpers.ts";
 import { startAuthServer } from "./oauth/server.ts";
 import { acmeDefinition, AUTHORIZATION_URL, deliver, spawnCli } from "./oauth/cli_flow.ts";
 import { PG_PASSWORD, startPostgres } from "./support/postgres.ts";
@@ -462,6 +462,41 @@ Deno.test("store log shows the audit entries of every host with its host name; l
   );
   const embedded = await f.cli(0, ["store", "log"], undefined, { AUTHSOME_STORE: "" });
   assertCleanError(embedded, 64, "The sqlite store keeps no audit entries of other hosts");
+});
+
+Deno.test("the library under Node 24 and Bun reads the PostgreSQL store the Deno CLI wrote", async () => {
+  await using f = await fleet(1);
+  ok(await f.cli(0, ["login", "openai", "--stdin"], OPENAI_KEY), "login");
+  const program = join(f.homes[0]!, "..", "program.mjs");
+  await Deno.writeTextFile(
+    program,
+    `const { createAuthService } = await import(${JSON.stringify(join(ROOT, "mod.ts"))});
+const auth = await createAuthService();
+const status = await auth.storeStatus();
+console.log(JSON.stringify({ kind: status.kind, key: await auth.getSecret("openai", "api_key") }));
+await auth.close();`,
+  );
+  for (const runtime of ["node", "bun"]) {
+    const r = await new Deno.Command(join(ROOT, "node_modules", ".bin", runtime), {
+      args: [program],
+      clearEnv: true,
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        AUTHSOME_HOME: f.homes[0]!,
+        AUTHSOME_STORE: f.url,
+        AUTHSOME_MASTER_KEY: MASTER_KEY,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(r.stderr);
+    assert.equal(r.code, 0, `${runtime}: ${stderr}`);
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), {
+      kind: "postgres",
+      key: OPENAI_KEY,
+    });
+  }
 });
 
 Deno.test("postgres CLI tests: the test server stops", async () => {
