@@ -84,10 +84,12 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     }
     refuseInRunChild(name, values, io.env);
     const out = new Output(io, json, values.quiet === true);
+    const store = storeOption(values.store);
     const service = async () => {
       const { createAuthService } = await import("./mod.ts");
       return auth ??= await createAuthService({
         vault: values.vault,
+        store,
         env: io.env,
         onNotice: (message) => out.note(message),
       });
@@ -129,6 +131,26 @@ async function completeWords(words: string[], io: CliIO): Promise<number> {
   } finally {
     await auth?.close();
   }
+}
+
+/**
+ * The `--store` URL, refused when it holds a password: other processes can read the command
+ * line (the password belongs in AUTHSOME_STORE, PGPASSWORD or ~/.pgpass).
+ */
+function storeOption(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  let password = false;
+  try {
+    const parsed = new URL(url);
+    password = parsed.password !== "" || parsed.searchParams.has("password");
+  } catch { /* checked (and refused) with the settings */ }
+  if (password) {
+    throw usage(
+      "--store must not hold a password: other processes can read the command line",
+      "Put the password in PGPASSWORD or ~/.pgpass, or the whole URL in AUTHSOME_STORE",
+    );
+  }
+  return url;
 }
 
 /** `Unknown command "X"`, with the nearest command name when one is close. */

@@ -32,6 +32,11 @@ export interface Settings {
    * write or refresh before giving up (default 15 s for writes, 60 s for refreshes).
    */
   lockTimeoutMs?: number | undefined;
+  /**
+   * The shared store's `postgres://` URL (`--store`, `AUTHSOME_STORE`), or undefined for the
+   * embedded store in the home folder. May hold a password: never show it (see `redactUrl`).
+   */
+  store: string | undefined;
 }
 
 /** Environment variables authsome reads, with what each does (shown by the README and `--help`). */
@@ -45,6 +50,7 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
     "Seconds to wait for another authsome process's write (default 15) or refresh (60)",
   AUTHSOME_PYTHON_MASTER_KEY:
     "import python: base64 key of the Python authsome's store, when it has no master.key",
+  AUTHSOME_STORE: "postgres:// URL of a shared PostgreSQL store (unset: the embedded store)",
   NO_COLOR: "Turns off colour when not empty, like --no-color",
   FORCE_COLOR: "Colour even when stderr is not a terminal (not when 0; NO_COLOR wins)",
   CLICOLOR_FORCE: "The same as FORCE_COLOR",
@@ -88,7 +94,8 @@ export function checkName(
  */
 export function resolveSettings(
   env: EnvSource,
-  options: { home?: string | undefined; vault?: string | undefined } = {},
+  options: { home?: string | undefined; vault?: string | undefined; store?: string | undefined } =
+    {},
 ): Settings {
   let home = options.home ?? nonEmpty(env.get("AUTHSOME_HOME"));
   if (home === undefined) {
@@ -110,6 +117,7 @@ export function resolveSettings(
     masterKey: nonEmpty(env.get("AUTHSOME_MASTER_KEY")),
     passphrase: nonEmpty(env.get("AUTHSOME_PASSPHRASE")),
     lockTimeoutMs: lockTimeout(nonEmpty(env.get("AUTHSOME_LOCK_TIMEOUT"))),
+    store: checkStoreUrl(options.store ?? nonEmpty(env.get("AUTHSOME_STORE"))),
   };
 }
 
@@ -127,6 +135,41 @@ function lockTimeout(value: string | undefined): number | undefined {
     );
   }
   return Math.round(seconds * 1000);
+}
+
+/**
+ * Checks a store URL: `postgres://` or `postgresql://`. The value is never repeated in the
+ * message, since it may hold a password.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkStoreUrl } from "./config.ts";
+ * assert.equal(checkStoreUrl("postgres://db/authsome"), "postgres://db/authsome");
+ * assert.throws(() => checkStoreUrl("mysql://db/authsome"), /must be a postgres:\/\/ URL/);
+ * ```
+ */
+export function checkStoreUrl(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  let valid = /^postgres(ql)?:\/\//i.test(url);
+  if (valid) {
+    try {
+      new URL(url);
+    } catch {
+      valid = false;
+    }
+  }
+  if (!valid) {
+    throw new AuthsomeError(
+      "USAGE",
+      "The store must be a postgres:// URL (from --store or AUTHSOME_STORE)",
+      {
+        hint:
+          "Example: postgres://authsome@db.internal:5432/authsome?sslmode=verify-full; unset AUTHSOME_STORE for the embedded store",
+      },
+    );
+  }
+  return url;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -66,6 +66,9 @@ export type {
   BackupSummary,
   RestoreResult,
 } from "./service/backup.ts";
+export type { CopiedVault, CopyReport, StoreStatus } from "./storage/store_copy.ts";
+export type { StoreCopyResult } from "./service/store_admin.ts";
+export type { SharedAuditEntry } from "./storage/store.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

@@ -171,6 +171,18 @@ export const OPTIONS = {
     description: "The Python authsome's profile to read",
     default: "its default_profile, else default",
   },
+  store: {
+    type: "string",
+    value: "URL",
+    description: "A postgres:// URL of a shared store, without a password (use PGPASSWORD or " +
+      "~/.pgpass)",
+    default: "$AUTHSOME_STORE, else the embedded store in the home folder",
+  },
+  to: {
+    type: "string",
+    value: "TARGET",
+    description: "Where to (see the command's own description)",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */
@@ -181,7 +193,15 @@ export type Values = {
 };
 
 /** Options every command takes. */
-export const GLOBAL: OptionName[] = ["json", "quiet", "no-color", "vault", "help", "version"];
+export const GLOBAL: OptionName[] = [
+  "json",
+  "quiet",
+  "no-color",
+  "vault",
+  "store",
+  "help",
+  "version",
+];
 
 /**
  * Parses argv against {@linkcode OPTIONS}: `--name value`, `--name=value`, `-c value`, boolean

@@ -18,6 +18,7 @@ import { RUN_COMMANDS } from "./run.ts";
 import { SCAN_COMMANDS } from "./scan.ts";
 import { BACKUP_COMMANDS } from "./backup.ts";
 import { STATUS_COMMANDS } from "./status.ts";
+import { STORE_COMMANDS } from "./store.ts";
 import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
 
@@ -33,6 +34,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ["Backup", BACKUP_COMMANDS],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],
+  ["Shared store", STORE_COMMANDS],
   ["Shell", COMPLETION_COMMANDS],
 ];
 

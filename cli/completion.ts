@@ -110,7 +110,7 @@ export async function complete(
   if (valueOf?.values) return startsWith(valueOf.values);
   if (takesValue(previous)) return [];
   if (current.startsWith("-")) {
-    const global = ["json", "quiet", "no-color", "vault", "help"];
+    const global = ["json", "quiet", "no-color", "vault", "store", "help"];
     return startsWith([...spec.options, ...global].map((o) => `--${o}`));
   }
   const actions = spec.subcommands ? Object.keys(spec.subcommands) : ACTIONS[command];

@@ -83,6 +83,9 @@ Deno.test("the overview lists every command under a group, the global options an
   }
   assert.match(text, /\nConnections:\n {2}login /);
   assert.match(text, /\nAgent identities:\n {2}identity /);
-  assert.match(text, /--quiet \(-q\) {2}--no-color {2}--vault NAME {2}--help \(-h\)/);
+  assert.match(
+    text,
+    /--quiet \(-q\) {2}--no-color {2}--vault NAME {2}--store URL {2}--help \(-h\)/,
+  );
   assert.match(text, /\n {2}AUTHSOME_HOME +Home folder/);
 });

@@ -20,6 +20,7 @@ import {
 } from "./connections.ts";
 import { createContext } from "./context.ts";
 import { doctor, whoami } from "./doctor.ts";
+import { copyStoreTo, fleetAuditLog, getStoreStatus } from "./store_admin.ts";
 import {
   allowedConnection,
   createIdentity,
@@ -133,6 +134,9 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     importScanned: (opts) => importScanned(ctx, opts),
     backup: (opts) => backupHome(ctx, opts),
     restore: (opts) => restoreHome(ctx, opts),
+    storeStatus: () => getStoreStatus(ctx),
+    copyStore: (to) => change(() => copyStoreTo(ctx, to)),
+    fleetAuditLog: (limit = 50) => fleetAuditLog(ctx, limit),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

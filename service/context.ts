@@ -75,7 +75,11 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     : typeof (envOption as EnvSource).get === "function"
     ? envOption as EnvSource
     : { get: (name) => (envOption as Record<string, string | undefined>)[name] };
-  const settings = resolveSettings(env, { home: options.home, vault: options.vault });
+  const settings = resolveSettings(env, {
+    home: options.home,
+    vault: options.vault,
+    store: options.store,
+  });
   const keyOptions: MasterKeyOptions = {
     home: settings.home,
     masterKey: settings.masterKey,
@@ -95,6 +99,7 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
   const notice = options.onNotice ?? (() => {});
   const storePath = joinPath(settings.home, STORE_FILE);
   const store = openHomeStore(settings.home, {
+    storeUrl: settings.store,
     busyTimeoutMs: settings.lockTimeoutMs ?? BUSY_TIMEOUT_MS,
     onWait: () =>
       notice(`Waiting for another authsome process that is writing the store (${storePath})…`),
@@ -168,6 +173,8 @@ async function audit(
     entry.error = error instanceof AuthsomeError ? error.code : "UNEXPECTED" satisfies ErrorCode;
   }
   await appendAudit(ctx.settings.home, entry);
+  // A shared store also keeps the fleet's trail; the local log above has the entry either way.
+  await ctx.store.appendAudit?.(entry).catch(() => {});
 }
 
 /** The record key of a connection. */

@@ -7,6 +7,7 @@ import { joinPath } from "../config.ts";
 import { runtime } from "../runtime/runtime.ts";
 import { listHomeVaults } from "../storage/home.ts";
 import { readTextIfExists } from "../storage/files.ts";
+import { storeStatus } from "../storage/store_copy.ts";
 import { describeKeySource, KEY_FILE, loadMasterKey } from "../storage/master_key.ts";
 import type { ServiceContext } from "./context.ts";
 import type { DoctorCheck } from "./types.ts";
@@ -68,6 +69,10 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
       );
     }
     return `${settings.home} (0700)`;
+  });
+  await check("store", async () => {
+    const s = await storeStatus(ctx.store);
+    return `${s.kind} ${s.location} (${s.vaults.length} vault(s), answered in ${s.elapsed_ms} ms)`;
   });
   await check("master key", async () => {
     const described = describeKeySource(keyOptions);

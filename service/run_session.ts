@@ -58,6 +58,9 @@ export async function run(
   // The variables of every provider authsome holds a connection for are removed from the
   // child's environment (and become placeholders); other variables are the user's own.
   const credentialVars = new Set<string>();
+  // The shared store's URL may hold its password, and PGPASSWORD is then the store's.
+  credentialVars.add("AUTHSOME_STORE");
+  if (ctx.settings.store !== undefined) credentialVars.add("PGPASSWORD");
   for (const def of defs.values()) {
     if (!withConnections.has(def.name)) continue;
     for (const names of Object.values(def.export.env)) {

@@ -10,6 +10,9 @@ import type { LoadedProvider } from "../providers/registry.ts";
 import type { AuthType, Flow } from "../providers/schema.ts";
 import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
+import type { StoreStatus } from "../storage/store_copy.ts";
+import type { SharedAuditEntry } from "../storage/store.ts";
+import type { StoreCopyResult } from "./store_admin.ts";
 import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry, AuditFilter } from "../storage/audit.ts";
 import type { ScanImport, ScanReport } from "./scan.ts";
@@ -355,6 +358,11 @@ export interface AuthServiceOptions {
   home?: string | undefined;
   /** Vault name; default `AUTHSOME_VAULT`, else `default`. */
   vault?: string | undefined;
+  /**
+   * A shared PostgreSQL store, `postgres://…`; default `AUTHSOME_STORE`, else the embedded store
+   * in the home folder.
+   */
+  store?: string | undefined;
   /** Environment to read settings and provider variables from; default `Deno.env`. */
   env?: EnvSource | Record<string, string | undefined> | undefined;
   /** Clock; default `() => new Date()`. */
@@ -475,6 +483,18 @@ export interface AuthService {
   ): Promise<RestoreResult>;
   /** Imports the keys `scan` finds only in the environment or different from the vault. */
   importScanned(options: { dir: string; connection?: string | undefined }): Promise<ScanImport[]>;
+  /** The store in use: kind, location (never a password), vaults and their record counts. */
+  storeStatus(): Promise<StoreStatus>;
+  /**
+   * Copies every vault to another store (a `postgres://` URL, or a home folder for the embedded
+   * store), sealed records as they are, with the counts checked in the destination.
+   */
+  copyStore(to: string): Promise<StoreCopyResult>;
+  /**
+   * The last `limit` (default 50) audit entries of every host sharing the store, with their host
+   * names, oldest first; only a shared (PostgreSQL) store keeps them (else `USAGE`).
+   */
+  fleetAuditLog(limit?: number): Promise<SharedAuditEntry[]>;
   /** The last `limit` audit entries (only those matching `filter`, when given). */
   auditLog(limit?: number, filter?: AuditFilter): Promise<AuditEntry[]>;
   /** Creates an agent identity with its policy. */

@@ -6,6 +6,7 @@
  */
 import { joinPath } from "../config.ts";
 import type { MasterKey } from "./master_key.ts";
+import { openPostgresStore } from "./postgres_store.ts";
 import { openSqliteStore, type SqliteStoreOptions } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
 import { openVault, type Vault } from "./vault.ts";
@@ -15,8 +16,9 @@ import { listVaultsV1, migrateVaultV1 } from "./vault_v1.ts";
 export const STORE_FILE = "authsome.db";
 
 /**
- * Opens the embedded store of `home` (nothing is read or created until first use); `options`
- * say how a write waits for another process's.
+ * Opens the store of `home`: the shared PostgreSQL store at `options.storeUrl` when given, else
+ * the embedded store in the home folder (nothing is read, created or connected until first use);
+ * the other `options` say how a write to the embedded store waits for another process's.
  *
  * @example
  * ```ts
@@ -29,10 +31,12 @@ export const STORE_FILE = "authsome.db";
  */
 export function openHomeStore(
   home: string,
-  options: Omit<SqliteStoreOptions, "path" | "lockDir"> = {},
+  options: Omit<SqliteStoreOptions, "path" | "lockDir"> & { storeUrl?: string | undefined } = {},
 ): Store {
+  const { storeUrl, ...sqlite } = options;
+  if (storeUrl !== undefined) return openPostgresStore({ url: storeUrl });
   return openSqliteStore({
-    ...options,
+    ...sqlite,
     path: joinPath(home, STORE_FILE),
     lockDir: joinPath(home, "locks"),
   });

@@ -64,6 +64,14 @@ export interface StoreTransaction extends StoreReader {
 /** After how long a process that waits for another (a lock, a write) says so: 1 s. */
 export const NOTICE_AFTER_MS = 1000;
 
+/** An audit entry kept by a shared store. */
+export interface SharedAuditEntry {
+  /** The name of the host that wrote it (`os.hostname()`). */
+  host: string;
+  /** The entry as the host wrote it to its own audit log. */
+  entry: Record<string, unknown>;
+}
+
 /** Options of {@linkcode Store.withLock}. */
 export interface LockOptions {
   /**
@@ -118,10 +126,20 @@ export interface Store extends StoreReader {
   vaults(): Promise<string[]>;
   /** Runs `fn` as one atomic, serializable transaction; its writes commit when it resolves. */
   transaction<T>(fn: (tx: StoreTransaction) => Promise<T> | T): Promise<T>;
+  /**
+   * A store shared by several hosts (PostgreSQL) also keeps every host's audit entries, with
+   * the host's name: appends one (the entry holds names and flags only, never a secret).
+   */
+  appendAudit?(entry: object): Promise<void>;
+  /** The last `limit` shared audit entries, oldest first, each with the host that wrote it. */
+  readAudit?(limit: number): Promise<SharedAuditEntry[]>;
   /** Runs `fn` while holding the named lock (see guarantee 4). */
   withLock<T>(name: string, fn: () => Promise<T>, options?: LockOptions): Promise<T>;
-  /** Releases the store's resources; the handle is unusable afterwards. */
-  close(): void;
+  /**
+   * Releases the store's resources; the handle is unusable afterwards. A server store returns a
+   * promise that resolves when its connections are closed.
+   */
+  close(): void | Promise<void>;
 }
 
 /** Compares two record keys by code unit, the order `keys()` returns. */

@@ -213,7 +213,8 @@ export function testStoreContract(kind: string, fixture: () => Promise<StoreFixt
       await held;
       events.push("first out");
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first holder is in (a server store needs a connection first) before the second asks.
+    while (!events.includes("first in")) await new Promise((resolve) => setTimeout(resolve, 10));
     const second = b.withLock("default/refresh/acme/work", () => {
       events.push("second in");
       return Promise.resolve();

@@ -134,7 +134,7 @@ Deno.test("identity and provider help list their subcommands; the overview group
   assert.match(top, /\nProviders:\n {2}provider +Manage provider definitions\n/);
   assert.match(
     top,
-    /\n {2}--json {2}--quiet \(-q\) {2}--no-color {2}--vault NAME {2}--help \(-h\) {2}--version \(-v\)\n/,
+    /\n {2}--json {2}--quiet \(-q\) {2}--no-color {2}--vault NAME {2}--store URL {2}--help \(-h\) {2}--version \(-v\)\n/,
   );
   assert.match(top, /\nEnvironment:\n {2}AUTHSOME_HOME +Home folder/);
 });
