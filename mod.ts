@@ -61,6 +61,8 @@ export type {
   BackupSummary,
   RestoreResult,
 } from "./service/backup.ts";
+export type { RekeyOptions, RekeyResult } from "./service/rekey.ts";
+export type { KeySource } from "./storage/master_key.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

@@ -146,6 +146,17 @@ export const OPTIONS = {
     description:
       "Protect (or open) the backup with a passphrase: AUTHSOME_BACKUP_PASSPHRASE, else typed at a terminal",
   },
+  to: {
+    type: "string",
+    value: "SOURCE",
+    description: "The key source to move to",
+    default: "the source in use",
+    values: ["file", "passphrase", "env"],
+  },
+  records: {
+    type: "boolean",
+    description: "Also a new data key per vault, every record sealed again",
+  },
   merge: { type: "boolean", description: "Keep what the home holds; report what differs" },
   "into-empty": {
     type: "boolean",

@@ -16,6 +16,7 @@ import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
 import { SCAN_COMMANDS } from "./scan.ts";
 import { BACKUP_COMMANDS } from "./backup.ts";
+import { REKEY_COMMANDS } from "./rekey.ts";
 import { STATUS_COMMANDS } from "./status.ts";
 import { commandHelp, overview } from "./help.ts";
 import { VERSION } from "./version.ts";
@@ -29,7 +30,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
   ["Keys you already have", SCAN_COMMANDS],
-  ["Backup", BACKUP_COMMANDS],
+  ["Backup and keys", { ...BACKUP_COMMANDS, ...REKEY_COMMANDS }],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],
   ["Shell", COMPLETION_COMMANDS],

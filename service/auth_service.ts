@@ -35,6 +35,7 @@ import { checkConnections } from "./status.ts";
 import { run } from "./run_session.ts";
 import { importScanned, scanCredentials } from "./scan.ts";
 import { backupHome, restoreHome } from "./backup.ts";
+import { rekeyHome } from "./rekey.ts";
 import {
   exportValues,
   getAccessToken,
@@ -131,6 +132,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     importScanned: (opts) => importScanned(ctx, opts),
     backup: (opts) => backupHome(ctx, opts),
     restore: (opts) => restoreHome(ctx, opts),
+    rekey: (opts = {}) => rekeyHome(ctx, opts),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),
