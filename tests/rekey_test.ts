@@ -380,3 +380,44 @@ Deno.test(`kill -9 during rekey, ${ROUNDS} rounds with ${CONNECTIONS} connection
   console.log(`rekey kill rounds: ${JSON.stringify(tally)}, uncut rekey ${span.toFixed(0)} ms`);
   assert.equal(tally.old + tally.new, ROUNDS);
 });
+
+Deno.test("the next command settles what a killed rekey left: committed → the new key, not committed → the old", async () => {
+  await using t = await tempHome();
+  const home = t.home;
+  await filledHome(home);
+  const expected = await view(home);
+  const oldKeyFile = await Deno.readTextFile(join(home, "master.key"));
+  assert.equal((await runCli(["rekey"], { home })).code, 0);
+  const newKeyFile = await Deno.readTextFile(join(home, "master.key"));
+  const db = new DatabaseSync(join(home, "authsome.db"), { readOnly: true });
+  const { data_key_nonce: nonce } = db.prepare(
+    "SELECT data_key_nonce FROM vaults WHERE name = 'default'",
+  ).get() as { data_key_nonce: string };
+  db.close();
+  const sideFile = (commitNonce: string, text: string) =>
+    JSON.stringify({
+      version: 1,
+      from: "file",
+      to: "file",
+      write: { file: "master.key", text },
+      remove: [],
+      commit: { vault: "default", nonce: commitNonce },
+    });
+
+  // Killed after the commit: the headers are new, the old key file is still in place.
+  await Deno.writeTextFile(join(home, "master.key"), oldKeyFile, { mode: 0o600 });
+  await Deno.writeTextFile(join(home, "rekey.next"), sideFile(nonce, newKeyFile), { mode: 0o600 });
+  assert.deepEqual(await view(home), expected);
+  assert.equal(await Deno.readTextFile(join(home, "master.key")), newKeyFile);
+  assert.equal(await exists(join(home, "rekey.next")), false);
+
+  // Killed before the commit: the side file names a header that never committed (and a key
+  // that opens nothing).
+  const unused = oldKeyFile.replace(/"key": "[^"]+"/, `"key": "${K1}"`);
+  await Deno.writeTextFile(join(home, "rekey.next"), sideFile("AAAAAAAAAAAAAAAA", unused), {
+    mode: 0o600,
+  });
+  assert.deepEqual(await view(home), expected);
+  assert.equal(await Deno.readTextFile(join(home, "master.key")), newKeyFile);
+  assert.equal(await exists(join(home, "rekey.next")), false);
+});
