@@ -76,9 +76,10 @@ export interface RekeyStoreOptions {
  * import { openVault } from "./vault.ts";
  * import { rekeyStore } from "./rekey.ts";
  * const store = createMemoryStore();
- * const from = { source: "env" as const, key: await importAesKey(randomBytes(32)) };
- * const to = { source: "file" as const, key: await importAesKey(randomBytes(32)) };
- * const vault = (key: typeof from) => openVault({ store, name: "v", masterKey: () => Promise.resolve(key) });
+ * import type { MasterKey } from "./master_key.ts";
+ * const from: MasterKey = { source: "env", key: await importAesKey(randomBytes(32)) };
+ * const to: MasterKey = { source: "file", key: await importAesKey(randomBytes(32)) };
+ * const vault = (key: MasterKey) => openVault({ store, name: "v", masterKey: () => Promise.resolve(key) });
  * await vault(from).update((tx) => tx.set("provider/openai", { default_connection: "work" }));
  * await rekeyStore(store, { vaults: ["v"], from, to, records: true, beforeCommit: () => Promise.resolve() });
  * assert.deepEqual(await vault(to).get("provider/openai"), { default_connection: "work" });
