@@ -290,15 +290,43 @@ Deno.test("rekey refuses what it could not keep, and a key that does not open th
 });
 
 const ROUNDS = Number(Deno.env.get("AUTHSOME_REKEY_ROUNDS") ?? 20);
+/** Rounds of the test that moves between the key file and a passphrase (PBKDF2 makes them slower). */
+const SWITCH_ROUNDS = Math.max(2, Math.round(ROUNDS / 3));
 const CONNECTIONS = Number(Deno.env.get("AUTHSOME_REKEY_CONNECTIONS") ?? 200);
 const PROVIDERS = ["ahrefs", "apollo", "ashby", "beehiiv", "brevo"];
 const secretOf = (i: number) => `sk-crash-${String(i).padStart(8, "0")}-abcdefghijklmnop`;
 
+/** Logs in {@linkcode CONNECTIONS} connections through the library (key file source). */
+async function fillConnections(home: string): Promise<void> {
+  const auth = await createAuthService({ home, env: {} });
+  for (let i = 0; i < CONNECTIONS; i++) {
+    await auth.login(PROVIDERS[i % PROVIDERS.length]!, {
+      connection: `c${i}`,
+      readFields: () => Promise.resolve({ api_key: secretOf(i) }),
+    });
+  }
+  await auth.close();
+}
+
+/** `status --json` opens every connection record: all of them there and readable. */
+async function assertAllReadable(home: string, env: Record<string, string>, round: number) {
+  const status = await runCli(["status", "--json"], { home, env });
+  assert.equal(status.code, 0, `round ${round}: ${status.stderr}`);
+  const checks = JSON.parse(status.stdout).connections as Array<{ result: string }>;
+  assert.equal(checks.length, CONNECTIONS, `round ${round}: records lost`);
+  assert.ok(checks.every((c) => c.result === "ok"), `round ${round}: an unreadable record`);
+}
+
 /** Runs `rekey` and kills it with SIGKILL after `delayMs` (it may finish first). */
-async function rekeyKilled(home: string, args: string[], delayMs: number): Promise<boolean> {
+async function rekeyKilled(
+  home: string,
+  args: string[],
+  delayMs: number,
+  env: Record<string, string> = {},
+): Promise<boolean> {
   const child = new Deno.Command(LAUNCHER, {
     args: ["rekey", ...args],
-    env: cliEnv(home),
+    env: cliEnv(home, env),
     clearEnv: true,
     stdout: "null",
     stderr: "piped",
@@ -313,23 +341,19 @@ async function rekeyKilled(home: string, args: string[], delayMs: number): Promi
 Deno.test(`kill -9 during rekey, ${ROUNDS} rounds with ${CONNECTIONS} connections: one key opens every record`, async () => {
   await using t = await tempHome();
   const home = t.home;
-  const auth = await createAuthService({ home, env: {} });
-  for (let i = 0; i < CONNECTIONS; i++) {
-    await auth.login(PROVIDERS[i % PROVIDERS.length]!, {
-      connection: `c${i}`,
-      readFields: () => Promise.resolve({ api_key: secretOf(i) }),
-    });
-  }
-  await auth.close();
+  await fillConnections(home);
   // How long an uncut rekey takes here, so that the kills fall all over it (after the start-up).
-  let start = performance.now();
-  assert.equal(await rekeyKilled(home, ["--records"], 60_000), false);
-  const span = performance.now() - start;
+  const uncut: number[] = [];
+  for (const args of [["--records"], [], ["--records"]]) {
+    const start = performance.now();
+    assert.equal(await rekeyKilled(home, args, 60_000), false);
+    uncut.push(performance.now() - start);
+  }
+  const span = uncut.sort((a, b) => a - b)[1]!;
   const tally = { killed: 0, old: 0, new: 0, finishedByNext: 0, discardedByNext: 0 };
   for (let round = 0; round < ROUNDS; round++) {
     const oldKey = await keyOfFile(home);
     const args = round % 2 === 0 ? [] : ["--records"];
-    start = performance.now();
     if (await rekeyKilled(home, args, span * (0.3 + 0.8 * Math.random()))) tally.killed++;
     // What the killed process left: the side file holds the new key when it got that far.
     const pending = await Deno.readTextFile(join(home, "rekey.next")).catch(() => undefined);
@@ -420,4 +444,60 @@ Deno.test("the next command settles what a killed rekey left: committed → the 
   assert.deepEqual(await view(home), expected);
   assert.equal(await Deno.readTextFile(join(home, "master.key")), newKeyFile);
   assert.equal(await exists(join(home, "rekey.next")), false);
+});
+
+Deno.test(`kill -9 while moving between the key file and a passphrase, ${SWITCH_ROUNDS} rounds: one source, one key`, async () => {
+  await using t = await tempHome();
+  const home = t.home;
+  await fillConnections(home);
+  const probe = ["get", "ahrefs", "-c", "c0", "--field", "api_key", "--show-secret"];
+  const withP1 = { AUTHSOME_PASSPHRASE: P1 };
+  const uncut: number[] = [];
+  for (
+    const [args, env] of [[["--to", "passphrase"], { AUTHSOME_NEW_PASSPHRASE: P1 }], [[
+      "--to",
+      "file",
+    ], withP1], [["--to", "passphrase"], { AUTHSOME_NEW_PASSPHRASE: P1 }]] as const
+  ) {
+    const start = performance.now();
+    assert.equal(await rekeyKilled(home, [...args], 60_000, env), false);
+    uncut.push(performance.now() - start);
+  }
+  const span = uncut.sort((a, b) => a - b)[1]!;
+  const tally = { killed: 0, moved: 0, stayed: 0 };
+  for (let round = 0; round < SWITCH_ROUNDS; round++) {
+    const wasPassphrase = await exists(join(home, "passphrase.json"));
+    const old = await Deno.readTextFile(
+      join(home, wasPassphrase ? "passphrase.json" : "master.key"),
+    );
+    const [args, env] = wasPassphrase
+      ? [["--to", "file"], withP1]
+      : [["--to", "passphrase"], { AUTHSOME_NEW_PASSPHRASE: P1 }];
+    if (await rekeyKilled(home, args, span * (0.3 + 0.8 * Math.random()), env)) tally.killed++;
+
+    // Any command that loads the key settles first, even one run with the wrong source.
+    await runCli(["status"], { home });
+    assert.equal(await exists(join(home, "rekey.next")), false, `round ${round}: side file left`);
+    const isPassphrase = await exists(join(home, "passphrase.json"));
+    assert.notEqual(
+      isPassphrase,
+      await exists(join(home, "master.key")),
+      `round ${round}: exactly one of master.key and passphrase.json`,
+    );
+    await assertAllReadable(home, isPassphrase ? withP1 : {}, round);
+    if (isPassphrase === wasPassphrase) {
+      tally.stayed++;
+      continue;
+    }
+    tally.moved++;
+    // The old source's key is refused.
+    if (wasPassphrase) {
+      await Deno.writeTextFile(join(home, "passphrase.json"), old);
+      await refused(home, withP1, probe);
+      await Deno.remove(join(home, "passphrase.json"));
+    } else {
+      await refused(home, { AUTHSOME_MASTER_KEY: JSON.parse(old).key }, probe);
+    }
+  }
+  console.log(`key-source kill rounds: ${JSON.stringify(tally)}, uncut ${span.toFixed(0)} ms`);
 });
