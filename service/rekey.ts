@@ -185,7 +185,7 @@ async function newKey(
   if (options.newMasterKey === undefined) {
     throw new AuthsomeError(
       "USAGE",
-      "rekey --to env needs the new key in AUTHSOME_NEW_MASTER_KEY: authsome cannot keep a key in your environment",
+      "rekey to a key in AUTHSOME_MASTER_KEY needs the new key in AUTHSOME_NEW_MASTER_KEY: authsome cannot keep a key in your environment",
       {
         hint:
           'Run: export AUTHSOME_NEW_MASTER_KEY="$(openssl rand -base64 32)"; then rekey, then set AUTHSOME_MASTER_KEY to it',

@@ -257,6 +257,13 @@ Deno.test("rekey refuses what it could not keep, and a key that does not open th
     ],
     [["--to", "passphrase"], {}, 64, "there is no terminal to type it", "AUTHSOME_NEW_PASSPHRASE"],
     [["--to", "passphrase"], { AUTHSOME_NEW_PASSPHRASE: "short" }, 65, "shorter than 8", "longer"],
+    [
+      [],
+      { AUTHSOME_MASTER_KEY: K1 },
+      64,
+      "needs the new key in AUTHSOME_NEW_MASTER_KEY",
+      "openssl",
+    ],
     [["--to", "keyring"], {}, 64, 'Unknown key source "keyring"', "--to env"],
     [["--to", "file"], { AUTHSOME_MASTER_KEY: K1 }, 10, "Cannot open vault", "whoami"],
     [
@@ -331,7 +338,13 @@ async function rekeyKilled(
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  const timer = setTimeout(() => child.kill("SIGKILL"), delayMs);
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It finished in the same instant.
+    }
+  }, delayMs);
   const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
   clearTimeout(timer);
   if (status.signal !== "SIGKILL") assert.equal(status.code, 0, stderr);
