@@ -45,6 +45,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   AUTHSOME_NEW_MASTER_KEY: "The new base64 32-byte key of 'rekey --to env'",
   AUTHSOME_LOCK_TIMEOUT:
     "Seconds to wait for another authsome process's write (default 15) or refresh (60)",
+  AUTHSOME_PYTHON_MASTER_KEY:
+    "import python: base64 key of the Python authsome's store, when it has no master.key",
   NO_COLOR: "Turns off colour when not empty, like --no-color",
   FORCE_COLOR: "Colour even when stderr is not a terminal (not when 0; NO_COLOR wins)",
   CLICOLOR_FORCE: "The same as FORCE_COLOR",

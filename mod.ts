@@ -52,6 +52,11 @@ export type {
   ProviderDefinition,
 } from "./providers/schema.ts";
 export type { LoadedProvider } from "./providers/registry.ts";
+export type {
+  ImportItem,
+  PythonImportOptions,
+  PythonImportReport,
+} from "./service/import_python.ts";
 export type { ExportFormat } from "./proxy/env_format.ts";
 export type { AuditEntry, AuditFilter } from "./storage/audit.ts";
 export type { ScanFinding, ScanImport, ScanReport, ScanStatus } from "./service/scan.ts";

@@ -176,6 +176,12 @@ export const OPTIONS = {
     description: "Only the entries of this provider",
   },
   all: { type: "boolean", description: "Every provider, also those without a connection" },
+  profile: {
+    type: "string",
+    value: "NAME",
+    description: "The Python authsome's profile to read",
+    default: "its default_profile, else default",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */

@@ -10,6 +10,7 @@ import type { Command } from "./command.ts";
 import { COMPLETION_COMMANDS } from "./completion.ts";
 import { CONNECTIONS_COMMANDS } from "./connections.ts";
 import { IDENTITY_COMMANDS } from "./identity.ts";
+import { IMPORT_COMMANDS } from "./import.ts";
 import { LOGIN_COMMANDS } from "./login.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
@@ -29,7 +30,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ],
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
-  ["Keys you already have", SCAN_COMMANDS],
+  ["Keys you already have", { ...SCAN_COMMANDS, ...IMPORT_COMMANDS }],
   ["Backup and keys", { ...BACKUP_COMMANDS, ...REKEY_COMMANDS }],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],

@@ -142,6 +142,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         });
         if (waiting) io.stderr("\n");
         devicePage?.setStatus("approved");
+        for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
 
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {

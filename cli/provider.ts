@@ -110,8 +110,14 @@ export const PROVIDER_COMMANDS: Record<string, Command> = {
             force: ctx.values.force === true,
             source: file,
           });
+          if (loaded.notice !== undefined) out.note(`notice: ${loaded.notice}`);
           if (out.json) {
-            out.doc({ status: "registered", provider: loaded.definition.name, path: loaded.path });
+            out.doc({
+              status: "registered",
+              provider: loaded.definition.name,
+              path: loaded.path,
+              ...(loaded.notice === undefined ? {} : { notice: loaded.notice }),
+            });
           } else out.note(`Registered ${loaded.definition.name} (${loaded.path}).`);
           return 0;
         }

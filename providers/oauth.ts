@@ -34,9 +34,12 @@ export interface OAuthClient {
 /** The endpoints of one authorization server, with `{base_url}` already filled in. */
 export interface OAuthEndpoints {
   /**
-   * The issuer identifier, when known (discovery or configuration). Without it the origin of
-   * `authorization_url` stands in: that is the server that redirects back with `iss` (RFC 9207),
-   * and for Google it is also the ID token issuer, which the token endpoint's origin is not.
+   * The configured issuer identifier (`oauth.issuer`). With it, the `iss` of the authorization
+   * response (RFC 9207) and of an ID token must equal it exactly. Without it the origin of
+   * `authorization_url` stands in (for Google that is the ID token issuer, which the token
+   * endpoint's origin is not); an `iss` that differs is checked against the server's discovery
+   * document, and an ID token naming another issuer is dropped (see
+   * {@linkcode TokenSet.unverified_id_token}) instead of failing the login.
    */
   issuer?: string;
   /** Authorization endpoint. */
@@ -84,6 +87,12 @@ export interface TokenSet {
   id_token_claims?: IdTokenClaims;
   /** Who the user is, for display: preferred_username, email, name or sub from the ID token. */
   account_label?: string;
+  /**
+   * Set when no issuer is configured and the ID token (or the RFC 9207 `iss`) could not be
+   * verified: the ID token was dropped (no claims, no label) and the tokens kept. `issuer` is the
+   * issuer the server named (unverified), null when it named none.
+   */
+  unverified_id_token?: { issuer: string | null };
 }
 
 /** What {@linkcode startAuthorization} returns: the URL to open and the values to keep for the callback. */
@@ -213,13 +222,7 @@ export async function completeAuthorization(options: {
     });
   }
   const iss = params.get("iss");
-  if (iss !== null && iss !== as.issuer) {
-    throw new AuthsomeError(
-      "AUTH_FAILED",
-      `The authorization response came from issuer ${clean(iss, 100)}, expected ${as.issuer}`,
-      { hint: "Check the provider's endpoints; this can be a mix-up attack" },
-    );
-  }
+  const check = await issuerCheck(endpoints, iss, options.fetch);
   if (iss === null && endpoints.iss_parameter_supported === true) {
     throw new AuthsomeError("AUTH_FAILED", "The authorization response has no issuer (iss)", {
       hint: "Start the login again",
@@ -235,13 +238,17 @@ export async function completeAuthorization(options: {
   const oc = oauthClient(client);
   let validated: URLSearchParams;
   try {
-    validated = oauth.validateAuthResponse(as, oc, params, options.expectedState);
+    // `iss` was checked above, against what this server turned out to be.
+    const rest = new URLSearchParams(params);
+    rest.delete("iss");
+    validated = oauth.validateAuthResponse(as, oc, rest, options.expectedState);
   } catch (cause) {
     // The checks above give the precise messages; this also refuses implicit-flow parameters.
     throw new AuthsomeError("AUTH_FAILED", "The authorization response is not valid", { cause });
   }
   const tokenUrl = endpointUrl(endpoints.token_url, "token endpoint");
-  return await tokenGrant({ url: tokenUrl, phase: "login", ...options }, async () => {
+  const grant = { url: tokenUrl, phase: "login" as const, ...options };
+  const tokens = await tokenGrant(grant, async () => {
     const response = await oauth.authorizationCodeGrantRequest(
       as,
       oc,
@@ -251,11 +258,19 @@ export async function completeAuthorization(options: {
       options.codeVerifier,
       httpOptions(tokenUrl, options.fetch),
     );
-    return await consumed(
+    return await processTokens(
       response,
-      () => oauth.processAuthorizationCodeResponse(as, oc, response),
+      check,
+      (server, r, opts) => oauth.processAuthorizationCodeResponse(server, oc, r, opts),
     );
   });
+  if (check.unverifiedIss !== undefined && tokens.unverified_id_token === undefined) {
+    // The ID token verified against the origin, yet the response named another issuer.
+    tokens.unverified_id_token = { issuer: check.unverifiedIss };
+    delete tokens.id_token_claims;
+    delete tokens.account_label;
+  }
+  return tokens;
 }
 
 /**
@@ -269,16 +284,18 @@ async function tokenGrant(
     scopes?: readonly string[];
     now: () => Date;
   },
-  grant: () => Promise<oauth.TokenEndpointResponse>,
+  grant: () => Promise<Processed>,
 ): Promise<TokenSet> {
   try {
-    const result = await grant();
-    return tokenSet(
+    const { result, unverified } = await grant();
+    const set = tokenSet(
       result,
       options.scopes ?? [],
       options.now,
       oauth.getValidatedIdTokenClaims(result),
     );
+    if (unverified !== undefined) set.unverified_id_token = unverified;
+    return set;
   } catch (error) {
     throw failure(error, { url: options.url, endpoint: "token endpoint", phase: options.phase });
   }
@@ -333,9 +350,10 @@ export async function refreshTokens(options: {
       options.refreshToken,
       httpOptions(tokenUrl, options.fetch),
     );
-    return await consumed(
+    return await processTokens(
       response,
-      () => oauth.processRefreshTokenResponse(as, oc, response),
+      defaultCheck(endpoints),
+      (server, r, opts) => oauth.processRefreshTokenResponse(server, oc, r, opts),
     );
   });
 }
@@ -515,16 +533,19 @@ async function pollForm(
     options.device.device_code,
     httpOptions(tokenUrl, options.fetch),
   );
-  const result = await consumed(
+  const { result, unverified } = await processTokens(
     response,
-    () => oauth.processDeviceCodeResponse(as, oc, response),
+    defaultCheck(options.endpoints),
+    (server, r, opts) => oauth.processDeviceCodeResponse(server, oc, r, opts),
   );
-  return tokenSet(
+  const set = tokenSet(
     result,
     options.scopes ?? [],
     options.now,
     oauth.getValidatedIdTokenClaims(result),
   );
+  if (unverified !== undefined) set.unverified_id_token = unverified;
+  return set;
 }
 
 /** The `json` poll variant; oauth4webapi only speaks the form-encoded grant, so plain fetch. */
@@ -739,6 +760,245 @@ export async function revokeToken(options: {
 }
 
 // ---- internals -------------------------------------------------------------------------------
+
+/**
+ * JWS algorithms an ID token may be signed with when the server's metadata does not list its
+ * own. oauth4webapi accepts only RS256 by default; it verifies no signature of an ID token from
+ * the token endpoint (the TLS connection authenticates it, OpenID Connect Core §3.1.3.7), so the
+ * algorithm the server names is taken as long as it is a standard asymmetric one.
+ */
+const ID_TOKEN_ALGORITHMS = [
+  "RS256",
+  "RS384",
+  "RS512",
+  "PS256",
+  "PS384",
+  "PS512",
+  "ES256",
+  "ES384",
+  "ES512",
+  "EdDSA",
+  "Ed25519",
+];
+
+/** How the ID token of a token response is checked. */
+interface IdTokenCheck {
+  endpoints: OAuthEndpoints;
+  /** The issuer the ID token must name. */
+  issuer: string;
+  /** A configured issuer: a token that fails is an error. Otherwise it is dropped. */
+  strict: boolean;
+  /** JWS algorithms accepted. */
+  algorithms: readonly string[];
+  /** An RFC 9207 `iss` that could not be checked (the server has no discovery document). */
+  unverifiedIss?: string;
+}
+
+/** A processed token response, and the issuer of an ID token that was dropped. */
+interface Processed {
+  result: oauth.TokenEndpointResponse;
+  unverified?: { issuer: string | null };
+}
+
+/** The check without an authorization response: the configured issuer, else the origin. */
+function defaultCheck(endpoints: OAuthEndpoints): IdTokenCheck {
+  const issuer = endpoints.issuer ??
+    endpointUrl(endpoints.authorization_url, "authorization endpoint").origin;
+  return {
+    endpoints,
+    issuer,
+    strict: endpoints.issuer !== undefined,
+    algorithms: ID_TOKEN_ALGORITHMS,
+  };
+}
+
+/**
+ * Checks the RFC 9207 `iss` of an authorization response and returns how the ID token is to be
+ * checked. A configured issuer must be matched exactly. Otherwise an `iss` other than the origin
+ * of the authorization endpoint is compared with the server's discovery document; without one it
+ * cannot be checked and is only noted.
+ */
+async function issuerCheck(
+  endpoints: OAuthEndpoints,
+  iss: string | null,
+  fetchFn: typeof fetch,
+): Promise<IdTokenCheck> {
+  const check = defaultCheck(endpoints);
+  if (iss === null || iss === check.issuer) return check;
+  if (check.strict) throw issuerMismatch(iss, check.issuer);
+  const metadata = await discoverIssuer(endpoints.authorization_url, iss, fetchFn);
+  if (metadata === undefined) return { ...check, unverifiedIss: iss };
+  if (metadata.issuer !== iss) throw issuerMismatch(iss, metadata.issuer);
+  return { ...check, issuer: iss, algorithms: metadata.algorithms ?? check.algorithms };
+}
+
+function issuerMismatch(iss: string, expected: string): AuthsomeError {
+  return new AuthsomeError(
+    "AUTH_FAILED",
+    `The authorization response came from issuer ${clean(iss, 100)}, expected ${
+      clean(expected, 100)
+    }`,
+    { hint: "Check the provider's endpoints; this can be a mix-up attack" },
+  );
+}
+
+/**
+ * The issuer (and ID token algorithms) of the server's metadata, looked for at the origin of the
+ * authorization endpoint: first the well-known paths of `iss` when it is on that origin and has a
+ * path, then RFC 8414's and OpenID's root documents. Undefined when there is none.
+ */
+async function discoverIssuer(
+  authorizationUrl: string,
+  iss: string,
+  fetchFn: typeof fetch,
+): Promise<{ issuer: string; algorithms?: string[] } | undefined> {
+  const origin = endpointUrl(authorizationUrl, "authorization endpoint").origin;
+  const urls = [
+    `${origin}/.well-known/oauth-authorization-server`,
+    `${origin}/.well-known/openid-configuration`,
+  ];
+  const named = URL.canParse(iss) ? new URL(iss) : undefined;
+  if (named?.origin === origin && named.pathname !== "/") {
+    const path = named.pathname.replace(/\/+$/, "");
+    urls.unshift(
+      `${origin}/.well-known/oauth-authorization-server${path}`,
+      `${origin}${path}/.well-known/openid-configuration`,
+    );
+  }
+  for (const url of urls) {
+    const response = await send(fetchFn, url, {
+      headers: { accept: "application/json" },
+      redirect: "manual",
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    let body: unknown;
+    try {
+      body = response.status === 200 ? await response.json() : undefined;
+    } catch {
+      body = undefined;
+    }
+    if (!response.bodyUsed) await response.body?.cancel().catch(() => {});
+    if (!isObject(body) || typeof body.issuer !== "string") continue;
+    const algs = body.id_token_signing_alg_values_supported;
+    const algorithms = Array.isArray(algs)
+      ? algs.filter((a): a is string => typeof a === "string" && a !== "none")
+      : undefined;
+    return algorithms === undefined || algorithms.length === 0
+      ? { issuer: body.issuer }
+      : { issuer: body.issuer, algorithms };
+  }
+  return undefined;
+}
+
+/**
+ * Processes a token response with oauth4webapi, shaped where the library is stricter than the
+ * servers people use: a `token_type` other than Bearer or DPoP (Slack's `bot`, `user`) is taken as
+ * the server names it, and without a configured issuer an ID token naming another issuer (or
+ * signed with an algorithm not accepted) is dropped and its issuer reported, instead of failing.
+ */
+async function processTokens(
+  response: Response,
+  check: IdTokenCheck,
+  process: (
+    as: oauth.AuthorizationServer,
+    response: Response,
+    options: oauth.ProcessTokenResponseOptions,
+  ) => Promise<oauth.TokenEndpointResponse>,
+): Promise<Processed> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch {
+    throw new ProtocolFailure({ kind: "cut_off" });
+  }
+  const again = (body: string) =>
+    new Response(NULL_BODY.has(response.status) ? null : body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const options: oauth.ProcessTokenResponseOptions = {};
+  const type = isObject(json) && typeof json.token_type === "string"
+    ? json.token_type.toLowerCase()
+    : undefined;
+  if (
+    type !== undefined && type !== "bearer" && type !== "dpop" && /^[a-z0-9_.-]{1,40}$/.test(type)
+  ) {
+    options.recognizedTokenTypes = { [type]: () => {} };
+  }
+  const as = {
+    ...authorizationServer(check.endpoints),
+    issuer: check.issuer,
+    id_token_signing_alg_values_supported: [...check.algorithms],
+  };
+  try {
+    return { result: await process(as, again(text), options) };
+  } catch (error) {
+    const idToken = isObject(json) ? json.id_token : undefined;
+    if (typeof idToken !== "string" || !isIdTokenIssue(error)) throw error;
+    const named = unverifiedIssuer(idToken);
+    if (check.strict) {
+      if (named !== null && named !== check.issuer) {
+        throw new ProtocolFailure({
+          kind: "invalid",
+          detail: `an ID token from issuer ${clean(named, 100)}, expected ${check.issuer}`,
+        });
+      }
+      const alg = algorithmOf(error);
+      if (alg !== undefined) {
+        throw new ProtocolFailure({
+          kind: "invalid",
+          detail: `an ID token signed with ${clean(alg, 20)}, which its metadata does not list`,
+        });
+      }
+      throw error;
+    }
+    const { id_token: _, ...rest } = json as Record<string, unknown>;
+    return {
+      result: await process(as, again(JSON.stringify(rest)), options),
+      unverified: { issuer: named },
+    };
+  }
+}
+
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/** An ID token that names another issuer or an algorithm not accepted. */
+function isIdTokenIssue(error: unknown): boolean {
+  if (!(error instanceof oauth.OperationProcessingError)) return false;
+  const cause: unknown = error.cause;
+  if (error.code === oauth.JWT_CLAIM_COMPARISON) return isObject(cause) && cause.claim === "iss";
+  return error.code === oauth.INVALID_RESPONSE && isObject(cause) && isObject(cause.header) &&
+    "reason" in cause;
+}
+
+/** The `alg` an ID token was refused for, if that was the reason. */
+function algorithmOf(error: unknown): string | undefined {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  return isObject(cause) && isObject(cause.header) && typeof cause.header.alg === "string"
+    ? cause.header.alg
+    : undefined;
+}
+
+/** The `iss` claim of a JWT, read without any check (for messages only); null when absent. */
+function unverifiedIssuer(jwt: string): string | null {
+  try {
+    const payload = jwt.split(".")[1] ?? "";
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    const claims: unknown = JSON.parse(new TextDecoder().decode(
+      Uint8Array.from(json, (c) => c.charCodeAt(0)),
+    ));
+    return isObject(claims) && typeof claims.iss === "string" ? clean(claims.iss, 200) : null;
+  } catch {
+    return null;
+  }
+}
 
 type Phase = "login" | "refresh" | "revoke";
 

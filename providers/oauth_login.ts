@@ -74,6 +74,7 @@ export function endpointsFor(def: ProviderDefinition, baseUrl: string | undefine
     authorization_url: fillBaseUrl(o.authorization_url, base),
     token_url: fillBaseUrl(o.token_url, base),
   };
+  if (o.issuer) out.issuer = fillBaseUrl(o.issuer, base);
   if (o.revocation_url) out.revocation_url = fillBaseUrl(o.revocation_url, base);
   if (o.device_authorization_url) {
     out.device_authorization_url = fillBaseUrl(o.device_authorization_url, base);

@@ -196,24 +196,188 @@ Deno.test("error=access_denied is a denied authorization, exit 2", async () => {
   assert.equal(sent.length, 0);
 });
 
-Deno.test("an iss that is not the issuer is refused (RFC 9207); the right one is accepted", async () => {
-  const { fetch, sent } = fakeFetch(Response.json({ access_token: "A", token_type: "bearer" }));
+/**
+ * A fetch whose server publishes `metadata` at every well-known path (null: none, 404); other
+ * requests are answered from `answers` and recorded in `sent`.
+ */
+function discoveryFetch(metadata: Record<string, unknown> | null, ...answers: Answer[]) {
+  const inner = fakeFetch(...answers);
+  const discovery: string[] = [];
+  const fn = (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new Request(input, init).url;
+    if (!url.includes("/.well-known/")) return inner.fetch(input, init);
+    discovery.push(new URL(url).pathname);
+    return Promise.resolve(
+      metadata === null ? new Response("no", { status: 404 }) : Response.json(metadata),
+    );
+  };
+  return { fetch: fn as typeof fetch, sent: inner.sent, discovery };
+}
+
+function idToken(claims: Record<string, unknown>, alg = "RS256"): string {
+  const now = Math.floor(Date.now() / 1000);
+  return [
+    b64url({ alg, typ: "JWT" }),
+    b64url({ sub: "u-1", aud: "cli-app", iat: now, exp: now + 300, ...claims }),
+    "c2lnbmF0dXJl",
+  ].join(".");
+}
+
+Deno.test("an iss that is not the issuer is refused (RFC 9207): against oauth.issuer, or else the discovery document; nothing is exchanged", async () => {
+  const evil = { code: "the-code", state: "S1", iss: "https://evil.example" };
+  const unconfigured = discoveryFetch({ issuer: "https://as.example" });
   await assert.rejects(
-    complete({ code: "the-code", state: "S1", iss: "https://evil.example" }, fetch),
-    isAuthsome(2, /unexpected|evil\.example/),
+    complete(evil, unconfigured.fetch),
+    exactly(
+      "AUTH_FAILED",
+      "The authorization response came from issuer https://evil.example, expected https://as.example",
+      "Check the provider's endpoints; this can be a mix-up attack",
+    ),
   );
+  assert.deepEqual(unconfigured.discovery, ["/.well-known/oauth-authorization-server"]);
+  const configured = discoveryFetch({ issuer: "https://evil.example" });
   await assert.rejects(
-    complete({ code: "the-code", state: "S1", iss: "https://evil.example" }, fetch, {
+    complete(evil, configured.fetch, {
       endpoints: { ...endpoints, issuer: "https://as.example/tenant" },
     }),
-    isAuthsome(2, /issuer/),
+    exactly(
+      "AUTH_FAILED",
+      "The authorization response came from issuer https://evil.example, expected https://as.example/tenant",
+      "Check the provider's endpoints; this can be a mix-up attack",
+    ),
   );
-  assert.equal(sent.length, 0);
+  assert.deepEqual(configured.discovery, [], "a configured issuer is not looked up");
+  assert.equal(unconfigured.sent.length + configured.sent.length, 0);
+
+  // The origin of the authorization endpoint needs no lookup.
+  const plain = discoveryFetch(null, Response.json({ access_token: "A", token_type: "bearer" }));
+  const tokens = await complete({ ...evil, iss: "https://as.example" }, plain.fetch);
+  assert.equal(tokens.access_token, "A");
+  assert.deepEqual(plain.discovery, []);
+});
+
+Deno.test("without oauth.issuer, an iss with a path that the discovery document confirms verifies the ID token", async () => {
+  const { fetch, discovery } = discoveryFetch(
+    { issuer: "https://as.example/realms/dev", id_token_signing_alg_values_supported: ["ES256"] },
+    Response.json({
+      access_token: "A",
+      token_type: "Bearer",
+      id_token: idToken(
+        { iss: "https://as.example/realms/dev", preferred_username: "ada" },
+        "ES256",
+      ),
+    }),
+  );
   const tokens = await complete(
-    { code: "the-code", state: "S1", iss: "https://as.example" },
+    { code: "the-code", state: "S1", iss: "https://as.example/realms/dev" },
     fetch,
   );
+  assert.equal(tokens.account_label, "ada");
+  assert.equal(tokens.unverified_id_token, undefined);
+  assert.deepEqual(discovery, ["/.well-known/oauth-authorization-server/realms/dev"]);
+});
+
+Deno.test("without oauth.issuer, an ID token naming another issuer is dropped, not fatal: tokens kept, no label, the issuer reported", async () => {
+  const answer = () =>
+    Response.json({
+      access_token: "A",
+      refresh_token: "R",
+      token_type: "Bearer",
+      id_token: idToken({ iss: "https://login.example/tenant/v2.0", name: "Ada" }),
+    });
+  // No iss in the callback (Entra, Okta): the origin stands in, the ID token names another.
+  const none = discoveryFetch(null, answer());
+  const tokens = await complete({ code: "the-code", state: "S1" }, none.fetch);
   assert.equal(tokens.access_token, "A");
+  assert.equal(tokens.refresh_token, "R");
+  assert.equal(tokens.account_label, undefined);
+  assert.equal(tokens.id_token_claims, undefined);
+  assert.deepEqual(tokens.unverified_id_token, { issuer: "https://login.example/tenant/v2.0" });
+  // An iss the server has no discovery document for cannot be checked: noted, not fatal.
+  const noDoc = discoveryFetch(null, answer());
+  const second = await complete(
+    { code: "the-code", state: "S1", iss: "https://login.example/tenant/v2.0" },
+    noDoc.fetch,
+  );
+  assert.deepEqual(second.unverified_id_token, { issuer: "https://login.example/tenant/v2.0" });
+  // The same at refresh.
+  const refreshed = await refreshTokens({
+    endpoints,
+    client: publicClient,
+    refreshToken: "R",
+    fetch: discoveryFetch(null, answer()).fetch,
+    now: fixedNow,
+  });
+  assert.equal(refreshed.access_token, "A");
+  assert.deepEqual(refreshed.unverified_id_token, { issuer: "https://login.example/tenant/v2.0" });
+});
+
+Deno.test("with oauth.issuer, an ID token naming another issuer fails the login (2) naming both", async () => {
+  const { fetch } = discoveryFetch(
+    null,
+    Response.json({
+      access_token: "A",
+      token_type: "Bearer",
+      id_token: idToken({ iss: "https://as.example" }),
+    }),
+  );
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, fetch, {
+      endpoints: { ...endpoints, issuer: "https://as.example/oauth2/default" },
+    }),
+    exactly(
+      "AUTH_FAILED",
+      "The token endpoint of as.example sent an ID token from issuer https://as.example, expected https://as.example/oauth2/default",
+      null,
+    ),
+  );
+});
+
+Deno.test("ID tokens signed with ES256, PS256 or EdDSA and token types such as Slack's bot are accepted", async () => {
+  for (const alg of ["ES256", "PS256", "EdDSA"]) {
+    const { fetch } = discoveryFetch(
+      null,
+      Response.json({
+        access_token: "A",
+        token_type: "bearer",
+        id_token: idToken({ iss: "https://as.example", email: "ada@example.com" }, alg),
+      }),
+    );
+    const tokens = await complete({ code: "the-code", state: "S1" }, fetch, {
+      endpoints: { ...endpoints, issuer: "https://as.example" },
+    });
+    assert.equal(tokens.account_label, "ada@example.com", alg);
+  }
+  for (const type of ["bot", "user"]) {
+    const { fetch } = discoveryFetch(
+      null,
+      Response.json({ access_token: "xoxb-A", token_type: type }),
+    );
+    const tokens = await complete({ code: "the-code", state: "S1" }, fetch);
+    assert.equal(tokens.token_type, type);
+  }
+  // HS256 (keyed with the client secret) is not taken, strictly or otherwise.
+  const hs = () =>
+    Response.json({
+      access_token: "A",
+      token_type: "bearer",
+      id_token: idToken({ iss: "https://as.example" }, "HS256"),
+    });
+  await assert.rejects(
+    complete({ code: "the-code", state: "S1" }, discoveryFetch(null, hs()).fetch, {
+      endpoints: { ...endpoints, issuer: "https://as.example" },
+    }),
+    exactly(
+      "AUTH_FAILED",
+      "The token endpoint of as.example sent an ID token signed with HS256, which its metadata does not list",
+      null,
+    ),
+  );
+  const lenient = await complete(
+    { code: "the-code", state: "S1" },
+    discoveryFetch(null, hs()).fetch,
+  );
+  assert.deepEqual(lenient.unverified_id_token, { issuer: "https://as.example" });
 });
 
 Deno.test("a server that promises iss must send it", async () => {
@@ -517,7 +681,7 @@ Deno.test("refresh: every kind of answer maps to its exit code, message and hint
       undefined,
     ],
     [
-      Response.json({ access_token: "A", token_type: "mac" }),
+      Response.json({ access_token: "A", token_type: "mac token" }),
       8,
       "The token endpoint of as.example sent an unsupported token type",
       undefined,
@@ -880,7 +1044,7 @@ Deno.test("device polling rides out three transport failures, then reports the f
     }),
     isAuthsome(8, "Cannot reach as.example"),
   );
-  const third = fakeFetch(Response.json({ access_token: "A", token_type: "mac" }));
+  const third = fakeFetch(Response.json({ access_token: "A", token_type: "mac token" }));
   await assert.rejects(
     pollDeviceToken({
       endpoints,
@@ -1396,7 +1560,7 @@ Deno.test("revocation: each refusal's message and hint; an empty client ID is re
 });
 
 Deno.test("callback checks: state, issuer, code and stray parameters, each with its exact message and hint; nothing is sent", async () => {
-  const { fetch, sent } = fakeFetch();
+  const { fetch, sent } = discoveryFetch({ issuer: "https://as.example" });
   const restart = "Start the login again";
   const cases: [Record<string, string>, Partial<OAuthEndpoints>, string, string][] = [
     [

@@ -6,6 +6,7 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
+import { type IgnoredField, upgradeLegacyFields } from "./legacy.ts";
 
 /** How a connection is obtained. */
 export type Flow = "pkce" | "device_code" | "dcr_pkce" | "api_key";
@@ -32,6 +33,11 @@ export interface ApiKeyConfig {
 export interface OAuthConfig {
   /** Default value of `{base_url}`. */
   base_url?: string;
+  /**
+   * The authorization server's issuer identifier (RFC 8414). With it, the ID token's `iss` and
+   * the RFC 9207 `iss` of the authorization response must equal it exactly.
+   */
+  issuer?: string;
   /** Authorization endpoint. */
   authorization_url: string;
   /** Token endpoint. */
@@ -99,9 +105,11 @@ const TOP_KEYS = [
   "docs",
   "description",
   "metadata",
+  "registration", // the Python original's block; only registration_endpoint is known (legacy.ts)
   "connections", // present in `inspect` output, which users save as a starting point; ignored
 ];
 const OAUTH_KEYS = [
+  "issuer",
   "base_url",
   "authorization_url",
   "token_url",
@@ -152,9 +160,16 @@ class Bad extends Error {
  * assert.deepEqual(def.export.env.api_key, ["ACME_API_KEY"]);
  * ```
  */
-export function parseProvider(input: unknown, source: string): ProviderDefinition {
+export function parseProvider(
+  input: unknown,
+  source: string,
+  /** Receives the fields of the Python original's format that were dropped. */
+  ignored?: IgnoredField[],
+): ProviderDefinition {
   try {
-    return parse(input);
+    const upgraded = upgradeLegacyFields(input);
+    ignored?.push(...upgraded.ignored);
+    return parse(upgraded.document);
   } catch (error) {
     if (!(error instanceof Bad)) throw error;
     const where = error.path === "" ? "" : `${error.path}: `;
@@ -212,6 +227,11 @@ function parse(input: unknown): ProviderDefinition {
   if (doc.docs !== undefined) def.docs = url(doc.docs, "docs");
   if (doc.description !== undefined) def.description = string(doc.description, "description");
   if (doc.metadata !== undefined) object(doc.metadata, "metadata", "must be an object");
+  if (doc.registration !== undefined) {
+    const registration = object(doc.registration, "registration", "must be an object");
+    unknownKeys(registration, [], "registration.");
+    throw new Bad("registration", "needs oauth: its registration_endpoint moves there");
+  }
   return def;
 }
 
@@ -244,6 +264,7 @@ function parseOAuth(value: unknown): OAuthConfig {
     out.callback_path = path;
   }
   if (base !== undefined) out.base_url = base;
+  if (o.issuer !== undefined) out.issuer = issuerUrl(o.issuer);
   for (const key of ["revocation_url", "device_authorization_url", "registration_endpoint"]) {
     const v = o[key];
     if (v !== undefined && v !== null) {
@@ -360,6 +381,17 @@ function parseExport(value: unknown, def: ProviderDefinition): ProviderDefinitio
     );
   }
   return { env };
+}
+
+/** An issuer identifier: a URL like the endpoints, without query or fragment, kept as written. */
+function issuerUrl(value: unknown): string {
+  const s = url(value, "oauth.issuer");
+  if (s.includes("{base_url}")) return s;
+  const parsed = new URL(s);
+  if (parsed.search !== "" || parsed.hash !== "" || s.includes("?") || s.includes("#")) {
+    throw new Bad("oauth.issuer", "must be a URL without query or fragment (RFC 8414)");
+  }
+  return s;
 }
 
 function object(value: unknown, path: string, reason: string): Record<string, unknown> {

@@ -145,3 +145,196 @@ Deno.test("{base_url} is filled without a trailing slash, and required when used
   );
   assert.throws(() => fillBaseUrl("{base_url}/login", undefined), /base URL/);
 });
+
+// -----------------------------------------------------------------------------------------------
+// Provider files of the Python original (shared/reference/authsome-reference.md §2)
+
+/** A provider file as the original writes it (OLD bundled shape). */
+const pythonFile = () => ({
+  schema_version: 1,
+  name: "acme",
+  display_name: "Acme",
+  auth_type: "oauth2",
+  flow: "pkce",
+  host_url: "api.acme.test",
+  docs: "https://acme.test/docs",
+  oauth: {
+    authorization_url: "https://acme.test/authorize",
+    token_url: "https://acme.test/token",
+    revocation_url: null,
+    device_authorization_url: null,
+    scopes: ["read"],
+    pkce: true,
+    supports_device_flow: false,
+    supports_dcr: false,
+    registration_endpoint: null,
+    base_url: null,
+  },
+  export: { env: { access_token: "ACME_ACCESS_TOKEN", refresh_token: "ACME_REFRESH_TOKEN" } },
+  metadata: {},
+});
+
+const legacy: Array<{
+  field: string;
+  change: (doc: Record<string, unknown>) => void;
+  check: (def: ReturnType<typeof parseProvider>) => void;
+  ignored: string[];
+}> = [
+  {
+    field: "host_url → api_url",
+    change: (d) => void (d.host_url = "https://api.acme.test/v2"),
+    check: (def) => assert.deepEqual(def.api_url, ["https://api.acme.test/v2"]),
+    ignored: [],
+  },
+  {
+    field: "docs_url → docs",
+    change: (d) => {
+      delete d.docs;
+      d.docs_url = "https://acme.test/setup";
+    },
+    check: (def) => assert.equal(def.docs, "https://acme.test/setup"),
+    ignored: [],
+  },
+  {
+    field: "registration.registration_endpoint → oauth.registration_endpoint",
+    change: (d) => void (d.registration = { registration_endpoint: "https://acme.test/register" }),
+    check: (def) => assert.equal(def.oauth?.registration_endpoint, "https://acme.test/register"),
+    ignored: [],
+  },
+  {
+    field: "oauth.registration_endpoint (the original's first place)",
+    change: (d) =>
+      void ((d.oauth as Record<string, unknown>).registration_endpoint = "https://acme.test/reg"),
+    check: (def) => assert.equal(def.oauth?.registration_endpoint, "https://acme.test/reg"),
+    ignored: [],
+  },
+  {
+    field: "oauth.pkce",
+    change: (d) => void ((d.oauth as Record<string, unknown>).pkce = false),
+    check: (def) => assert.equal(def.flow, "pkce"),
+    ignored: [],
+  },
+  {
+    field: "oauth.supports_device_code",
+    change: (d) => void ((d.oauth as Record<string, unknown>).supports_device_code = true),
+    check: (def) => assert.equal(def.oauth?.device_authorization_url, undefined),
+    ignored: ["oauth.supports_device_code"],
+  },
+  {
+    field: "type and logo",
+    change: (d) => {
+      d.type = "app";
+      d.logo = "https://acme.test/logo.svg";
+    },
+    check: (def) => assert.equal(def.display_name, "Acme"),
+    ignored: ["type", "logo"],
+  },
+  {
+    field: "description",
+    change: (d) => void (d.description = "Acme's API"),
+    check: (def) => assert.equal(def.description, "Acme's API"),
+    ignored: [],
+  },
+  {
+    field: "metadata",
+    change: (d) => void (d.metadata = { category: "dev" }),
+    check: (def) => assert.equal(def.name, "acme"),
+    ignored: [],
+  },
+  {
+    field: "flat export map (NEW)",
+    change: (d) => void (d.export = { ACME_TOKEN: "ACCESS_TOKEN", ACME_URL: "API_URL" }),
+    check: (def) =>
+      assert.deepEqual(def.export.env, { access_token: ["ACME_TOKEN"], api_url: ["ACME_URL"] }),
+    ignored: [],
+  },
+  {
+    field: "nulls for optional fields",
+    change: (d) => {
+      d.description = null;
+      d.logo = null;
+      d.docs = null;
+    },
+    check: (def) => assert.equal(def.docs, undefined),
+    ignored: [],
+  },
+];
+
+for (const { field, change, check, ignored } of legacy) {
+  Deno.test(`a provider file of the Python original registers as is: ${field}`, () => {
+    const doc: Record<string, unknown> = pythonFile();
+    change(doc);
+    const dropped: Array<{ path: string; instead: string }> = [];
+    const def = parseProvider(doc, "acme.json", dropped);
+    check(def);
+    // Always ignored in the base file: pkce, supports_device_flow, supports_dcr, export.env.refresh_token.
+    const base = ["oauth.pkce", "oauth.supports_device_flow", "oauth.supports_dcr"];
+    assert.deepEqual(
+      dropped.map((f) => f.path).sort(),
+      [
+        ...base,
+        ...ignored,
+        ...(field.startsWith("flat") ? [] : ["export.env.refresh_token"]),
+      ].sort(),
+    );
+    assert.deepEqual(def.api_url.length > 0, true);
+    assert.equal(def.export.env.access_token !== undefined, true, "exports the access token");
+    assert.ok(dropped.every((f) => f.instead.length > 0), "each says what replaces it");
+  });
+}
+
+Deno.test("the legacy notice is one line naming every ignored field and what replaces it", async () => {
+  const { legacyNotice } = await import("./legacy.ts");
+  const dropped: Array<{ path: string; instead: string }> = [];
+  parseProvider(pythonFile(), "acme.json", dropped);
+  const line = legacyNotice("acme.json", dropped)!;
+  assert.equal(line.includes("\n"), false);
+  assert.match(line, /^acme\.json: ignored fields of the Python authsome format: /);
+  assert.match(line, /oauth\.pkce \(PKCE \(S256\) is always used\)/);
+  assert.match(line, /export\.env\.refresh_token \(refresh tokens never leave the vault\)/);
+});
+
+const stillBad: Array<[string, (d: Record<string, unknown>) => void, string]> = [
+  ["unknown top-level field", (d) => void (d.colour = "red"), "colour: is not a known field"],
+  [
+    "unknown oauth field next to legacy ones",
+    (d) => void ((d.oauth as Record<string, unknown>).pkce_method = "S256"),
+    "oauth.pkce_method: is not a known field",
+  ],
+  [
+    "unknown registration field",
+    (d) => void (d.registration = { registration_endpoint: "https://acme.test/r", x: 1 }),
+    "registration.x: is not a known field",
+  ],
+  [
+    "host_url and api_url both given",
+    (d) => void (d.api_url = "api.acme.test"),
+    "host_url: is not a known field",
+  ],
+  ["browser auth type", (d) => void (d.auth_type = "browser"), "auth_type: must be one of"],
+  [
+    "an issuer with a query",
+    (d) => void ((d.oauth as Record<string, unknown>).issuer = "https://acme.test/?x=1"),
+    "oauth.issuer: must be a URL without query or fragment",
+  ],
+];
+
+for (const [what, change, message] of stillBad) {
+  Deno.test(`a Python-format file still fails with the JSON path of an unknown field: ${what}`, () => {
+    const doc: Record<string, unknown> = pythonFile();
+    change(doc);
+    assert.throws(
+      () => parseProvider(doc, "acme.json"),
+      (e: unknown) =>
+        e instanceof AuthsomeError && e.exitCode === 65 && e.message.includes(message),
+      `expected "${message}"`,
+    );
+  });
+}
+
+Deno.test("oauth.issuer is kept as written (a path, a trailing slash)", () => {
+  for (const issuer of ["https://acme.okta.test/oauth2/default", "https://acme.auth0.test/"]) {
+    const def = parseProvider({ ...base, oauth: { ...base.oauth, issuer } }, "acme.json");
+    assert.equal(def.oauth?.issuer, issuer);
+  }
+});

@@ -73,6 +73,18 @@ function upstreamHandler(seen: Seen[], timeline: Timeline, released: Promise<voi
       authorization: req.headers.get("authorization"),
     });
     if (url.pathname === "/v1/slow") await released;
+    if (url.pathname === "/v1/late-event") {
+      // The head goes first and the one event only once the client has the head: a proxy that
+      // held the head back until the first body bytes would deliver neither.
+      const stream = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          await timeline.reached("received head");
+          controller.enqueue(new TextEncoder().encode("data: late\n\n"));
+          controller.close();
+        },
+      });
+      return new Response(stream, { headers: { "content-type": "text/event-stream" } });
+    }
     if (url.pathname === "/v1/sse") {
       // Each event is sent only once the client has received the one before: a proxy that
       // buffered the stream would never deliver event 1, and the client's timeout would fail.
@@ -127,7 +139,7 @@ async function withProxy(fn: (f: Fixture) => Promise<void>): Promise<void> {
   const proxy = await startProxy({
     secret,
     ca: proxyCa,
-    shouldIntercept: (host) => host === "api.acme.test" || host === "down.test",
+    shouldIntercept: (host) => ["api.acme.test", "down.test", "impostor.test"].includes(host),
     headersFor: (request) => {
       if (request.path === "/v1/expired") {
         return Promise.reject(
@@ -399,6 +411,45 @@ Deno.test("an event stream arrives event by event, not when the upstream has fin
     } finally {
       client.close();
     }
+  });
+});
+
+Deno.test("an event stream's head reaches the client before its first event is sent", async () => {
+  await withProxy(async (f) => {
+    const client = Deno.createHttpClient({
+      proxy: { url: f.proxy.url, basicAuth: { username: "authsome", password: f.secret } },
+      caCerts: [proxyCa.certPem],
+    });
+    try {
+      const response = await fetch(`https://api.acme.test:${f.acmePort}/v1/late-event`, {
+        client,
+        signal: AbortSignal.timeout(10_000),
+      });
+      assert.equal(response.headers.get("content-type"), "text/event-stream");
+      f.timeline.push("received head");
+      assert.equal(await response.text(), "data: late\n\n");
+    } finally {
+      client.close();
+    }
+  });
+});
+
+Deno.test("an upstream whose trusted certificate names another host gets 502 and no request", async () => {
+  await withProxy(async (f) => {
+    // impostor.test is decrypted and leads to the acme server, whose certificate (from a trusted
+    // CA) names api.acme.test only.
+    const result = await curl([
+      "--proxy",
+      f.proxyUrl,
+      "--cacert",
+      f.proxyCaFile,
+      "-w",
+      "%{http_code}",
+      `https://impostor.test:${f.acmePort}/v1/x`,
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^authsome proxy: upstream failed: .*impostor\.test.*\n502$/);
+    assert.deepEqual(f.seen, [], "nothing reached the upstream");
   });
 });
 

@@ -1178,3 +1178,37 @@ Deno.test("wire: a policy refusal answers its status and JSON body, forwards not
   assert.equal(new ProxyRefusal(403, { rule: "path" }).message, "refused: path");
   assert.equal(new ProxyRefusal(451, {}).message, "refused: 451");
 });
+
+Deno.test("wire: a leaf the issuer renews is the one the next tunnel shows", async () => {
+  const renewalCa = await createCa({ commonName: "authsome wire test renewal CA" });
+  const first = await proxyLeaves.issue("api.acme.test");
+  const renewed = await createLeafIssuer(renewalCa).issue("api.acme.test");
+  let current = first;
+  const leaves: LeafIssuer = { issue: () => Promise.resolve(current) };
+  await withWire(async (f) => {
+    const handshake = async (trusted: string) => {
+      const raw = await connectRaw(f);
+      await raw.write(
+        `CONNECT api.acme.test:443 HTTP/1.1\r\nProxy-Authorization: ${f.auth}\r\n\r\n`,
+      );
+      assert.equal(await raw.head(), "HTTP/1.1 200 Connection Established\r\n\r\n");
+      const conn = await Deno.startTls(raw.conn as Deno.TcpConn, {
+        hostname: "api.acme.test",
+        caCerts: [trusted],
+      });
+      try {
+        await conn.handshake();
+        return "accepted";
+      } catch {
+        return "refused";
+      } finally {
+        close(new Wire(conn));
+      }
+    };
+    assert.equal(await handshake(proxyCa.certPem), "accepted");
+    assert.equal(await handshake(proxyCa.certPem), "accepted", "the same leaf again");
+    current = renewed;
+    assert.equal(await handshake(proxyCa.certPem), "refused", "the old leaf is not shown");
+    assert.equal(await handshake(renewalCa.certPem), "accepted");
+  }, { leaves });
+});

@@ -120,6 +120,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     },
     registerProvider: (definition, opts) => change(() => registerProvider(ctx, definition, opts)),
     removeProvider: (name) => change(() => removeProvider(ctx, name)),
+    importPython: (opts) =>
+      change(async () => (await import("./import_python.ts")).importPython(ctx, opts)),
     run: (command, opts = {}) => run(ctx, command, { ...opts, as: opts.as ?? ctx.identity }),
     whoami: () => whoami(ctx),
     vaults: async () => ({

@@ -187,7 +187,7 @@ async function loginOAuth(
   const secrets: ConnectionRecord["secrets"] = { access_token: t.access_token };
   if (t.refresh_token !== undefined) secrets.refresh_token = t.refresh_token;
   const claims = t.id_token_claims;
-  return await storeConnection(ctx, def, connection, force, "oauth", {
+  const saved = await storeConnection(ctx, def, connection, force, "oauth", {
     auth_type: "oauth2",
     obtained_at: ctx.now().toISOString(),
     expires_at: t.expires_at,
@@ -200,6 +200,20 @@ async function loginOAuth(
       : { id: claims?.sub ?? null, label: t.account_label ?? null },
     secrets,
   }, client !== stored ? client : undefined);
+  if (t.unverified_id_token !== undefined) {
+    saved.warnings.push(unverifiedIdTokenWarning(def, t.unverified_id_token.issuer));
+  }
+  return saved;
+}
+
+/** The one line saying that the ID token was not used, and which field makes it usable. */
+function unverifiedIdTokenWarning(def: ProviderDefinition, issuer: string | null): string {
+  const named = issuer === null ? "names no issuer" : `names issuer ${issuer}`;
+  const fix = issuer === null
+    ? "set oauth.issuer in its provider file"
+    : `set "oauth.issuer": "${issuer}" in its provider file if that is ${def.display_name}'s issuer`;
+  return `The ID token of ${def.name} ${named}, which authsome could not verify: the tokens are ` +
+    `stored, the account name is left out; ${fix}`;
 }
 
 /** Writes a new connection (and client credentials) in one transaction. */
@@ -236,6 +250,7 @@ async function storeConnection(
       replaced: previous !== undefined,
       source,
       account: record.account?.label ?? record.account?.id ?? null,
+      warnings: [],
     };
   });
 }

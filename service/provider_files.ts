@@ -4,27 +4,38 @@
  * @module
  */
 import { AuthsomeError } from "../errors.ts";
+import { type IgnoredField, legacyNotice } from "../providers/legacy.ts";
 import type { LoadedProvider } from "../providers/registry.ts";
+import { parseProvider } from "../providers/schema.ts";
 import { connectionNames } from "./connections.ts";
 import { audited, type ServiceContext } from "./context.ts";
 
-/** Validates and installs a provider definition (audited). */
+/**
+ * Validates and installs a provider definition (audited). A file of the Python original is
+ * installed as is; `notice` then names the fields it has that authsome ignores.
+ */
 export async function registerProvider(
   ctx: ServiceContext,
   definition: unknown,
   opts: { force?: boolean; source?: string } = {},
-): Promise<LoadedProvider> {
+): Promise<LoadedProvider & { notice?: string }> {
   const source = opts.source ?? "definition";
   const name = typeof definition === "object" && definition !== null &&
       typeof (definition as { name?: unknown }).name === "string"
     ? (definition as { name: string }).name
     : undefined;
-  return await audited(
+  const ignored: IgnoredField[] = [];
+  const loaded = await audited(
     ctx,
     "provider-register",
     name === undefined ? {} : { provider: name },
-    () => ctx.registry.register(definition, source, { force: opts.force === true }),
+    () => {
+      parseProvider(definition, source, ignored);
+      return ctx.registry.register(definition, source, { force: opts.force === true });
+    },
   );
+  const notice = legacyNotice(source, ignored);
+  return notice === undefined ? loaded : { ...loaded, notice };
 }
 
 /** Removes a user provider definition; refused while the current vault has its connections. */

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { PythonImportOptions, PythonImportReport } from "./import_python.ts";
 import type { EnvSource, Settings } from "../config.ts";
 import type { LoadedProvider } from "../providers/registry.ts";
 import type { AuthType, Flow } from "../providers/schema.ts";
@@ -207,6 +208,12 @@ export interface LoginResult {
   sourceVariable?: string;
   /** Who the credential belongs to, where the provider says. */
   account: string | null;
+  /**
+   * Things the user should know that did not stop the login, one line each (e.g. an ID token
+   * whose issuer could not be verified). The library prints nothing; the CLI shows them as
+   * `warning:` lines.
+   */
+  warnings: string[];
 }
 
 /** One doctor check. */
@@ -424,13 +431,21 @@ export interface AuthService {
     provider: string | undefined,
     options?: { connection?: string | undefined; format?: ExportFormat },
   ): Promise<{ vars: Record<string, string>; text: string }>;
-  /** Validates and installs a provider definition. */
+  /**
+   * Validates and installs a provider definition. `notice` names the fields of the Python
+   * original's format the file has that authsome ignores.
+   */
   registerProvider(
     definition: unknown,
     options?: { force?: boolean; source?: string },
-  ): Promise<LoadedProvider>;
+  ): Promise<LoadedProvider & { notice?: string }>;
   /** Removes a user provider definition. */
   removeProvider(name: string): Promise<{ restoredBundled: boolean }>;
+  /**
+   * Imports the connections, defaults, client credentials and custom provider files of a home
+   * folder of the Python original into this vault (see service/import_python.ts).
+   */
+  importPython(options: PythonImportOptions): Promise<PythonImportReport>;
   /**
    * Runs `command` behind the injecting proxy (default), or with the real variables (`env: true`),
    * and resolves with its exit status (126/127 when it cannot start, 128+N when killed by signal N).

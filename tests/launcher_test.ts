@@ -14,6 +14,7 @@ const TREE = [
   "config.ts",
   "errors.ts",
   "suggest.ts",
+  "runtime",
   "deno.json",
   "package.json",
   "cli",

@@ -253,3 +253,61 @@ Deno.test("--flow api_key for an OAuth2 provider is a usage error", async () => 
   assert.equal(r.code, 64, r.stderr);
   assert.match(r.stderr, /^error: --flow api_key does not fit GitHub/);
 });
+
+/** An API-key provider file exactly as the Python original writes one (OLD fields, nulls). */
+const PYTHON_API_KEY_FILE = {
+  schema_version: 1,
+  name: "acme-legacy",
+  display_name: "Acme (Python format)",
+  auth_type: "api_key",
+  flow: "api_key",
+  host_url: "api.acme.test",
+  docs_url: "https://acme.test/keys",
+  type: "app",
+  logo: "https://acme.test/logo.svg",
+  description: "Acme's API",
+  api_key: {
+    header_name: "x-acme-key",
+    header_prefix: "",
+    env_var: "ACME_LEGACY_API_KEY",
+    key_pattern: null,
+  },
+  export: { env: { api_key: "ACME_LEGACY_API_KEY" } },
+  metadata: { category: "test" },
+};
+
+Deno.test("a provider file of the Python original registers as is with one notice line, and its connections work", async () => {
+  await using h = await tempHome();
+  const doc = structuredClone(PYTHON_API_KEY_FILE) as Record<string, unknown>;
+  const file = await writeJson(h.home, "acme-legacy.json", doc);
+  const r = await runCli(["provider", "register", file], { home: h.home });
+  ok(r, "provider register (Python format)");
+  const notices = r.stderr.split("\n").filter((l) => l.startsWith("notice: "));
+  assert.deepEqual(notices, [
+    `notice: ${file}: ignored fields of the Python authsome format: type (not used by authsome), ` +
+    "logo (not used by authsome)",
+  ]);
+  const inspect = await runCli(["provider", "inspect", "acme-legacy"], { home: h.home });
+  ok(inspect, "provider inspect");
+  const def = JSON.parse(inspect.stdout);
+  assert.deepEqual(def.api_url, ["api.acme.test"]);
+  assert.equal(def.docs, "https://acme.test/keys");
+  assert.equal(def.api_key.header_prefix, null);
+
+  // Loading it again (every command) prints no notice: it was named once, at register.
+  const key = "ak-12345678abc";
+  const login = await runCli(["login", "acme-legacy"], {
+    home: h.home,
+    env: { ACME_LEGACY_API_KEY: key },
+  });
+  ok(login, "login acme-legacy");
+  assert.ok(!login.stderr.includes("notice:"), login.stderr);
+  const exported = await runCli(["export", "acme-legacy"], { home: h.home });
+  ok(exported, "export acme-legacy");
+  assert.equal(exported.stdout.trim(), `ACME_LEGACY_API_KEY=${key}`);
+
+  const bad = { ...PYTHON_API_KEY_FILE, name: "acme-bad", api_key: { header_nme: "x" } };
+  const badFile = await writeJson(h.home, "acme-bad.json", bad);
+  const refused = await runCli(["provider", "register", badFile], { home: h.home });
+  assertCleanError(refused, 65, "api_key.header_nme: is not a known field");
+});

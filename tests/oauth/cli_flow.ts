@@ -239,9 +239,11 @@ export async function withStoredVault<T>(
 
 /** The `acme` provider definition (pkce, confidential client from ACME_CLIENT_*) of the test server. */
 export function acmeDefinition(
-  server: Pick<AuthServer, "issuer">,
+  /** Where the endpoints are: the server's origin (or, from tests that pass only it, issuer). */
+  server: { origin: string } | Pick<AuthServer, "issuer">,
   overrides: Record<string, unknown> = {},
 ) {
+  const base = "origin" in server ? server.origin : server.issuer;
   return {
     name: "acme",
     display_name: "Acme",
@@ -249,10 +251,10 @@ export function acmeDefinition(
     flow: "pkce",
     api_url: "api.acme.test",
     oauth: {
-      authorization_url: `${server.issuer}/auth`,
-      token_url: `${server.issuer}/token`,
-      revocation_url: `${server.issuer}/token/revocation`,
-      device_authorization_url: `${server.issuer}/device/auth`,
+      authorization_url: `${base}/auth`,
+      token_url: `${base}/token`,
+      revocation_url: `${base}/token/revocation`,
+      device_authorization_url: `${base}/device/auth`,
       scopes: ["openid", "read", "write"],
       client: { client_id_env: "ACME_CLIENT_ID", client_secret_env: "ACME_CLIENT_SECRET" },
     },

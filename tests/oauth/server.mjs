@@ -3,7 +3,11 @@
 // Runs the npm package `oidc-provider` under Node on 127.0.0.1, port 0, over plain http.
 // Usage:  node tests/oauth/server.mjs ['{"accessTokenTTL": 2, ...}']
 // (or the same JSON in the environment variable AUTHSOME_TEST_OAUTH_CONFIG).
-// When ready it prints exactly one line to stdout: {"issuer":"http://127.0.0.1:N","port":N}
+// When ready it prints exactly one line to stdout:
+// {"issuer":"http://127.0.0.1:N","origin":"http://127.0.0.1:N","port":N}
+// The issuer differs from the origin (where the server is reached) when the option `issuer` is
+// given, e.g. "http://localhost:{port}" or "http://127.0.0.1:{port}/realms/dev", as real servers
+// reached through another host name or with a path in their issuer identifier.
 // It exits when its stdin closes (so a crashed test never leaves it running), and on SIGTERM.
 //
 // Besides the standard endpoints (discovery, /auth, /token, /device/auth, /device, /reg,
@@ -21,7 +25,8 @@
 //   GET  /__test/config             the effective configuration (clients, lifetimes, scopes)
 //   ANY  /__test/whoami             a protected resource: Bearer access token -> 200 JSON or 401
 //   GET  /.well-known/oauth-authorization-server   RFC 8414 alias of the OpenID discovery document
-//                                   (404 with {"rfc8414": false}, like servers that only do OIDC)
+//                                   (404 with {"rfc8414": false}, like servers that only do OIDC;
+//                                   {"discovery": false} answers both well-known paths 404)
 // stats.discovery lists the well-known paths asked for, in order.
 
 import * as crypto from "node:crypto";
@@ -52,6 +57,9 @@ const cfg = {
   pkceRequired: true,
   registration: true,
   rfc8414: true,
+  discovery: true,
+  issuer: null,
+  idTokenAlg: "RS256",
   exitOnStdinClose: true,
   scopes: ["openid", "offline_access", "profile", "email", "read", "write"],
   ...options,
@@ -319,13 +327,22 @@ await new Promise((resolve, reject) => {
   server.listen(0, "127.0.0.1", resolve);
 });
 const { port } = server.address();
-const issuer = `http://127.0.0.1:${port}`;
+const origin = `http://127.0.0.1:${port}`;
+const issuer = cfg.issuer === null ? origin : String(cfg.issuer).replaceAll("{port}", String(port));
 
-const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+// One signing key for the algorithm ID tokens are signed with (`idTokenAlg`).
+const keyOptions = {
+  RS256: ["rsa", { modulusLength: 2048 }],
+  PS256: ["rsa", { modulusLength: 2048 }],
+  ES256: ["ec", { namedCurve: "P-256" }],
+  EdDSA: ["ed25519", {}],
+}[cfg.idTokenAlg];
+if (!keyOptions) throw new Error(`idTokenAlg ${cfg.idTokenAlg} is not supported`);
+const { privateKey } = crypto.generateKeyPairSync(...keyOptions);
 const signingKey = {
   ...privateKey.export({ format: "jwk" }),
-  kid: "test-rs256",
-  alg: "RS256",
+  kid: `test-${cfg.idTokenAlg.toLowerCase()}`,
+  alg: cfg.idTokenAlg,
   use: "sig",
 };
 
@@ -337,8 +354,9 @@ const provider = new Provider(issuer, {
     grant_types: ["authorization_code", "refresh_token"],
     response_types: ["code"],
     token_endpoint_auth_method: "client_secret_basic",
-    id_token_signed_response_alg: "RS256",
+    id_token_signed_response_alg: cfg.idTokenAlg,
   },
+  enabledJWA: { idTokenSigningAlgValues: [cfg.idTokenAlg] },
   responseTypes: ["code"],
   scopes: cfg.scopes,
   claims: {
@@ -506,6 +524,7 @@ async function testRoute(ctx) {
     case "config":
       return json(ctx, 200, {
         issuer,
+        origin,
         port,
         clients,
         accessTokenTTL: cfg.accessTokenTTL,
@@ -566,6 +585,9 @@ provider.use(async (ctx, next) => {
   if (interactionMatch) return interaction(ctx, interactionMatch[1], interactionMatch[2]);
 
   if (ctx.path.startsWith("/.well-known/")) stats.discovery.push(ctx.path);
+  if (ctx.path.startsWith("/.well-known/") && !cfg.discovery) {
+    return json(ctx, 404, { error: "not found" });
+  }
   if (ctx.path === "/.well-known/oauth-authorization-server") {
     if (!cfg.rfc8414) return json(ctx, 404, { error: "not found" });
     ctx.path = "/.well-known/openid-configuration";
@@ -652,4 +674,4 @@ if (cfg.exitOnStdinClose) {
   process.stdin.resume();
 }
 
-process.stdout.write(JSON.stringify({ issuer, port }) + "\n");
+process.stdout.write(JSON.stringify({ issuer, origin, port }) + "\n");

@@ -47,6 +47,16 @@ export interface AuthServerOptions {
   registration?: boolean;
   /** Serve the RFC 8414 metadata path (default true); false answers it 404, as OIDC-only servers. */
   rfc8414?: boolean;
+  /** No discovery documents at all: both well-known paths answer 404 (default true = served). */
+  discovery?: boolean;
+  /**
+   * The issuer identifier, `{port}` replaced by the port (default `http://127.0.0.1:{port}`, the
+   * origin). E.g. `http://localhost:{port}` or `http://127.0.0.1:{port}/realms/dev`: the issuer
+   * then differs from the origin the endpoints are reached at, as for Okta, Keycloak, Entra.
+   */
+  issuer?: string;
+  /** The ID token signing algorithm: RS256 (default), PS256, ES256 or EdDSA. */
+  idTokenAlg?: "RS256" | "PS256" | "ES256" | "EdDSA";
   /** Scopes the server knows (default `openid offline_access profile email read write`). */
   scopes?: string[];
   /**
@@ -114,6 +124,7 @@ export interface AuthServerStats {
 /** The effective configuration, as the server reports it. */
 export interface AuthServerConfig {
   issuer: string;
+  origin: string;
   port: number;
   clients: ClientMetadata[];
   accessTokenTTL: number;
@@ -144,8 +155,10 @@ export interface ApproveDeviceOptions {
 
 /** A running server. */
 export interface AuthServer extends AsyncDisposable {
-  /** `http://127.0.0.1:PORT` */
+  /** Its issuer identifier: `http://127.0.0.1:PORT` unless the option `issuer` says otherwise. */
   issuer: string;
+  /** Where it is reached: `http://127.0.0.1:PORT`. */
+  origin: string;
   port: number;
   /** The pre-registered confidential client (client_secret_post). */
   confidentialClient: Required<
@@ -238,10 +251,14 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
     await close();
     throw new Error(`the OAuth test server did not start:\n${stderrText}`);
   }
-  const { issuer, port } = JSON.parse(readyLine) as { issuer: string; port: number };
+  const { issuer, origin, port } = JSON.parse(readyLine) as {
+    issuer: string;
+    origin: string;
+    port: number;
+  };
 
   const testFetch = async (path: string, init?: RequestInit): Promise<unknown> => {
-    const res = await fetch(`${issuer}/__test/${path}`, init);
+    const res = await fetch(`${origin}/__test/${path}`, init);
     const body = await res.json();
     if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${JSON.stringify(body)}`);
     return body;
@@ -258,6 +275,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
 
   return {
     issuer,
+    origin,
     port,
     config: effective,
     confidentialClient: {
@@ -281,7 +299,7 @@ export async function startAuthServer(options: AuthServerOptions = {}): Promise<
       await testFetch("release", { method: "POST" });
     },
     approveAuthorization,
-    approveDevice: (userCode, opts) => approveDevice(`${issuer}/device`, userCode, opts),
+    approveDevice: (userCode, opts) => approveDevice(`${origin}/device`, userCode, opts),
     logs: () => stderrText,
     close,
     [Symbol.asyncDispose]: close,
