@@ -46,6 +46,8 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   AUTHSOME_MASTER_KEY: "Base64 of a 32-byte master key; wins over every other key source",
   AUTHSOME_PASSPHRASE: "Passphrase the master key is derived from (PBKDF2-SHA-256)",
   AUTHSOME_BACKUP_PASSPHRASE: "Passphrase of 'backup --passphrase' and 'restore --passphrase'",
+  AUTHSOME_NEW_PASSPHRASE: "The new passphrase of 'rekey --to passphrase' (else typed twice)",
+  AUTHSOME_NEW_MASTER_KEY: "The new base64 32-byte key of 'rekey --to env'",
   AUTHSOME_LOCK_TIMEOUT:
     "Seconds to wait for another authsome process's write (default 15) or refresh (60)",
   AUTHSOME_PYTHON_MASTER_KEY:

@@ -69,6 +69,8 @@ export type {
 export type { CopiedVault, CopyReport, StoreStatus } from "./storage/store_copy.ts";
 export type { StoreCopyResult } from "./service/store_admin.ts";
 export type { SharedAuditEntry } from "./storage/store.ts";
+export type { RekeyOptions, RekeyResult } from "./service/rekey.ts";
+export type { KeySource } from "./storage/master_key.ts";
 export type { EnvSource, Settings } from "./config.ts";
 export type { FormField, FormInfo, FormRequest } from "./providers/input_form.ts";
 

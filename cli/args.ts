@@ -146,6 +146,10 @@ export const OPTIONS = {
     description:
       "Protect (or open) the backup with a passphrase: AUTHSOME_BACKUP_PASSPHRASE, else typed at a terminal",
   },
+  records: {
+    type: "boolean",
+    description: "Also a new data key per vault, every record sealed again",
+  },
   merge: { type: "boolean", description: "Keep what the home holds; report what differs" },
   "into-empty": {
     type: "boolean",

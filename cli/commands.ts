@@ -17,6 +17,7 @@ import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
 import { SCAN_COMMANDS } from "./scan.ts";
 import { BACKUP_COMMANDS } from "./backup.ts";
+import { REKEY_COMMANDS } from "./rekey.ts";
 import { STATUS_COMMANDS } from "./status.ts";
 import { STORE_COMMANDS } from "./store.ts";
 import { commandHelp, overview } from "./help.ts";
@@ -31,7 +32,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
   ["Running a command with your credentials", RUN_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
   ["Keys you already have", { ...SCAN_COMMANDS, ...IMPORT_COMMANDS }],
-  ["Backup", BACKUP_COMMANDS],
+  ["Backup and keys", { ...BACKUP_COMMANDS, ...REKEY_COMMANDS }],
   ["Agent identities", IDENTITY_COMMANDS],
   ["Checks and records", ADMIN_COMMANDS],
   ["Shared store", STORE_COMMANDS],

@@ -36,6 +36,7 @@ import { checkConnections } from "./status.ts";
 import { run } from "./run_session.ts";
 import { importScanned, scanCredentials } from "./scan.ts";
 import { backupHome, restoreHome } from "./backup.ts";
+import { rekeyHome } from "./rekey.ts";
 import {
   exportValues,
   getAccessToken,
@@ -137,6 +138,7 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     storeStatus: () => getStoreStatus(ctx),
     copyStore: (to) => change(() => copyStoreTo(ctx, to)),
     fleetAuditLog: (limit = 50) => fleetAuditLog(ctx, limit),
+    rekey: (opts = {}) => rekeyHome(ctx, opts),
     auditLog: (limit = 50, filter = {}) => readAudit(ctx.settings.home, limit, filter),
     createIdentity: (name, spec) => change(() => createIdentity(ctx, name, spec)),
     listIdentities: () => listIdentities(ctx),

@@ -12,6 +12,7 @@ import { runtime } from "../runtime/runtime.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
 import { openHomeStore, openHomeVault, STORE_FILE } from "../storage/home.ts";
 import { loadMasterKey, type MasterKey, type MasterKeyOptions } from "../storage/master_key.ts";
+import { settlePendingRekey } from "../storage/rekey.ts";
 import { BUSY_TIMEOUT_MS } from "../storage/sqlite_store.ts";
 import type { LockOptions, Store } from "../storage/store.ts";
 import type { Vault } from "../storage/vault.ts";
@@ -85,17 +86,6 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     masterKey: settings.masterKey,
     passphrase: settings.passphrase,
   };
-  let loaded: Promise<MasterKey> | undefined;
-  const masterKey = (create: boolean) => {
-    if (loaded === undefined) {
-      const attempt = loadMasterKey(keyOptions, { create });
-      loaded = attempt;
-      attempt.catch(() => {
-        if (loaded === attempt) loaded = undefined;
-      });
-    }
-    return loaded;
-  };
   const notice = options.onNotice ?? (() => {});
   const storePath = joinPath(settings.home, STORE_FILE);
   const store = openHomeStore(settings.home, {
@@ -104,6 +94,24 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     onWait: () =>
       notice(`Waiting for another authsome process that is writing the store (${storePath})…`),
   });
+  const lockWait = (holder: string): LockOptions => ({
+    holder,
+    timeoutMs: settings.lockTimeoutMs ?? REFRESH_LOCK_TIMEOUT_MS,
+    onWait: () => notice(`Waiting for another authsome process that is ${holder}…`),
+  });
+  let loaded: Promise<MasterKey> | undefined;
+  const masterKey = (create: boolean) => {
+    if (loaded === undefined) {
+      // A rekey killed half-way is settled first (one stat when there is none).
+      const attempt = settlePendingRekey(settings.home, store, lockWait("changing the master key"))
+        .then(() => loadMasterKey(keyOptions, { create }));
+      loaded = attempt;
+      attempt.catch(() => {
+        if (loaded === attempt) loaded = undefined;
+      });
+    }
+    return loaded;
+  };
   return {
     settings,
     env,
@@ -122,11 +130,7 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
     masterKey,
     identity: options.identity,
     notice,
-    lockWait: (holder) => ({
-      holder,
-      timeoutMs: settings.lockTimeoutMs ?? REFRESH_LOCK_TIMEOUT_MS,
-      onWait: () => notice(`Waiting for another authsome process that is ${holder}…`),
-    }),
+    lockWait,
   };
 }
 

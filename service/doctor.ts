@@ -8,7 +8,7 @@ import { runtime } from "../runtime/runtime.ts";
 import { listHomeVaults } from "../storage/home.ts";
 import { readTextIfExists } from "../storage/files.ts";
 import { storeStatus } from "../storage/store_copy.ts";
-import { describeKeySource, KEY_FILE, loadMasterKey } from "../storage/master_key.ts";
+import { describeKeySource, KEY_FILE } from "../storage/master_key.ts";
 import type { ServiceContext } from "./context.ts";
 import type { DoctorCheck } from "./types.ts";
 
@@ -82,7 +82,7 @@ export async function doctor(ctx: ServiceContext): Promise<DoctorCheck[]> {
     ) {
       return `${described.detail} (created on first login)`;
     }
-    await loadMasterKey(keyOptions, { create: false });
+    await ctx.masterKey(false); // settles a rekey a killed process left, first
     return described.detail;
   });
   await check(`vault "${settings.vault}"`, async () => {

@@ -17,6 +17,7 @@ import type { ExportFormat } from "../proxy/env_format.ts";
 import type { AuditEntry, AuditFilter } from "../storage/audit.ts";
 import type { ScanImport, ScanReport } from "./scan.ts";
 import type { BackupSummary, RestoreResult } from "./backup.ts";
+import type { RekeyOptions, RekeyResult } from "./rekey.ts";
 
 export type { DeviceCodePrompt };
 
@@ -481,6 +482,12 @@ export interface AuthService {
   restore(
     options: { file: string; passphrase?: string | undefined; merge?: boolean | undefined },
   ): Promise<RestoreResult>;
+  /**
+   * Changes the master key of every vault of the home: a new key from the same source, or a
+   * move to another (`to`). Only the wrapped data keys are rewritten, unless `records`. Crash-safe:
+   * a killed rekey leaves a home that opens with exactly one of the two keys.
+   */
+  rekey(options?: RekeyOptions): Promise<RekeyResult>;
   /** Imports the keys `scan` finds only in the environment or different from the vault. */
   importScanned(options: { dir: string; connection?: string | undefined }): Promise<ScanImport[]>;
   /** The store in use: kind, location (never a password), vaults and their record counts. */

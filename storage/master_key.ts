@@ -51,6 +51,51 @@ export const KEY_FILE = "master.key";
 /** The PBKDF2 parameters file (salt and iteration count; no secret). */
 export const PASSPHRASE_FILE = "passphrase.json";
 
+/**
+ * The text of a key file holding the 32-byte key `raw` (the format of {@linkcode KEY_FILE}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { keyFileText } from "./master_key.ts";
+ * const doc = JSON.parse(keyFileText(new Uint8Array(32)));
+ * assert.deepEqual([doc.version, doc.algorithm, doc.key.length], [1, "AES-256-GCM", 44]);
+ * ```
+ */
+export function keyFileText(raw: Uint8Array): string {
+  return JSON.stringify(
+    {
+      version: 1,
+      algorithm: "AES-256-GCM",
+      key: toBase64(raw),
+      note:
+        "authsome master key: keep this file private and backed up; without it the vaults are lost",
+    },
+    null,
+    2,
+  ) + "\n";
+}
+
+/**
+ * The text of a passphrase parameters file (the format of {@linkcode PASSPHRASE_FILE}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { passphraseParamsText } from "./master_key.ts";
+ * const doc = JSON.parse(passphraseParamsText(new Uint8Array(16), 600_000));
+ * assert.deepEqual(doc, { version: 1, kdf: "PBKDF2-SHA-256", iterations: 600000, salt: "AAAAAAAAAAAAAAAAAAAAAA==" });
+ * ```
+ */
+export function passphraseParamsText(salt: Uint8Array, iterations: number): string {
+  return JSON.stringify(
+    { version: 1, kdf: "PBKDF2-SHA-256", iterations, salt: toBase64(salt) },
+    null,
+    2,
+  ) +
+    "\n";
+}
+
 /** Tells which source {@linkcode loadMasterKey} would use. */
 export function describeKeySource(options: MasterKeyOptions): KeySourceInfo {
   if (options.masterKey !== undefined) {
@@ -107,24 +152,23 @@ async function loadKeyFile(home: string, create: boolean): Promise<Uint8Array<Ar
   const path = joinPath(home, KEY_FILE);
   let text = await readTextIfExists(path);
   if (text === undefined) {
+    if (await readTextIfExists(joinPath(home, PASSPHRASE_FILE)) !== undefined) {
+      // The home is sealed with a passphrase (e.g. after `rekey --to passphrase`) and the
+      // variable is not set. Never start a key file beside it.
+      throw new AuthsomeError(
+        "VAULT_UNAVAILABLE",
+        `The vaults in ${home} are sealed with a passphrase (${PASSPHRASE_FILE}), not the key file`,
+        { hint: "Set AUTHSOME_PASSPHRASE to the passphrase" },
+      );
+    }
     if (!create) {
       throw new AuthsomeError("VAULT_UNAVAILABLE", `The key file ${path} is missing`, {
         hint: "Restore master.key from a backup, or set AUTHSOME_MASTER_KEY",
       });
     }
     await ensurePrivateDir(home);
-    const body = JSON.stringify(
-      {
-        version: 1,
-        algorithm: "AES-256-GCM",
-        key: toBase64(randomBytes(32)),
-        note:
-          "authsome master key: keep this file private and backed up; without it the vaults are lost",
-      },
-      null,
-      2,
-    ) + "\n";
-    await createFileExclusive(path, body); // another process may win the race; read what is there
+    // Another process may win the race; read what is there.
+    await createFileExclusive(path, keyFileText(randomBytes(32)));
     text = await runtime.readTextFile(path);
   }
   await refuseIfShared(path);
@@ -185,17 +229,7 @@ async function loadPassphraseParams(home: string, create: boolean): Promise<Pass
       );
     }
     await ensurePrivateDir(home);
-    const body = JSON.stringify(
-      {
-        version: 1,
-        kdf: "PBKDF2-SHA-256",
-        iterations: MIN_PBKDF2_ITERATIONS,
-        salt: toBase64(randomBytes(16)),
-      },
-      null,
-      2,
-    ) + "\n";
-    await createFileExclusive(path, body);
+    await createFileExclusive(path, passphraseParamsText(randomBytes(16), MIN_PBKDF2_ITERATIONS));
     text = await runtime.readTextFile(path);
   }
   try {

@@ -16,9 +16,11 @@ import {
 import {
   describeKeySource,
   KEY_FILE,
+  keyFileText,
   loadMasterKey,
   type MasterKey,
   PASSPHRASE_FILE,
+  passphraseParamsText,
 } from "./master_key.ts";
 
 /** A fresh, not yet existing home folder inside a temp dir that is removed afterwards. */
@@ -261,4 +263,47 @@ Deno.test("a passphrase set for a home sealed with its key file says so, and wha
     ),
   );
   assert.equal(await Deno.stat(join(h.home, PASSPHRASE_FILE)).then(() => true, () => false), false);
+});
+
+Deno.test("a home sealed with a passphrase, used without it, says so and starts no key file", async () => {
+  await using h = await tempHome();
+  await loadMasterKey({ home: h.home, passphrase: "correct horse" }, { create: true });
+  for (const create of [false, true]) {
+    await assert.rejects(
+      loadMasterKey({ home: h.home }, { create }),
+      vaultError(
+        `The vaults in ${h.home} are sealed with a passphrase (passphrase.json), not the key file`,
+        "Set AUTHSOME_PASSPHRASE to the passphrase",
+      ),
+    );
+  }
+  assert.equal(await Deno.stat(join(h.home, KEY_FILE)).then(() => true, () => false), false);
+});
+
+Deno.test("keyFileText and passphraseParamsText write the formats that loadMasterKey reads", async () => {
+  await using h = await tempHome();
+  await Deno.mkdir(h.home, { recursive: true });
+  const raw = randomBytes(32);
+  assert.deepEqual(JSON.parse(keyFileText(raw)), {
+    version: 1,
+    algorithm: "AES-256-GCM",
+    key: raw.toBase64(),
+    note:
+      "authsome master key: keep this file private and backed up; without it the vaults are lost",
+  });
+  assert.ok(keyFileText(raw).endsWith("}\n"));
+  await Deno.writeTextFile(join(h.home, KEY_FILE), keyFileText(raw), { mode: 0o600 });
+  const loaded = await loadMasterKey({ home: h.home }, { create: false });
+  assert.ok(await sameKey(loaded.key, await importAesKey(raw)));
+  await Deno.remove(join(h.home, KEY_FILE));
+  const salt = randomBytes(16);
+  const text = passphraseParamsText(salt, MIN_PBKDF2_ITERATIONS + 1);
+  assert.equal(
+    text,
+    `{\n  "version": 1,\n  "kdf": "PBKDF2-SHA-256",\n  "iterations": 600001,\n  "salt": "${salt.toBase64()}"\n}\n`,
+  );
+  await Deno.writeTextFile(join(h.home, PASSPHRASE_FILE), text);
+  const derived = await loadMasterKey({ home: h.home, passphrase: "p" }, { create: false });
+  const expected = await deriveFromPassphrase("p", salt, MIN_PBKDF2_ITERATIONS + 1);
+  assert.ok(await sameKey(derived.key, await importAesKey(expected)));
 });

@@ -116,3 +116,48 @@ Deno.test("revoke of every connection asks first at a terminal: no keeps everyth
   assert.match(yes.output, /Deleted resend here: default\./);
   assert.equal((await runCli(["get", "resend"], { home: h.home })).code, 3);
 });
+
+Deno.test("rekey --to passphrase at a terminal asks twice without echo; two different ones change nothing", async () => {
+  await using h = await tempHome();
+  const key = "re_rekey_terminal_7777777";
+  assert.equal(
+    (await runCli(["login", "resend", "--stdin"], { home: h.home, stdin: key })).code,
+    0,
+  );
+  const keyFile = await Deno.readTextFile(join(h.home, "master.key"));
+  const differ = await atTerminal(
+    h.home,
+    ["rekey", "--to", "passphrase"],
+    [
+      "typed passphrase one\r",
+      "typed passphrase two\r",
+    ],
+    { NO_COLOR: "1" },
+    "New passphrase: ",
+  );
+  assert.equal(differ.code, 64, differ.output);
+  assert.match(differ.output, /error: The two passphrases differ/);
+  assert.equal(await Deno.readTextFile(join(h.home, "master.key")), keyFile);
+
+  const typed = "typed rekey passphrase";
+  const r = await atTerminal(
+    h.home,
+    ["rekey", "--to", "passphrase"],
+    [
+      typed + "\r",
+      typed + "\r",
+    ],
+    { NO_COLOR: "1" },
+    "New passphrase: ",
+  );
+  assert.equal(r.code, 0, r.output);
+  assert.match(r.output, /New passphrase: .*Again: /s);
+  assert.ok(!r.output.includes("typed rekey"), "the typed passphrase was echoed");
+  assert.match(r.output, /Next: Set AUTHSOME_PASSPHRASE to the new passphrase\./);
+  assert.ok(!r.output.includes("AUTHSOME_NEW_PASSPHRASE"), "nothing to unset: it was typed");
+  const shown = await runCli(["get", "resend", "--field", "api_key", "--show-secret"], {
+    home: h.home,
+    env: { AUTHSOME_PASSPHRASE: typed },
+  });
+  assert.equal(shown.stdout, key + "\n", shown.stderr);
+});
