@@ -53,21 +53,43 @@ export const ADMIN_COMMANDS: Record<string, Command> = {
     },
   },
   log: {
-    usage: "log [-n N] [--identity NAME] [--provider P] [--connection C]",
+    usage: "log [-n N] [--identity NAME] [--provider P] [--connection C] [--all-hosts]",
     summary:
       "Show the last N audit entries (default 50): of one agent identity, provider or connection",
-    options: ["n", "identity", "provider", "connection"],
+    options: ["n", "identity", "provider", "connection", "all-hosts"],
+    details: [
+      "--all-hosts shows the entries of every host sharing a PostgreSQL store, with their host",
+      "names (the same as 'authsome store log').",
+    ],
     examples: [
       "authsome log -n 20",
       "authsome log --identity agent --json",
       "authsome log --provider openai --connection work",
+      "AUTHSOME_STORE=postgres://authsome@db.internal/authsome authsome log --all-hosts",
     ],
-    exitCodes: { 0: "shown (also when there are none yet)", 64: "-n is not a whole number" },
+    exitCodes: {
+      0: "shown (also when there are none yet)",
+      64: "-n is not a whole number; --all-hosts without a shared store",
+    },
     args: [0, 0],
     async run({ values, out, service }) {
       const n = values.n === undefined ? 50 : Number(values.n);
       if (!Number.isInteger(n) || n < 0) {
         throw usage("-n needs a whole number", "Example: authsome log -n 20");
+      }
+      if (values["all-hosts"]) {
+        const { printFleetLog } = await import("./store.ts");
+        const filtered = values.identity !== undefined || values.provider !== undefined ||
+          values.connection !== undefined;
+        // With a filter, look further back so that N matching entries can be shown.
+        const all = await (await service()).fleetAuditLog(filtered ? Math.max(n * 50, 5000) : n);
+        const matching = all.filter(({ entry: e }) =>
+          (values.identity === undefined || e.identity === values.identity) &&
+          (values.provider === undefined || e.provider === values.provider) &&
+          (values.connection === undefined || e.connection === values.connection)
+        );
+        printFleetLog(out, n === 0 ? [] : matching.slice(-n));
+        return 0;
       }
       const entries = await (await service()).auditLog(n, {
         identity: values.identity,

@@ -187,6 +187,10 @@ export const OPTIONS = {
     value: "TARGET",
     description: "Where to (see the command's own description)",
   },
+  "all-hosts": {
+    type: "boolean",
+    description: "The entries of every host sharing a PostgreSQL store, with their host names",
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** An option name, e.g. `connection`. */

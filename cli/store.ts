@@ -5,8 +5,38 @@
  * @module
  */
 import { usage } from "./args.ts";
-import type { Command } from "./command.ts";
+import type { SharedAuditEntry } from "../mod.ts";
+import type { Command, Output } from "./command.ts";
 import { table } from "./output.ts";
+
+/**
+ * Prints the audit entries of every host sharing the store (`store log`, `log --all-hosts`): one
+ * line each, with its host; a missing provider leaves its cell out (never a `-`).
+ *
+ * @example
+ * ```ts ignore
+ * printFleetLog(out, await auth.fleetAuditLog(20));
+ * ```
+ */
+export function printFleetLog(out: Output, entries: SharedAuditEntry[]): void {
+  if (out.json) out.doc({ entries });
+  else if (entries.length === 0) out.note("No audit entries yet.");
+  else {
+    out.data(
+      entries.map(({ host, entry: e }) =>
+        [
+          String(e.time),
+          `host=${host}`,
+          String(e.action),
+          ...(e.provider === undefined ? [] : [`${e.provider}/${e.connection ?? "*"}`]),
+          `vault=${e.vault}`,
+          ...(e.identity === undefined ? [] : [`identity=${e.identity}`]),
+          e.outcome === "error" ? `error ${e.error ?? ""}`.trim() : String(e.outcome),
+        ].join("  ")
+      ).join("\n"),
+    );
+  }
+}
 
 /** The commands of this group, by name. */
 export const STORE_COMMANDS: Record<string, Command> = {
@@ -53,24 +83,7 @@ export const STORE_COMMANDS: Record<string, Command> = {
         if (!Number.isInteger(n) || n < 0) {
           throw usage("-n needs a whole number", "Example: authsome store log -n 20");
         }
-        const entries = await (await service()).fleetAuditLog(n);
-        if (out.json) out.doc({ entries });
-        else if (entries.length === 0) out.note("No audit entries yet.");
-        else {
-          out.data(
-            entries.map(({ host, entry: e }) =>
-              [
-                String(e.time),
-                `host=${host}`,
-                String(e.action),
-                e.provider === undefined ? "-" : `${e.provider}/${e.connection ?? "*"}`,
-                `vault=${e.vault}`,
-                ...(e.identity === undefined ? [] : [`identity=${e.identity}`]),
-                e.outcome === "ok" ? "ok" : `error ${e.error ?? ""}`.trim(),
-              ].join("  ")
-            ).join("\n"),
-          );
-        }
+        printFleetLog(out, await (await service()).fleetAuditLog(n));
         return 0;
       }
       if (sub !== "copy") {

@@ -460,8 +460,21 @@ Deno.test("store log shows the audit entries of every host with its host name; l
     text.stdout,
     new RegExp(`host=${Deno.hostname()}  login  openai/work  vault=default  ok`),
   );
+  // `log --all-hosts` is the same view, with the log's filters.
+  const allHosts = await f.cli(0, ["log", "--all-hosts", "--json", "--connection", "work"]);
+  ok(allHosts, "log --all-hosts");
+  const work = (JSON.parse(allHosts.stdout) as {
+    entries: Array<{ host: string; entry: { action: string; connection?: string } }>;
+  }).entries;
+  assert.ok(work.length > 0 && work.every((e) => e.entry.connection === "work"));
+  assert.ok(work.some((e) => e.entry.action === "login" && e.host === Deno.hostname()));
+  const lines = (await f.cli(0, ["log", "--all-hosts"])).stdout.trimEnd().split("\n");
+  assert.ok(lines.some((l) => / {2}login {2}openai\/default {2}vault=default {2}ok$/.test(l)));
+  assert.ok(!lines.some((l) => / - /.test(l) || l.includes("  -  ")), "no '-' cells");
   const embedded = await f.cli(0, ["store", "log"], undefined, { AUTHSOME_STORE: "" });
   assertCleanError(embedded, 64, "The sqlite store keeps no audit entries of other hosts");
+  const embeddedLog = await f.cli(0, ["log", "--all-hosts"], undefined, { AUTHSOME_STORE: "" });
+  assertCleanError(embeddedLog, 64, "The sqlite store keeps no audit entries of other hosts");
 });
 
 Deno.test("the library under Node 24 and Bun reads the PostgreSQL store the Deno CLI wrote", async () => {
