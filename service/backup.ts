@@ -21,11 +21,10 @@ import {
   seal,
 } from "../storage/crypto.ts";
 import { ensurePrivateDir, readTextIfExists, writeFileAtomic } from "../storage/files.ts";
-import { listHomeVaults, openHomeVault } from "../storage/home.ts";
-import { INDEX_PREFIX, type Vault } from "../storage/vault.ts";
-import { audited, type ServiceContext } from "./context.ts";
+import { listHomeVaults } from "../storage/home.ts";
+import { INDEX_PREFIX } from "../storage/vault.ts";
+import { audited, type ServiceContext, vaultNamed } from "./context.ts";
 import { refuseChangeAsIdentity } from "./identities.ts";
-import { summarizeRecord } from "./summary.ts";
 
 /** The `format` field of a backup file. */
 export const BACKUP_FORMAT = "authsome-backup";
@@ -280,16 +279,6 @@ async function passphraseKey(passphrase: string): Promise<
     key: await importAesKey(await deriveFromPassphrase(passphrase, salt, iterations)),
     protection: { kind: "passphrase", kdf: "PBKDF2-SHA-256", iterations, salt: toBase64(salt) },
   };
-}
-
-function vaultNamed(ctx: ServiceContext, name: string): Vault {
-  return name === ctx.settings.vault ? ctx.vault : openHomeVault({
-    home: ctx.settings.home,
-    store: ctx.store,
-    name,
-    masterKey: ctx.masterKey,
-    summarize: summarizeRecord,
-  });
 }
 
 async function readProviderFiles(ctx: ServiceContext): Promise<Record<string, string>> {

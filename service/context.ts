@@ -135,6 +135,27 @@ export function createContext(options: AuthServiceOptions): ServiceContext {
 }
 
 /**
+ * Vault `name` of the context's home and store: the context's own vault when it is the one in
+ * use, else one opened the same way (for commands that go over every vault: backup, rekey).
+ *
+ * @example
+ * ```ts ignore
+ * for (const name of await listHomeVaults(ctx.settings.home, ctx.store)) {
+ *   await vaultNamed(ctx, name).keys();
+ * }
+ * ```
+ */
+export function vaultNamed(ctx: ServiceContext, name: string): Vault {
+  return name === ctx.settings.vault ? ctx.vault : openHomeVault({
+    home: ctx.settings.home,
+    store: ctx.store,
+    name,
+    masterKey: ctx.masterKey,
+    summarize: summarizeRecord,
+  });
+}
+
+/**
  * Runs `fn` and writes one audit entry for its outcome (the error code on failure; never a
  * secret, since audit fields are names and flags only).
  *

@@ -16,7 +16,7 @@ import {
   MIN_PBKDF2_ITERATIONS,
   randomBytes,
 } from "../storage/crypto.ts";
-import { listHomeVaults, openHomeVault } from "../storage/home.ts";
+import { listHomeVaults } from "../storage/home.ts";
 import {
   describeKeySource,
   KEY_FILE,
@@ -34,9 +34,8 @@ import {
   settleLocked,
   writePendingRekey,
 } from "../storage/rekey.ts";
-import { audited, type ServiceContext } from "./context.ts";
+import { audited, type ServiceContext, vaultNamed } from "./context.ts";
 import { refuseChangeAsIdentity } from "./identities.ts";
-import { summarizeRecord } from "./summary.ts";
 
 /** The key sources `rekey --to` takes. */
 export const KEY_SOURCES: readonly KeySource[] = ["file", "passphrase", "env"];
@@ -254,14 +253,4 @@ function nextSteps(ctx: ServiceContext, to: KeySource): string[] {
     );
   }
   return steps;
-}
-
-function vaultNamed(ctx: ServiceContext, name: string) {
-  return name === ctx.settings.vault ? ctx.vault : openHomeVault({
-    home: ctx.settings.home,
-    store: ctx.store,
-    name,
-    masterKey: ctx.masterKey,
-    summarize: summarizeRecord,
-  });
 }
