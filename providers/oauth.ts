@@ -21,7 +21,17 @@
  * @module
  */
 import * as oauth from "oauth4webapi";
-import { AuthsomeError, type ErrorCode } from "../errors.ts";
+import { AuthsomeError } from "../errors.ts";
+import {
+  authorizationError,
+  classify,
+  clean,
+  deviceExpired,
+  type Failure,
+  failure,
+  oauthRefusal,
+  ProtocolFailure,
+} from "./oauth_errors.ts";
 
 /** An OAuth client: public (no secret, token endpoint auth `none`) or confidential (`client_secret_post`). */
 export interface OAuthClient {
@@ -998,176 +1008,6 @@ function unverifiedIssuer(jwt: string): string | null {
   } catch {
     return null;
   }
-}
-
-type Phase = "login" | "refresh" | "revoke";
-
-interface Where {
-  url: URL;
-  endpoint: string;
-  phase: Phase;
-}
-
-/** What went wrong with one request, independent of which library step noticed it. */
-type Failure =
-  | { kind: "oauth"; error: string; status: number; description?: string }
-  | { kind: "status"; status: number }
-  | { kind: "not_json" }
-  | { kind: "cut_off" }
-  | { kind: "invalid"; detail: string }
-  | { kind: "unreachable"; error: AuthsomeError }
-  | { kind: "other" };
-
-/** A failure found by code of our own (the JSON device poll), shaped like oauth4webapi's. */
-class ProtocolFailure extends Error {
-  readonly failure: Failure;
-  constructor(failure: Failure) {
-    super(failure.kind);
-    this.failure = failure;
-  }
-}
-
-function classify(error: unknown): Failure {
-  if (error instanceof ProtocolFailure) return error.failure;
-  if (error instanceof AuthsomeError) {
-    return error.code === "ENDPOINT_UNREACHABLE"
-      ? { kind: "unreachable", error }
-      : { kind: "other" };
-  }
-  if (error instanceof oauth.ResponseBodyError) {
-    const out: Failure = { kind: "oauth", error: error.error, status: error.status };
-    if (error.error_description !== undefined) out.description = error.error_description;
-    return out;
-  }
-  if (error instanceof oauth.WWWAuthenticateChallengeError) {
-    const code = error.cause.find((c) => typeof c.parameters.error === "string")?.parameters.error;
-    return { kind: "oauth", error: code ?? "invalid_client", status: error.status };
-  }
-  if (error instanceof oauth.UnsupportedOperationError) {
-    return { kind: "invalid", detail: "an unsupported token type" };
-  }
-  if (error instanceof oauth.OperationProcessingError) {
-    const cause: unknown = error.cause;
-    switch (error.code) {
-      case oauth.RESPONSE_IS_NOT_CONFORM:
-        return { kind: "status", status: cause instanceof Response ? cause.status : 0 };
-      case oauth.RESPONSE_IS_NOT_JSON:
-        return { kind: "not_json" };
-      case oauth.PARSE_ERROR:
-        // A body that could not be read to its end (the connection broke) is not a bad answer.
-        return cause instanceof SyntaxError ? { kind: "not_json" } : { kind: "cut_off" };
-      case oauth.INVALID_RESPONSE: {
-        // GitHub answers errors (even authorization_pending) with HTTP 200 and an `error` member.
-        const body = isObject(cause) && isObject(cause.body) ? cause.body : undefined;
-        if (body !== undefined && typeof body.error === "string" && body.error !== "") {
-          const out: Failure = { kind: "oauth", error: body.error, status: 200 };
-          if (typeof body.error_description === "string") {
-            out.description = body.error_description;
-          }
-          return out;
-        }
-        return { kind: "invalid", detail: "an invalid response" };
-      }
-      case oauth.JWT_CLAIM_COMPARISON:
-      case oauth.JWT_TIMESTAMP_CHECK:
-        return { kind: "invalid", detail: "an ID token that failed validation" };
-      case oauth.JSON_ATTRIBUTE_COMPARISON:
-        return { kind: "invalid", detail: "metadata for a different issuer" };
-      default:
-        return { kind: "invalid", detail: "an invalid response" };
-    }
-  }
-  return { kind: "other" };
-}
-
-/** Turns any error of one request into the AuthsomeError the module promises. */
-function failure(error: unknown, where: Where): unknown {
-  const f = classify(error);
-  const host = where.url.host;
-  const what = `The ${where.endpoint} of ${host}`;
-  // A refresh the server did not clearly refuse says nothing about the stored tokens.
-  const broken: ErrorCode = where.phase === "refresh" ? "ENDPOINT_UNREACHABLE" : "AUTH_FAILED";
-  switch (f.kind) {
-    case "other":
-      return error;
-    case "unreachable":
-      return f.error;
-    case "oauth":
-      return oauthRefusal(f, where);
-    case "status":
-      return new AuthsomeError(broken, `${what} answered HTTP ${f.status}`, {
-        hint: "The provider may be having problems; try again later",
-        cause: error,
-      });
-    case "not_json":
-      return new AuthsomeError(broken, `${what} answered with something that is not JSON`, {
-        hint: "Check the provider's endpoint URLs; this is not an OAuth endpoint",
-        cause: error,
-      });
-    case "cut_off":
-      return new AuthsomeError("ENDPOINT_UNREACHABLE", `${what} broke off its answer`, {
-        hint: "Check the network connection and try again",
-        cause: error,
-      });
-    case "invalid":
-      return new AuthsomeError(broken, `${what} sent ${f.detail}`, { cause: error });
-  }
-}
-
-function oauthRefusal(f: Extract<Failure, { kind: "oauth" }>, where: Where): AuthsomeError {
-  const code = errorCode(f.error);
-  const what = `The ${where.endpoint} of ${where.url.host}`;
-  if (where.phase === "refresh") {
-    const message = code === "invalid_grant"
-      ? "The refresh token was rejected (invalid_grant)"
-      : `${what} refused the refresh (${code})`;
-    return new AuthsomeError("CREDENTIAL_MISSING", message, { hint: "Log in again with --force" });
-  }
-  if (where.endpoint === "registration endpoint") {
-    const detail = f.description === undefined ? "" : `: ${clean(f.description, 200)}`;
-    return new AuthsomeError("AUTH_FAILED", `${what} refused the registration (${code})${detail}`);
-  }
-  return new AuthsomeError("AUTH_FAILED", `${what} refused the request (${code})`, {
-    hint: code === "invalid_client" || code === "unauthorized_client"
-      ? "Check the client ID and client secret"
-      : "Start the login again",
-  });
-}
-
-function authorizationError(error: string, description: string | null): AuthsomeError {
-  const code = errorCode(error);
-  if (code === "access_denied") {
-    return new AuthsomeError("AUTH_FAILED", "The authorization was denied (access_denied)", {
-      hint: "Approve the request in the browser, or start again",
-    });
-  }
-  const detail = description === null || description === "" ? "" : `: ${clean(description, 200)}`;
-  return new AuthsomeError(
-    "AUTH_FAILED",
-    `The authorization server returned an error (${code})${detail}`,
-    {
-      hint: code === "redirect_uri_mismatch" || code === "invalid_request"
-        ? "Check that the redirect URI registered with the provider is exactly the one authsome uses"
-        : "Start the login again",
-    },
-  );
-}
-
-function deviceExpired(): AuthsomeError {
-  return new AuthsomeError("AUTH_FAILED", "The device code expired", {
-    hint: "Start the login again and enter the code sooner",
-  });
-}
-
-/** An OAuth error code cut down to printable ASCII (RFC 6749 §5.2 allows nothing else). */
-function errorCode(raw: string): string {
-  return raw.replace(/[^\x21-\x7e]/g, "").slice(0, 64) || "unknown_error";
-}
-
-/** A server-provided text on one line, shortened. */
-function clean(raw: string, max: number): string {
-  const line = raw.replace(/[\p{Cc}\u2028\u2029\s]+/gu, " ").trim();
-  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 function checkClient(client: OAuthClient): void {

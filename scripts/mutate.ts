@@ -71,6 +71,12 @@ const TARGETS: Target[] = [
     ci: false,
   },
   {
+    module: "providers/oauth_errors.ts",
+    tests: ["providers/oauth_test.ts"],
+    floor: 0,
+    ci: false,
+  },
+  {
     module: "proxy/env_format.ts",
     tests: ["proxy/env_format_test.ts"],
     floor: 0,
