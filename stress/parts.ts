@@ -1,0 +1,17 @@
+/**
+ * The parts of the adversarial suite, in the order `deno task stress` runs them.
+ *
+ * @module
+ */
+import type { StressPart } from "./part.ts";
+
+/**
+ * Every part of the suite.
+ *
+ * @example
+ * ```ts
+ * import { PARTS } from "./parts.ts";
+ * console.log(PARTS.map((part) => part.name));
+ * ```
+ */
+export const PARTS: StressPart[] = [];
