@@ -16,12 +16,21 @@
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
 import http from "node:http";
-import https from "node:https";
 import net from "node:net";
-import type { Readable, Writable } from "node:stream";
 import tls from "node:tls";
+import type { Readable, Writable } from "node:stream";
 import { AuthsomeError } from "../errors.ts";
 import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "./certs.ts";
+import {
+  type ClientRequest,
+  type Decision,
+  type Outcome,
+  serveDecrypted,
+  type Tunnel,
+  UnroutableRequest,
+} from "./decrypted.ts";
+import { SocketConn } from "./socket_conn.ts";
+import { UpstreamPool } from "./upstream_pool.ts";
 
 /**
  * What the proxy did with one request or tunnel, emitted once when its answer begins (a
@@ -203,24 +212,6 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-interface Tunnel {
-  host: string;
-  port: number;
-}
-
-/** A {@linkcode ProxyEvent} before its answer: the status and time are added when it is sent. */
-type Outcome = Omit<ProxyEvent, "ms" | "status">;
-
-/** What a decrypted request becomes: refused with this answer, or forwarded with these headers. */
-type Decision =
-  | { forward: false; status: number; contentType: string; body: string; event: Outcome }
-  | {
-    forward: true;
-    headers: Record<string, string | string[]>;
-    pathAndQuery: string;
-    event: Outcome;
-  };
-
 const TEXT = "text/plain; charset=utf-8";
 
 /**
@@ -257,12 +248,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const resolveUpstream = options.resolveUpstream ?? ((host, port) => ({ host, port }));
   const expectedCredentials = digest(`authsome:${options.secret}`);
   const sockets = new Set<net.Socket>();
-  const tunnels = new WeakMap<object, Tunnel>();
-  // Node's `ca` replaces the built-in roots rather than adding to them, so both are given.
-  const ca = options.upstreamCa?.length
-    ? [...tls.rootCertificates, ...options.upstreamCa]
-    : undefined;
-  const httpsAgent = new UpstreamAgent({ keepAlive: true, ...(ca ? { ca } : {}) });
+  const pool = new UpstreamPool();
   const httpAgent = new http.Agent({ keepAlive: true });
 
   const emit = (event: ProxyEvent) => {
@@ -289,36 +275,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     );
   };
 
-  // The decrypted side: one http.Server that never listens, fed with each client TLS socket.
-  const inner = http.createServer((req, res) => {
-    const tunnel = tunnels.get(req.socket);
-    // Stryker disable next-line all: only tunnel sockets are ever fed to this server.
-    if (!tunnel) {
-      res.writeHead(500).end();
-      return;
-    }
-    void forwardIntercepted(req, res, tunnel);
-  });
-  // Deno's node:http closes a connection after one response on a server that is not listening;
-  // claiming it listens keeps client connections alive.
-  Object.defineProperty(inner, "listening", { get: () => true });
-  inner.on("clientError", (_error, socket) => socket.destroy());
-
-  inner.on("upgrade", (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const tunnel = tunnels.get(req.socket);
-    // Stryker disable next-line all: only tunnel sockets are ever fed to this server.
-    if (!tunnel) return void socket.destroy();
-    void forwardUpgrade(req, socket, head, tunnel);
-  });
-
   /**
    * What a decrypted request (or upgrade request) becomes: checked against its tunnel, then
    * refused with an answer, or forwarded with these headers (the injected ones set).
    */
-  async function decide(req: http.IncomingMessage, tunnel: Tunnel): Promise<Decision> {
-    // Both are always set on a request the server has parsed.
-    const method = req.method!;
-    const target = parseTarget(req.url!);
+  async function decide(req: ClientRequest, tunnel: Tunnel): Promise<Decision> {
+    const method = req.method;
+    const target = parseTarget(req.target);
     const path = target?.path ?? "/";
     const base = { host: tunnel.host, path, method };
     if (!target || (target.authority !== undefined && !sameAuthority(target.authority, tunnel))) {
@@ -328,8 +291,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         detail: "bad request target",
       });
     }
+    // Only the first Host counts (and goes upstream), as node:http reads it.
+    const hostHeader = firstHeader(req.headers, "host");
     // Stryker disable next-line StringLiteral: any text without a valid host fails alike.
-    if (!sameAuthority(req.headers.host ?? "", tunnel)) {
+    if (!sameAuthority(hostHeader ?? "", tunnel)) {
       // A Host other than the CONNECT host would carry the credential to a host not chosen for it.
       return refusal(421, "authsome proxy: the Host header does not match the tunnel's host", {
         kind: "denied",
@@ -337,7 +302,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         detail: "Host header differs from the CONNECT host",
       });
     }
-    const asked = req.headers[CONNECTION_HEADER];
+    const asked = firstHeader(req.headers, CONNECTION_HEADER);
     let injected: Record<string, string> | Injection | undefined;
     try {
       injected = await options.headersFor({
@@ -346,7 +311,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         port: tunnel.port,
         path,
         method: method.toUpperCase(),
-        ...(typeof asked === "string" ? { connection: asked } : {}),
+        ...(asked !== undefined ? { connection: asked } : {}),
       });
     } catch (error) {
       if (error instanceof ProxyRefusal) {
@@ -376,9 +341,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         detail: `headers: ${message}`,
       });
     }
-    const headers = forwardHeaders(req.rawHeaders);
+    const headers = forwardHeaders(req.headers.flat());
     // Only the Host value checked above goes upstream, even if the client sent several.
-    headers.host = req.headers.host!;
+    headers.host = hostHeader!;
     const pathAndQuery = target.pathAndQuery;
     if (injected === undefined) {
       return {
@@ -389,7 +354,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       };
     }
     const named = injected instanceof Injection ? injected : undefined;
-    // Stryker disable next-line MethodExpression: node:http sets header names case-insensitively.
+    // Stryker disable next-line MethodExpression: header names are compared lower-case upstream.
     for (const [name, value] of Object.entries(named?.headers ?? injected)) {
       headers[name.toLowerCase()] = value;
     }
@@ -397,118 +362,36 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return { forward: true, headers, pathAndQuery, event: { kind: "inject", ...base, ...whose } };
   }
 
-  async function forwardIntercepted(
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-    tunnel: Tunnel,
-  ) {
-    const started = performance.now();
-    const decision = await decide(req, tunnel);
-    if (!decision.forward) {
-      emit({ ...decision.event, status: decision.status, ms: since(started) });
-      return answer(req, res, decision.status, decision.contentType, decision.body);
-    }
-    let upstreamReq: http.ClientRequest;
+  /** A new TLS connection to a decrypted tunnel's host, verified against the name asked for. */
+  async function connectUpstream(tunnel: Tunnel): Promise<Deno.Conn> {
+    let upstream: { host: string; port: number };
     try {
-      upstreamReq = https.request({
-        ...upstreamTarget(tunnel),
-        method: req.method!,
-        path: decision.pathAndQuery,
-        headers: decision.headers,
-        agent: httpsAgent,
-      });
+      upstream = resolveUpstream(tunnel.host, tunnel.port);
     } catch (error) {
-      // E.g. an injected header value with a line break, refused by node:http.
-      const detail = `request: ${describe(error)}`;
-      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
-      return reply(req, res, 502, "authsome proxy: the request could not be built");
+      throw new UnroutableRequest(describe(error), { cause: error });
     }
-    relay(req, res, upstreamReq, decision.event, started);
+    const tcp = await Deno.connect({ hostname: upstream.host, port: upstream.port });
+    tcp.setNoDelay(true);
+    const conn = await Deno.startTls(tcp, {
+      hostname: tunnel.host,
+      ...(options.upstreamCa?.length ? { caCerts: options.upstreamCa } : {}),
+    });
+    try {
+      await conn.handshake();
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+    return conn;
   }
 
-  /**
-   * A decrypted upgrade request (a WebSocket): sent upstream with the injected headers on a
-   * connection of its own; after the upstream's 101, bytes flow both ways untouched until either
-   * side closes. An upstream that answers otherwise has its answer passed on, then both close.
-   */
-  async function forwardUpgrade(
-    req: http.IncomingMessage,
-    socket: net.Socket,
-    head: Buffer,
-    tunnel: Tunnel,
-  ) {
-    const started = performance.now();
-    const decision = await decide(req, tunnel);
-    if (!decision.forward) {
-      emit({ ...decision.event, status: decision.status, ms: since(started) });
-      return rawAnswer(socket, decision.status, decision.contentType, decision.body);
-    }
-    let upstreamReq: http.ClientRequest;
-    try {
-      upstreamReq = https.request({
-        ...upstreamTarget(tunnel),
-        method: req.method!,
-        path: decision.pathAndQuery,
-        // The two headers that ask for the upgrade are hop-by-hop; this hop asks again.
-        headers: { ...decision.headers, connection: "Upgrade", upgrade: req.headers.upgrade! },
-        agent: false,
-        ...(ca ? { ca } : {}),
-      });
-    } catch (error) {
-      const detail = `request: ${describe(error)}`;
-      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
-      return rawAnswer(socket, 502, TEXT, "authsome proxy: the request could not be built\n");
-    }
-    let answered = false;
-    upstreamReq.on("upgrade", (response, upstreamSocket: net.Socket, upstreamHead: Buffer) => {
-      answered = true;
-      emit({ ...decision.event, status: response.statusCode!, ms: since(started) });
-      track(upstreamSocket);
-      socket.write(responseHead(response, response.rawHeaders));
-      if (upstreamHead.length > 0) socket.write(upstreamHead);
-      if (head.length > 0) upstreamSocket.write(head);
-      socket.pipe(upstreamSocket);
-      upstreamSocket.pipe(socket);
-      upstreamSocket.on("error", () => upstreamSocket.destroy());
-      upstreamSocket.on("close", () => socket.destroy());
-      socket.on("close", () => upstreamSocket.destroy());
-    });
-    upstreamReq.on("response", (response) => {
-      answered = true;
-      emit({ ...decision.event, status: response.statusCode!, ms: since(started) });
-      const kept: string[] = [];
-      for (let i = 0; i < response.rawHeaders.length; i += 2) {
-        if (!HOP_BY_HOP.has(response.rawHeaders[i]!.toLowerCase())) {
-          kept.push(response.rawHeaders[i]!, response.rawHeaders[i + 1]!);
-        }
-      }
-      // Without Transfer-Encoding the body ends where the connection does.
-      socket.write(responseHead(response, [...kept, "Connection", "close"]));
-      response.pipe(socket);
-    });
-    upstreamReq.on("error", (error) => {
-      if (answered) return void socket.destroy();
-      answered = true;
-      const detail = `upstream: ${describe(error)}`;
-      emit({ ...decision.event, kind: "error", status: 502, ms: since(started), detail });
-      rawAnswer(socket, 502, TEXT, `authsome proxy: upstream failed: ${describe(error)}\n`);
-    });
-    socket.on("close", () => {
-      if (!answered) upstreamReq.destroy();
-    });
-    upstreamReq.end();
-  }
-
-  /** Where a decrypted tunnel's requests go, verified against the host the client asked for. */
-  function upstreamTarget(tunnel: Tunnel): https.RequestOptions {
-    const upstream = resolveUpstream(tunnel.host, tunnel.port);
-    return {
-      host: upstream.host,
-      port: upstream.port,
-      // Stryker disable next-line ObjectLiteral: node:https also takes the name from Host, set above.
-      ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-    };
-  }
+  const decryptedContext = {
+    decide,
+    emit,
+    pool,
+    connectUpstream,
+    hopByHop: HOP_BY_HOP,
+  };
 
   /** Streams the client request to upstream and the response back; 502 when upstream fails first. */
   function relay(
@@ -653,13 +536,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       secureContext: contextFor(tunnel.host, leaf),
     });
     track(tlsSocket);
-    tunnels.set(tlsSocket, tunnel);
-    tlsSocket.on("error", (error) => {
-      const detail = `client TLS: ${describe(error)}`;
-      emit({ kind: "error", host: tunnel.host, ms: since(started), detail });
-      tlsSocket.destroy();
-    });
-    inner.emit("connection", tlsSocket);
+    // The CONNECT socket is a real TCP socket: its small writes (an event of a stream) go at once.
+    socket.setNoDelay(true);
+    void serveDecrypted(new SocketConn(tlsSocket), () => tunnel, decryptedContext);
   }
 
   function tunnelThrough(socket: net.Socket, head: Buffer, target: Tunnel, started: number) {
@@ -781,42 +660,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         server.close(() => resolve());
         // Client sockets go; requests upstream end as explained in relay(), idle ones go now.
         for (const socket of sockets) socket.destroy();
-        destroyIdle(httpsAgent);
+        pool.close();
         destroyIdle(httpAgent);
       });
       return closing;
     },
   };
-}
-
-/**
- * The keep-alive agent for upstream HTTPS. node:https names each pool of reusable sockets after
- * every TLS option, the whole `ca` list included (≈ 225 KB of PEM with the bundled roots), and
- * builds that name several times per request: ≈ 40 % of the proxy's busy time went there. This
- * agent's TLS options are the same for every request, so host, port and server name tell the
- * pools apart.
- */
-class UpstreamAgent extends https.Agent {
-  override getName(
-    options: { host?: string | null; port?: number | string | null; servername?: string } = {},
-  ): string {
-    return `${options.host ?? ""}:${options.port ?? ""}:${options.servername ?? ""}`;
-  }
-
-  /**
-   * Deno's node:tls checks the host name of every new upstream connection on the detailed peer
-   * certificate, whose issuer chain it completes by parsing each certificate of `ca`: ≈ 35 ms per
-   * connection with the bundled roots. The check reads only the leaf's names, so it gets the leaf
-   * alone. The chain is still verified by the TLS layer, and a wrong name still fails.
-   */
-  override createConnection(...args: Parameters<https.Agent["createConnection"]>) {
-    const socket = super.createConnection(...args) as tls.TLSSocket;
-    const peerCertificate = socket.getPeerCertificate;
-    // Typed as the detailed one: only the name check asks for it, and reads no issuer.
-    socket.getPeerCertificate =
-      (() => peerCertificate.call(socket, false)) as typeof socket.getPeerCertificate;
-    return socket;
-  }
 }
 
 /** Closes an agent's idle keep-alive sockets; agent.destroy() would also cut requests in flight. */
@@ -825,6 +674,12 @@ function destroyIdle(agent: http.Agent) {
     // Stryker disable next-line ArrayDeclaration: the agent never lists an undefined pool.
     for (const socket of idle ?? []) socket.destroy();
   }
+}
+
+/** The first value of a header (case-insensitive name) among header lines. */
+function firstHeader(headers: [string, string][], name: string): string | undefined {
+  for (const [key, value] of headers) if (key.toLowerCase() === name) return value;
+  return undefined;
 }
 
 /** The client's headers minus hop-by-hop ones and those the `Connection` header names. */
@@ -907,26 +762,6 @@ function answer(
 /** A refused decrypted request: its answer is a one-line text. */
 function refusal(status: number, text: string, event: Outcome): Decision {
   return { forward: false, status, contentType: TEXT, body: `${text}\n`, event };
-}
-
-/** Answers on a raw socket (an upgrade request's) and closes it. */
-function rawAnswer(socket: net.Socket, status: number, contentType: string, body: string) {
-  const head = [
-    `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}`.trimEnd(),
-    `Content-Type: ${contentType}`,
-    `Content-Length: ${Buffer.byteLength(body)}`,
-    "Connection: close",
-  ];
-  socket.end(`${head.join("\r\n")}\r\n\r\n${body}`);
-}
-
-/** A response head as raw text: the status line and the given name/value pairs. */
-function responseHead(response: http.IncomingMessage, rawHeaders: string[]): string {
-  let head = `HTTP/1.1 ${response.statusCode} ${response.statusMessage ?? ""}`.trimEnd() + "\r\n";
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    head += `${rawHeaders[i]}: ${rawHeaders[i + 1]}\r\n`;
-  }
-  return head + "\r\n";
 }
 
 /** Milliseconds since `started` (a `performance.now()`), to 0.1 ms. */

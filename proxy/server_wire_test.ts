@@ -1008,6 +1008,27 @@ Deno.test("wire: malformed HTTP is cut off without an answer, outside and inside
   });
 });
 
+Deno.test("wire: a request framed two ways (Content-Length and Transfer-Encoding) is cut off, never forwarded", async () => {
+  await withWire(async (f) => {
+    for (
+      const framing of [
+        "Content-Length: 4\r\nTransfer-Encoding: chunked",
+        "Content-Length: 4\r\nContent-Length: 5",
+        "Transfer-Encoding: chunked, identity",
+      ]
+    ) {
+      const inside = await openTunnel(f);
+      await inside.write(
+        `POST /v1/x HTTP/1.1\r\nHost: api.acme.test\r\n${framing}\r\n\r\n` +
+          "0\r\n\r\nGET /v1/smuggled HTTP/1.1\r\nHost: api.acme.test\r\n\r\n",
+      );
+      assert.equal(await inside.rest(), "", framing);
+    }
+    assert.equal(f.upstream.requests.length, 0);
+    assert.deepEqual(f.asked, []);
+  });
+});
+
 Deno.test("wire: an upstream that closes after a complete answer is no error; one error event when it closes before", async () => {
   await withWire(async (f) => {
     f.upstream.closeAfterAnswer = true;

@@ -254,16 +254,25 @@ async function startRunProxy(
   }
   const authority = ca;
   let issuer: LeafIssuer | undefined;
+  // Kept in memory too: every CONNECT asks, and reading the sealed record each time cost a store
+  // read and a decryption on the way to a new connection's first byte.
+  const issued = new Map<string, LeafCertificate & { renew_after: number }>();
   const leaves: LeafIssuer = {
     async issue(host) {
       const key = `proxy/leaf/${host.toLowerCase()}`;
+      const known = issued.get(key);
+      if (known !== undefined && known.renew_after > ctx.now().getTime()) return known;
       const stored = await ctx.vault.get<LeafCertificate & { renew_after: number }>(key);
-      if (stored !== undefined && stored.renew_after > ctx.now().getTime()) return stored;
+      if (stored !== undefined && stored.renew_after > ctx.now().getTime()) {
+        issued.set(key, stored);
+        return stored;
+      }
       issuer ??= (await import("../proxy/certs.ts")).createLeafIssuer(authority);
       const leaf = await issuer.issue(host);
       // Leaves live 30 days; renew after 25.
       const renew_after = ctx.now().getTime() + 25 * 86_400_000;
       await ctx.vault.update((tx) => tx.set(key, { ...leaf, renew_after }));
+      issued.set(key, { ...leaf, renew_after });
       return leaf;
     },
   };
