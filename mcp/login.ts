@@ -16,6 +16,7 @@ import { login } from "../service/login.ts";
 import { connKey, type ServiceContext } from "../service/context.ts";
 import { checkConnections } from "../service/status.ts";
 import type { ConnectionRecord, InputRequest, LoginResult } from "../service/types.ts";
+import { runtime } from "../runtime/runtime.ts";
 import { connectionFor, type McpAccess } from "./access.ts";
 
 /** How long a started login waits for the human (the form, the browser or the device code). */
@@ -125,10 +126,14 @@ export async function requestLogin(
     pending = startLogin(session, provider, connection, existing !== undefined, input.scopes);
     session.pending.set(key, pending);
     const started = pending;
-    started.done.then(
-      () => session.pending.delete(key),
-      () => session.pending.delete(key),
-    );
+    // A finished login's outcome waits for the call that asks next (at most the login's limit).
+    const forget = () => {
+      const timer = setTimeout(() => {
+        if (session.pending.get(key) === started) session.pending.delete(key);
+      }, LOGIN_LIMIT_SECONDS * 1000);
+      runtime.unrefTimer(timer);
+    };
+    started.done.then(forget, forget);
   }
   const waitMs = Math.min(input.wait_seconds ?? LOGIN_LIMIT_SECONDS, LOGIN_LIMIT_SECONDS) * 1000;
   const began = Date.now();
@@ -173,6 +178,8 @@ export async function requestLogin(
       if (outcome === "tick" && current.prompt !== undefined && Date.now() >= deadline) break;
       continue;
     }
+    // The outcome is told once; the next call starts afresh.
+    if (session.pending.get(key) === current) session.pending.delete(key);
     if ("error" in outcome) throw outcome.error;
     const r = outcome.result;
     return {

@@ -22,6 +22,7 @@ import { NAME_PATTERN } from "../config.ts";
 import { AuthsomeError } from "../errors.ts";
 import type { ServiceContext } from "../service/context.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
+import { readTextIfExists } from "../storage/files.ts";
 import { type McpAccess, ToolRefusal } from "./access.ts";
 import { listConnectionsTool } from "./connections.ts";
 import {
@@ -319,7 +320,7 @@ async function audit(
 async function extraCa(ctx: ServiceContext): Promise<{ extraCa?: string[] }> {
   const file = ctx.env.get("NODE_EXTRA_CA_CERTS");
   if (!file) return {};
-  const text = await Deno.readTextFile(file).catch(() => undefined);
+  const text = await readTextIfExists(file).catch(() => undefined);
   const pems = text?.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g);
   return pems ? { extraCa: [...pems] } : {};
 }
