@@ -121,8 +121,22 @@ export async function connectionFor(
   return asked ?? allowed;
 }
 
-/** Refuses (rule `expired`) every call of an identity whose policy expired during the session. */
-export function checkPolicyAlive(ctx: ServiceContext, policy: IdentityPolicy): void {
+/**
+ * Refuses (rule `expired`) every call of an identity whose policy expired during the session.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkPolicyAlive } from "./access.ts";
+ * const ctx = { now: () => new Date("2030-01-02T00:00:00Z") };
+ * const policy = { name: "a", expiresAt: "2030-01-01T00:00:00.000Z", grants: [] };
+ * assert.throws(() => checkPolicyAlive(ctx, policy), /expired/);
+ * ```
+ */
+export function checkPolicyAlive(
+  ctx: Pick<ServiceContext, "now">,
+  policy: IdentityPolicy,
+): void {
   if (policy.expiresAt !== null && Date.parse(policy.expiresAt) <= ctx.now().getTime()) {
     throw new ToolRefusal("expired", `identity "${policy.name}" expired at ${policy.expiresAt}`);
   }

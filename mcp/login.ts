@@ -202,7 +202,14 @@ export async function requestLogin(
   };
 }
 
-/** Ends every login under way (the session closes): their pages stop, nothing is stored. */
+/**
+ * Ends every login under way (the session closes): their pages stop, nothing is stored.
+ *
+ * @example
+ * ```ts ignore
+ * abortLogins(session);
+ * ```
+ */
 export function abortLogins(session: LoginSession): void {
   for (const pending of session.pending.values()) pending.abort.abort();
 }
