@@ -30,13 +30,14 @@ export const MCP_COMMANDS: Record<string, Command> = {
     },
     examples: [
       "claude mcp add authsome -- authsome mcp",
-      "authsome mcp --as coder                    # only what the identity coder may use",
-      "authsome mcp -c github=work               # github's work connection by default",
+      "authsome mcp --as coder           # only what the identity coder may use",
+      "authsome mcp -c github=work       # github's work connection unless a call names one",
     ],
     exitCodes: {
       0: "the host closed the connection",
       3: "no such identity",
-      4: "the identity expired or may not use a --connection given; unknown provider",
+      4: "the identity expired or may not use a --connection given; unknown provider; " +
+        "inside 'authsome run'",
       64: "a --connection that is not PROVIDER=NAME",
     },
     args: [0, 0],

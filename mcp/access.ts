@@ -44,6 +44,17 @@ export class ToolRefusal extends Error {
   }
 }
 
+/** What the audit entry of one tool call says, filled in as the call goes (names, never values). */
+export interface CallFacts {
+  provider?: string;
+  connection?: string;
+  method?: string;
+  host?: string;
+  status?: number;
+  /** What `request_login` returned: `logged_in`, `already_logged_in` or `waiting`. */
+  login?: string;
+}
+
 /** What a session may use, decided once at its start. */
 export interface McpAccess {
   /** The identity's policy; undefined without `--as`. */

@@ -12,7 +12,7 @@ import { resolveConnection } from "../service/connections.ts";
 import type { ServiceContext } from "../service/context.ts";
 import { getAuthHeaders, REFRESH_WINDOW_MS } from "../service/tokens.ts";
 import { toBase64 } from "../runtime/bytes.ts";
-import { connectionFor, type McpAccess, ToolRefusal } from "./access.ts";
+import { type CallFacts, connectionFor, type McpAccess, ToolRefusal } from "./access.ts";
 import type { Upstream, UpstreamResponse } from "./upstream.ts";
 
 /** The largest request body the tool sends: 1 MiB (UTF-8 bytes). */
@@ -65,15 +65,6 @@ export interface HttpSession {
   /** Opened on the first request (node:https is loaded only then). */
   upstream: () => Promise<Upstream>;
   cache: Map<string, { routes: Route[]; headers: Record<string, string>; until: number }>;
-}
-
-/** Fills in what the audit entry of the call says (names, never values). */
-export interface CallFacts {
-  provider?: string;
-  connection?: string;
-  method?: string;
-  host?: string;
-  status?: number;
 }
 
 /** Headers the agent may not set: hop-by-hop ones, the host, and authsome's own. */

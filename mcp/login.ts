@@ -17,7 +17,7 @@ import { connKey, type ServiceContext } from "../service/context.ts";
 import { checkConnections } from "../service/status.ts";
 import type { ConnectionRecord, InputRequest, LoginResult } from "../service/types.ts";
 import { runtime } from "../runtime/runtime.ts";
-import { connectionFor, type McpAccess } from "./access.ts";
+import { type CallFacts, connectionFor, type McpAccess } from "./access.ts";
 
 /** How long a started login waits for the human (the form, the browser or the device code). */
 export const LOGIN_LIMIT_SECONDS = 300;
@@ -81,18 +81,20 @@ export interface LoginSession {
 }
 
 /**
- * Runs one `request_login`. `progress` is told (about every 5 s, and when the prompt appears)
+ * Runs one `request_login`; `facts` gets the connection and the outcome for the audit entry.
+ * `progress` is told (about every 5 s, and when the prompt appears)
  * what the login waits for. Rejects with an {@linkcode AuthsomeError} when the login fails or
  * times out (nothing stored), or a refusal when the identity may not use the provider.
  *
  * @example
  * ```ts ignore
- * const outcome = await requestLogin(session, { provider: "openai" }, (m) => console.error(m));
+ * const outcome = await requestLogin(session, { provider: "openai" }, {}, (m) => console.error(m));
  * ```
  */
 export async function requestLogin(
   session: LoginSession,
   input: LoginInput,
+  facts: CallFacts,
   progress: (message: string, elapsedSeconds: number) => void,
   signal?: AbortSignal,
 ): Promise<LoginOutcome> {
@@ -101,6 +103,7 @@ export async function requestLogin(
   const def = (await ctx.registry.get(provider)).definition;
   const connection = input.connection ??
     await connectionFor(ctx, access, provider, undefined) ?? "default";
+  facts.connection = connection;
   // With an identity, the connection it may use (refused otherwise, naming the rule).
   await connectionFor(ctx, access, provider, connection);
   const base = { provider, connection };
@@ -116,6 +119,7 @@ export async function requestLogin(
       : await ctx.vault.get<ConnectionRecord>(connKey(provider, connection));
     const scopesHeld = (input.scopes ?? []).every((s) => record?.scopes.includes(s) === true);
     if (existing?.usable && scopesHeld) {
+      facts.login = "already_logged_in";
       return {
         status: "already_logged_in",
         ...base,
@@ -182,6 +186,7 @@ export async function requestLogin(
     if (session.pending.get(key) === current) session.pending.delete(key);
     if ("error" in outcome) throw outcome.error;
     const r = outcome.result;
+    facts.login = "logged_in";
     return {
       status: "logged_in",
       ...base,
@@ -191,6 +196,7 @@ export async function requestLogin(
         (r.account ? ` as ${r.account}` : "") + (r.default ? ", the default connection" : ""),
     };
   }
+  facts.login = "waiting";
   return {
     status: "waiting",
     ...base,

@@ -23,10 +23,9 @@ import { AuthsomeError } from "../errors.ts";
 import type { ServiceContext } from "../service/context.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
 import { readTextIfExists } from "../storage/files.ts";
-import { type McpAccess, ToolRefusal } from "./access.ts";
+import { type CallFacts, type McpAccess, ToolRefusal } from "./access.ts";
 import { listConnectionsTool } from "./connections.ts";
 import {
-  type CallFacts,
   httpRequest,
   type HttpSession,
   REQUEST_BODY_LIMIT,
@@ -207,7 +206,7 @@ export function createMcpServer(options: McpServerOptions): McpHandle {
       const value = tool === "list_connections"
         ? { connections: await listConnectionsTool(ctx, access) }
         : tool === "request_login"
-        ? await requestLogin(logins, input as z.infer<typeof LOGIN_INPUT>, (message) => {
+        ? await requestLogin(logins, input as z.infer<typeof LOGIN_INPUT>, facts, (message) => {
           if (token === undefined) return;
           extra.sendNotification({
             method: "notifications/progress",
@@ -215,10 +214,6 @@ export function createMcpServer(options: McpServerOptions): McpHandle {
           } as never).catch(() => {});
         }, extra.signal)
         : await httpRequest(http, input as z.infer<typeof HTTP_INPUT>, facts);
-      if (tool === "request_login") {
-        const login = value as { connection: string; status: string };
-        facts.connection = login.connection;
-      }
       result = {
         content: [{ type: "text", text: JSON.stringify(value, null, 2) }],
         structuredContent: value as Record<string, unknown>,
@@ -299,6 +294,7 @@ async function audit(
   if (facts.method !== undefined) detail.method = facts.method;
   if (facts.host !== undefined) detail.host = facts.host;
   if (facts.status !== undefined) detail.status = facts.status;
+  if (facts.login !== undefined) detail.login = facts.login;
   if (outcome.rule !== undefined) detail.rule = outcome.rule;
   detail.ms = Math.round(ms);
   const entry: AuditEntry = {

@@ -174,6 +174,22 @@ Deno.test({
       assert.equal(seen.headers["content-type"], "application/json");
     });
 
+    await t.step("binary bodies come back as base64, big ones cut at 256 KiB", async () => {
+      const binary = jsonOf(
+        await s.call("http_request", { provider: "acme", method: "GET", url: `${acme}/v1/binary` }),
+      );
+      assert.equal(binary.body_encoding, "base64");
+      assert.equal(binary.body, "AAEC/w==");
+      assert.equal(binary.truncated, undefined);
+      const big = jsonOf(
+        await s.call("http_request", { provider: "acme", method: "GET", url: `${acme}/v1/big` }),
+      );
+      assert.equal(big.body_encoding, "text");
+      // 262,144 bytes of two-byte characters: 131,072 of them, none split.
+      assert.equal(big.body, "é".repeat(131_072));
+      assert.match(big.truncated as string, /^the body was cut at 262144 bytes/);
+    });
+
     await t.step("refusals name the rule and send nothing", async () => {
       const before = f.seen.length;
       assertRefused(
@@ -462,6 +478,13 @@ Deno.test({
         await s.call("request_login", { provider: "acme", connection: "third" }),
       );
       assert.equal(again.status, "already_logged_in");
+      const logins = (await readAudit(f.home, 100))
+        .filter((e) => e.action === "mcp" && e.detail?.tool === "request_login")
+        .map((e) => [e.provider, e.connection, e.outcome, e.detail?.login]);
+      assert.deepEqual(logins, [
+        ["acme", "third", "ok", "logged_in"],
+        ["acme", "third", "ok", "already_logged_in"],
+      ]);
       assertNoCanary(JSON.stringify(result) + s.outputs.join("\n") + progress.join("\n"), "output");
       assertNoCanary(await Deno.readTextFile(`${f.home}/audit.log`), "the audit log");
     } finally {
@@ -604,4 +627,23 @@ Deno.test("authsome mcp: a bad --as or --connection fails before serving, with e
     4,
     "\"authsome mcp\" is refused inside 'authsome run'",
   );
+});
+
+Deno.test("authsome mcp --help: usage, both options, examples, exit codes; listed in the overview", async () => {
+  await using f = await runFixture();
+  const help = await runCli(["mcp", "--help"], { home: f.home });
+  assert.equal(help.code, 0);
+  assert.ok(
+    help.stdout.startsWith(
+      "Serve your connections to an agent host over MCP (stdio), never a secret\n\n" +
+        "Usage: authsome mcp [--as IDENTITY] [--connection PROVIDER=NAME]...\n",
+    ),
+    help.stdout,
+  );
+  assert.match(help.stdout, /\n {6}--as IDENTITY {2}Allow only what this agent identity may use/);
+  assert.match(help.stdout, /\n {2}-c, --connection PROVIDER=NAME\n/);
+  assert.match(help.stdout, /\n {2}claude mcp add authsome -- authsome mcp\n/);
+  assert.match(help.stdout, /\n {2}64 {3}a --connection that is not PROVIDER=NAME\n/);
+  const overview = await runCli(["--help"], { home: f.home });
+  assert.match(overview.stdout, /\nAgents over MCP:\n {2}mcp {10}Serve your connections/);
 });

@@ -80,6 +80,9 @@ export async function runFixture(): Promise<RunFixture> {
         if (url.pathname.endsWith("/redirect") && to !== null) {
           return new Response(null, { status: 302, headers: { location: to } });
         }
+        // Bodies for the MCP tests: binary bytes, and 300 KiB of text.
+        if (url.pathname === "/v1/binary") return new Response(new Uint8Array([0, 1, 2, 255]));
+        if (url.pathname === "/v1/big") return new Response("é".repeat(150 * 1024 + 7));
         if (url.pathname === "/ws") {
           const key = headers["x-acme-key"] ?? "";
           if (req.headers.get("upgrade") !== "websocket") {
