@@ -113,6 +113,7 @@ export async function httpRequest(
   facts.host = url.host;
   const connection = await connectionFor(ctx, access, input.provider, input.connection);
   if (connection === undefined) {
+    await ctx.registry.get(input.provider); // an unknown provider: its own error, with a hint
     throw new ToolRefusal(
       "connection",
       `there is no ${input.provider} connection; ask the human to log in with request_login`,

@@ -61,7 +61,10 @@ const HTTP_INPUT = z.strictObject({
   url: z.string().min(1).max(8192).describe(
     "The full https URL, on one of the provider's hosts (see list_connections)",
   ),
-  headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/), z.string().max(8192))
+  headers: z.record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/),
+    z.string().max(8192).regex(/^[^\r\n\0]*$/, "a header value has no line breaks"),
+  )
     .optional().describe(
       "Extra request headers (content-type, accept, …). Leave out authentication: authsome adds " +
         "it, and replaces any you give",

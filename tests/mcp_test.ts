@@ -229,6 +229,16 @@ Deno.test({
         'unknown field "follow"',
       );
       assertRefused(
+        await s.call("http_request", {
+          provider: "acme",
+          method: "GET",
+          url: `${acme}/v1`,
+          headers: { "x-note": "a\r\nx-acme-key: forged" },
+        }),
+        "input",
+        "headers.x-note: a header value has no line breaks",
+      );
+      assertRefused(
         await s.call("list_connections", { include_secrets: true }),
         "input",
         'unknown field "include_secrets"',
@@ -320,6 +330,7 @@ Deno.test({
         "https-only",
         "input",
         "input",
+        "input",
         "body-size",
         "input",
         "host",
@@ -347,6 +358,8 @@ Deno.test({
       "acme",
       "--path",
       "acme=/v1",
+      "--allow",
+      "resend",
     ], { home: f.home });
     assert.equal(created.code, 0, created.stderr);
     await using s = await inProcess(f, { as: "reader" });
@@ -354,8 +367,10 @@ Deno.test({
     const rows = jsonOf(await s.call("list_connections", {})).connections as Array<
       Record<string, unknown>
     >;
-    assert.deepEqual(rows.map((r) => [r.provider, r.connection, r.status]), [
-      ["acme", "work", "ok"],
+    // resend is allowed but nobody has logged in to it: the agent may ask for that login.
+    assert.deepEqual(rows.map((r) => [r.provider, r.connection, r.status, r.hosts]), [
+      ["acme", "work", "ok", ["api.acme.test"]],
+      ["resend", null, "login_required", ["api.resend.com"]],
     ]);
     const ok = jsonOf(
       await s.call("http_request", { provider: "acme", method: "GET", url: `${acme}/v1/x` }),
