@@ -55,10 +55,10 @@ function assertNoCanary(text: string, where: string): void {
 /** An in-process client connected to a server over the fixture's home. */
 async function inProcess(
   f: RunFixture,
-  opts: { as?: string; openUrl?: (url: string) => void } = {},
+  opts: { as?: string; connections?: Record<string, string>; openUrl?: (url: string) => void } = {},
 ) {
   const ctx = createContext({ home: f.home, env: { HOME: f.dir } });
-  const access = await openAccess(ctx, { as: opts.as });
+  const access = await openAccess(ctx, { as: opts.as, connections: opts.connections });
   const handle = createMcpServer({
     ctx,
     access,
@@ -433,6 +433,33 @@ Deno.test({
       "provider",
     ]);
     assertNoCanary(s.outputs.join("\n"), "the tool output");
+  },
+});
+
+Deno.test({
+  name: "mcp --connection acme=work: that connection unless a call names another",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using f = await runFixture();
+    await using s = await inProcess(f, { connections: { acme: "work" } });
+    const url = `https://api.acme.test:${f.port}/v1/x`;
+    const chosen = jsonOf(await s.call("http_request", { provider: "acme", method: "GET", url }));
+    assert.equal(chosen.connection, "work");
+    assert.equal(f.seen.at(-1)!.headers["x-acme-key"], WORK_KEY);
+    const named = jsonOf(
+      await s.call("http_request", { provider: "acme", connection: "default", method: "GET", url }),
+    );
+    assert.equal(named.connection, "default");
+    assert.equal(f.seen.at(-1)!.headers["x-acme-key"], KEY);
+    const error = await s.call("http_request", {
+      provider: "acme",
+      connection: "nope",
+      method: "GET",
+      url,
+    });
+    assert.equal((error as ToolResult).isError, true);
+    assert.match(textOf(error), /^error: No connection "nope" for acme\nhint: /);
   },
 });
 
