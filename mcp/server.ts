@@ -1,14 +1,13 @@
 /**
  * The MCP server of `authsome mcp`: the three tools (their zod schemas, the descriptions an LLM
  * acts on), input checking (an unknown field is an error naming it), one audit entry per call,
- * and errors as tool results (`isError`) that name the rule. Built on the SDK's low-level
- * `Server`, so every call — a malformed one too — goes through the same audited path.
+ * and errors as tool results (`isError`) that name the rule. The tools are served by hand on
+ * {@linkcode ToolServer} (the SDK's protocol layer), so every call — a malformed one too — goes
+ * through the same audited path.
  *
  * @module
  */
-// The SDK's "./*" export maps types to "*.js.d.ts"; these directives name the real ones.
-// @ts-types="@modelcontextprotocol/sdk/server/index"
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+// The SDK's "./*" export maps types to "*.js.d.ts"; this directive names the real ones.
 // @ts-types="@modelcontextprotocol/sdk/types"
 import {
   type CallToolRequest,
@@ -24,6 +23,7 @@ import type { ServiceContext } from "../service/context.ts";
 import { appendAudit, type AuditEntry } from "../storage/audit.ts";
 import { readTextIfExists } from "../storage/files.ts";
 import { type CallFacts, type McpAccess, ToolRefusal } from "./access.ts";
+import { ToolServer } from "./protocol.ts";
 import { listConnectionsTool } from "./connections.ts";
 import {
   httpRequest,
@@ -125,7 +125,7 @@ export interface McpServerOptions {
 
 /** A server with its session state; {@linkcode McpHandle.close} ends logins and connections. */
 export interface McpHandle {
-  server: Server;
+  server: ToolServer;
   /** Resolves once no tool call is under way (before closing on the end of input). */
   settled(): Promise<void>;
   /** Ends logins under way and closes idle upstream connections. */
@@ -143,14 +143,11 @@ export interface McpHandle {
  */
 export function createMcpServer(options: McpServerOptions): McpHandle {
   const { ctx, access } = options;
-  const server = new Server(
+  const server = new ToolServer(
     { name: "authsome", title: "authsome", version: VERSION },
-    {
-      capabilities: { tools: {} },
-      instructions: "authsome holds the human's API credentials. Use list_connections to see " +
-        "what you can use, http_request to call those APIs (authsome adds the credential), and " +
-        "request_login to ask the human to log in. You never receive a secret; do not ask for one.",
-    },
+    "authsome holds the human's API credentials. Use list_connections to see what you can use, " +
+      "http_request to call those APIs (authsome adds the credential), and request_login to ask " +
+      "the human to log in. You never receive a secret; do not ask for one.",
   );
   let upstream: Promise<Upstream> | undefined;
   const http: HttpSession = {
