@@ -156,18 +156,17 @@ export async function requestLogin(
   };
   report();
   const finished = current.done.then((r) => ({ result: r }), (error) => ({ error }));
+  const cancelled = new Promise<"cancelled">((resolve) => {
+    if (signal?.aborted) resolve("cancelled");
+    signal?.addEventListener("abort", () => resolve("cancelled"), { once: true });
+  });
   while (true) {
-    const left = deadline - Date.now();
-    // Waiting past the deadline only until the human has somewhere to go (at most 30 s more).
-    const due = current.prompt === undefined ? Math.max(left, 0) + 30_000 : left;
+    // Past the wait only until the human has somewhere to go: at most 30 s more.
+    const due = (current.prompt === undefined ? deadline + 30_000 : deadline) - Date.now();
     if (due <= 0) break;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const tick = new Promise<"tick">((resolve) => {
       timer = setTimeout(() => resolve("tick"), Math.min(due, PROGRESS_EVERY_MS));
-    });
-    const cancelled = new Promise<"cancelled">((resolve) => {
-      if (signal?.aborted) resolve("cancelled");
-      signal?.addEventListener("abort", () => resolve("cancelled"), { once: true });
     });
     const outcome = await Promise.race([
       finished,
