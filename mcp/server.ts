@@ -214,10 +214,9 @@ export function createMcpServer(options: McpServerOptions): McpHandle {
           } as never).catch(() => {});
         }, extra.signal)
         : await httpRequest(http, input as z.infer<typeof HTTP_INPUT>, facts);
-      result = {
-        content: [{ type: "text", text: JSON.stringify(value, null, 2) }],
-        structuredContent: value as Record<string, unknown>,
-      };
+      result = { content: [{ type: "text", text: JSON.stringify(value, null, 2) }] };
+      // The small answers also come as structured content; a response body is sent once.
+      if (tool !== "http_request") result.structuredContent = value as Record<string, unknown>;
     } catch (error) {
       const { text, ...how } = describeFailure(error);
       outcome = how;
