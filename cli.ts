@@ -178,6 +178,7 @@ const USES_VAULT = new Set([
   "connections",
   "status",
   "run",
+  "mcp",
   "logout",
   "revoke",
   "identity",

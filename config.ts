@@ -58,7 +58,19 @@ export const ENV_VARS: Readonly<Record<string, string>> = {
   CLICOLOR_FORCE: "The same as FORCE_COLOR",
 };
 
-const NAME_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/**
+ * What a provider, connection, vault or identity name looks like: 1-64 lower-case letters,
+ * digits, `_` or `-`, starting with a letter or digit.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NAME_PATTERN } from "./config.ts";
+ * assert.ok(NAME_PATTERN.test("work"));
+ * assert.ok(!NAME_PATTERN.test("Work"));
+ * ```
+ */
+export const NAME_PATTERN: RegExp = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /**
  * Checks a connection, vault or provider name: lower-case letters, digits, `_` and `-`,

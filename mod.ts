@@ -34,6 +34,7 @@ export {
   type InputRequest,
   type LoginOptions,
   type LoginResult,
+  type McpServeOptions,
   type ProviderSummary,
   type ProxiedRequest,
   type RenameResult,

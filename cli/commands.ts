@@ -12,6 +12,7 @@ import { CONNECTIONS_COMMANDS } from "./connections.ts";
 import { IDENTITY_COMMANDS } from "./identity.ts";
 import { IMPORT_COMMANDS } from "./import.ts";
 import { LOGIN_COMMANDS } from "./login.ts";
+import { MCP_COMMANDS } from "./mcp.ts";
 import { PROVIDER_COMMANDS } from "./provider.ts";
 import { READ_COMMANDS } from "./read.ts";
 import { RUN_COMMANDS } from "./run.ts";
@@ -30,6 +31,7 @@ export const GROUPS: ReadonlyArray<readonly [string, Record<string, Command>]> =
     { ...LOGIN_COMMANDS, ...READ_COMMANDS, ...CONNECTIONS_COMMANDS, ...STATUS_COMMANDS },
   ],
   ["Running a command with your credentials", RUN_COMMANDS],
+  ["Agents over MCP", MCP_COMMANDS],
   ["Providers", PROVIDER_COMMANDS],
   ["Keys you already have", { ...SCAN_COMMANDS, ...IMPORT_COMMANDS }],
   ["Backup and keys", { ...BACKUP_COMMANDS, ...REKEY_COMMANDS }],

@@ -11,7 +11,7 @@ import type { CliIO } from "./command.ts";
  * Opens `url` with $BROWSER when set, else xdg-open (when there is a display) or open (macOS).
  * Failing to open is not an error: the URL is always printed.
  */
-export function openBrowser(io: CliIO, url: string): void {
+export function openBrowser(io: Pick<CliIO, "env" | "stderr">, url: string): void {
   const browser = io.env.get("BROWSER");
   let command: string | undefined;
   if (browser !== undefined && browser !== "") command = browser;

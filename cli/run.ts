@@ -7,6 +7,38 @@ import { requestLine } from "../service/run_requests.ts";
 import { usage } from "./args.ts";
 import type { Command } from "./command.ts";
 
+/**
+ * The `--connection PROVIDER=NAME` values of `run` and `mcp`, by provider; a value of another
+ * shape is a usage error (exit 64).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connectionPairs } from "./run.ts";
+ * assert.deepEqual(connectionPairs("run", ["github=work"]), { github: "work" });
+ * assert.throws(() => connectionPairs("mcp", ["work"]), /--connection for mcp takes PROVIDER=NAME/);
+ * ```
+ */
+export function connectionPairs(
+  command: "run" | "mcp",
+  pairs: string[] | undefined,
+): Record<string, string> {
+  const connections: Record<string, string> = {};
+  for (const pair of pairs ?? []) {
+    const m = /^([^=]+)=([^=]+)$/.exec(pair);
+    if (m === null) {
+      throw usage(
+        `--connection for ${command} takes PROVIDER=NAME, not "${pair}"`,
+        command === "run"
+          ? "Example: authsome run --connection github=work -- gh repo list"
+          : "Example: authsome mcp --connection github=work",
+      );
+    }
+    connections[m[1]!] = m[2]!;
+  }
+  return connections;
+}
+
 /** The commands of this group, by name. */
 export const RUN_COMMANDS: Record<string, Command> = {
   run: {
@@ -21,8 +53,8 @@ export const RUN_COMMANDS: Record<string, Command> = {
       "tunnelled untouched. --env passes the real values as variables instead (no proxy).",
       "On Linux the command runs in its own mount namespace where the authsome home is an",
       "empty read-only folder, so it cannot read the vault or the key file; --no-isolate",
-      "turns that off. Inside the command, get --show-secret, export, run --env and login",
-      "are refused (exit 4). --as IDENTITY routes only what the identity may use; a request",
+      "turns that off. Inside the command, get --show-secret, export, run --env, login and",
+      "mcp are refused (exit 4). --as IDENTITY routes only what the identity may use; a request",
       "its policy refuses gets 403 from the proxy and is never forwarded.",
       "A request may pick a connection of the provider it goes to with the header",
       "X-Authsome-Connection: NAME (removed before it is sent; an unknown name gets 400).",
@@ -47,17 +79,7 @@ export const RUN_COMMANDS: Record<string, Command> = {
     },
     args: [1, Number.POSITIVE_INFINITY],
     async run({ values, all, args, io, service }) {
-      const connections: Record<string, string> = {};
-      for (const pair of all.connection ?? []) {
-        const m = /^([^=]+)=([^=]+)$/.exec(pair);
-        if (m === null) {
-          throw usage(
-            `--connection for run takes PROVIDER=NAME, not "${pair}"`,
-            "Example: authsome run --connection github=work -- gh repo list",
-          );
-        }
-        connections[m[1]!] = m[2]!;
-      }
+      const connections = connectionPairs("run", all.connection);
       const auth = await service();
       return await auth.run(args, {
         connections,

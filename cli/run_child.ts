@@ -10,7 +10,8 @@ import type { Values } from "./args.ts";
 /**
  * Throws `NOT_ALLOWED` (exit 4) when `AUTHSOME_PROXY_MODE` is set (authsome run sets it in its
  * child) and the command reveals or moves a secret: `get --show-secret`, `export`, `run --env`,
- * `login`.
+ * `login`, and `mcp` (an MCP server there would give the child's agent the vault's connections
+ * without the run's identity).
  *
  * @example
  * ```ts
@@ -31,7 +32,7 @@ export function refuseInRunChild(
     ? "get --show-secret"
     : command === "run" && values.env === true
     ? "run --env"
-    : command === "export" || command === "login"
+    : command === "export" || command === "login" || command === "mcp"
     ? command
     : undefined;
   if (refused === undefined) return;

@@ -124,6 +124,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
     importPython: (opts) =>
       change(async () => (await import("./import_python.ts")).importPython(ctx, opts)),
     run: (command, opts = {}) => run(ctx, command, { ...opts, as: opts.as ?? ctx.identity }),
+    serveMcp: async (opts = {}) =>
+      (await import("../mcp/stdio.ts")).serveStdio(ctx, { ...opts, as: opts.as ?? ctx.identity }),
     whoami: () => whoami(ctx),
     vaults: async () => ({
       current: ctx.settings.vault,

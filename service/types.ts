@@ -256,6 +256,21 @@ export interface RunOptions {
   onRequest?: ((event: ProxiedRequest) => void) | undefined;
 }
 
+/** Options of {@linkcode AuthService.serveMcp}. */
+export interface McpServeOptions {
+  /**
+   * Act as this agent identity: its policy limits every tool. Default: the service's identity;
+   * without one, what `run` gives (every connection, the provider's default unless named).
+   */
+  as?: string | undefined;
+  /** Connections to use instead of the defaults, by provider: `{ github: "work" }`. */
+  connections?: Record<string, string> | undefined;
+  /** Opens a login's page in the human's browser when one can be opened; never throws. */
+  openUrl?: ((url: string) => void) | undefined;
+  /** Told once the server is ready, with one line for people (never a secret). */
+  onReady?: ((line: string) => void) | undefined;
+}
+
 /** One request (or tunnel) of a `run` command, as the proxy handled it. */
 export interface ProxiedRequest {
   /** What the proxy did. */
@@ -459,6 +474,11 @@ export interface AuthService {
    * and resolves with its exit status (126/127 when it cannot start, 128+N when killed by signal N).
    */
   run(command: string[], options?: RunOptions): Promise<number>;
+  /**
+   * Serves the MCP tools (list_connections, request_login, http_request) on this process's
+   * stdin and stdout until the host closes stdin (see docs/MCP.md).
+   */
+  serveMcp(options?: McpServeOptions): Promise<void>;
   /** Home, vault, key source and counts. */
   whoami(): Promise<Record<string, unknown>>;
   /** The vault in use, whether it exists yet, and every vault of the home. Opens nothing sealed. */

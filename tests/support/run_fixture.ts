@@ -42,6 +42,15 @@ export interface RunFixture {
   seen: Seen[];
   /** Text frames the WebSocket echo received, in order, with the key its upgrade carried. */
   frames: Array<{ key: string; text: string }>;
+  /**
+   * The command, arguments and environment that run `./authsome ARGS` in that namespace, for a
+   * caller that spawns it itself (the MCP tests' stdio client).
+   */
+  command(args: string[], env?: Record<string, string>): {
+    command: string;
+    args: string[];
+    env: Record<string, string>;
+  };
   /** Runs `./authsome ARGS` in the namespace where the test hosts are 127.0.0.1. */
   run(
     args: string[],
@@ -66,6 +75,14 @@ export async function runFixture(): Promise<RunFixture> {
         const url = new URL(req.url);
         const headers = Object.fromEntries(req.headers);
         seen.push({ host, method: req.method, path: url.pathname, query: url.search, headers });
+        // …/redirect?to=URL answers 302 to that URL (the MCP tests' redirects).
+        const to = url.searchParams.get("to");
+        if (url.pathname.endsWith("/redirect") && to !== null) {
+          return new Response(null, { status: 302, headers: { location: to } });
+        }
+        // Bodies for the MCP tests: binary bytes, and 300 KiB of text.
+        if (url.pathname === "/v1/binary") return new Response(new Uint8Array([0, 1, 2, 255]));
+        if (url.pathname === "/v1/big") return new Response("é".repeat(150 * 1024 + 7));
         if (url.pathname === "/ws") {
           const key = headers["x-acme-key"] ?? "";
           if (req.headers.get("upgrade") !== "websocket") {
@@ -113,6 +130,29 @@ export async function runFixture(): Promise<RunFixture> {
   assert.equal(work.code, 0);
   // `login -c work` makes work the default; default stays the default, as a user would set it.
   assert.equal((await runCli(["connections", "set-default", "acme", "default"], { home })).code, 0);
+  const command = (args: string[], env: Record<string, string> = {}) => {
+    return {
+      command: "unshare",
+      args: [
+        "-m",
+        "sh",
+        "-c",
+        'mount --bind "$0" /etc/hosts && exec "$@"',
+        hosts,
+        LAUNCHER,
+        ...args,
+      ],
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: Deno.env.get("HOME") ?? "/root",
+        AUTHSOME_HOME: home,
+        NO_COLOR: "1",
+        // The proxy verifies upstream TLS; the test CA is trusted the way Node does it.
+        NODE_EXTRA_CA_CERTS: caFile,
+        ...env,
+      },
+    };
+  };
   return {
     home,
     dir,
@@ -121,20 +161,13 @@ export async function runFixture(): Promise<RunFixture> {
     caFile,
     seen,
     frames,
+    command,
     async run(args, env = {}) {
-      const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
-      const out = await new Deno.Command("unshare", {
-        args: ["-m", "sh", "-c", script, hosts, LAUNCHER, ...args],
+      const spawn = command(args, env);
+      const out = await new Deno.Command(spawn.command, {
+        args: spawn.args,
         clearEnv: true,
-        env: {
-          PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-          HOME: Deno.env.get("HOME") ?? "/root",
-          AUTHSOME_HOME: home,
-          NO_COLOR: "1",
-          // The proxy verifies upstream TLS; the test CA is trusted the way Node does it.
-          NODE_EXTRA_CA_CERTS: caFile,
-          ...env,
-        },
+        env: spawn.env,
         stdin: "null",
         stdout: "piped",
         stderr: "piped",
