@@ -63,6 +63,11 @@ export interface OAuthEndpoints {
   /** RFC 7591 registration endpoint. */
   registration_endpoint?: string;
   /**
+   * The RFC 8707 resource indicator: sent as `resource` on the authorization request, the code
+   * exchange and every refresh, so the access token is bound to that resource.
+   */
+  resource?: string;
+  /**
    * True when the server's metadata says it always sends `iss` in authorization responses
    * (`authorization_response_iss_parameter_supported`); a response without it is then refused.
    */
@@ -181,6 +186,7 @@ export async function startAuthorization(options: {
   query.set("state", state);
   query.set("code_challenge", challenge);
   query.set("code_challenge_method", "S256");
+  if (endpoints.resource !== undefined) query.set("resource", endpoints.resource);
   return { url, state, codeVerifier };
 }
 
@@ -266,7 +272,7 @@ export async function completeAuthorization(options: {
       validated,
       options.redirectUri,
       options.codeVerifier,
-      httpOptions(tokenUrl, options.fetch),
+      { ...httpOptions(tokenUrl, options.fetch), ...resourceParameter(endpoints) },
     );
     return await processTokens(
       response,
@@ -358,7 +364,7 @@ export async function refreshTokens(options: {
       oc,
       clientAuth(client),
       options.refreshToken,
-      httpOptions(tokenUrl, options.fetch),
+      { ...httpOptions(tokenUrl, options.fetch), ...resourceParameter(endpoints) },
     );
     return await processTokens(
       response,
@@ -1062,6 +1068,15 @@ function endpointUrl(value: string, name: string): URL {
 
 function isLoopback(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/** The RFC 8707 `resource` of a token request, when the endpoints name one. */
+function resourceParameter(
+  endpoints: OAuthEndpoints,
+): { additionalParameters?: Record<string, string> } {
+  return endpoints.resource === undefined
+    ? {}
+    : { additionalParameters: { resource: endpoints.resource } };
 }
 
 /** Transport options for one oauth4webapi call: our fetch, a timeout, http only for loopback. */
