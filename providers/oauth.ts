@@ -724,7 +724,7 @@ export async function discoverRegistrationEndpoint(options: {
 
 /**
  * Revokes a token at the revocation endpoint (RFC 7009), with the client's authentication and an
- * optional `token_type_hint`. `ENDPOINT_UNREACHABLE` when the endpoint cannot be reached,
+ * optional `token_type_hint`; true when revoked. `ENDPOINT_UNREACHABLE` when the endpoint cannot be reached,
  * `AUTH_FAILED` with the server's error code (or HTTP status) otherwise, `NOT_ALLOWED` when the
  * provider has no revocation endpoint.
  *
@@ -750,7 +750,12 @@ export async function revokeToken(options: {
   token: string;
   tokenTypeHint?: "access_token" | "refresh_token";
   fetch: typeof fetch;
-}): Promise<void> {
+  /**
+   * Answer false instead of failing when the server says `unsupported_token_type` (RFC 7009
+   * §2.2.1: it cannot revoke that kind of token, e.g. a self-contained JWT access token).
+   */
+  unsupportedIsFine?: boolean;
+}): Promise<boolean> {
   const { endpoints, client } = options;
   checkClient(client);
   if (endpoints.revocation_url === undefined) {
@@ -770,7 +775,12 @@ export async function revokeToken(options: {
     const response = raw.status === 204 ? new Response(null, { status: 200 }) : raw;
     await consumed(response, () => oauth.processRevocationResponse(response));
     if (!response.bodyUsed) await response.body?.cancel();
+    return true;
   } catch (error) {
+    const f = classify(error);
+    if (options.unsupportedIsFine && f.kind === "oauth" && f.error === "unsupported_token_type") {
+      return false;
+    }
     throw failure(error, where);
   }
 }
