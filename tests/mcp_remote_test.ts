@@ -18,7 +18,6 @@ import {
   type CliResult,
   readTree,
   ROOT,
-  runCli,
   tempHome,
 } from "./helpers.ts";
 import {
