@@ -74,6 +74,8 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
     async run({ values, args, io, out, service }) {
       const mcpUrl = mcpArgument(args, values);
       const provider = args[0]!;
+      /** Who the login is for, in the lines shown while it waits. */
+      const label = mcpUrl === undefined ? provider : `the MCP server ${mcpUrl}`;
       const flow = values.flow === undefined ? undefined : choice("--flow", values.flow, FLOWS);
       const callbackPort = values["callback-port"] === undefined
         ? undefined
@@ -125,7 +127,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
               onSource: (how) => void (inputSource = how),
             }),
           onAuthorizationUrl: (url) => {
-            io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
+            io.stderr(`Open this page to log in to ${label}:\n\n  ${url}\n\n`);
             openBrowser(io, url);
             io.stderr(
               `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
@@ -140,7 +142,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
               openBrowser(io, page.url);
             }
             io.stderr(
-              `To log in to ${provider}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
+              `To log in to ${label}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
                 (d.verification_uri_complete
                   ? `Or open ${d.verification_uri_complete} (code filled in).\n`
                   : "") +

@@ -153,6 +153,7 @@ Deno.test("login mcp: discovery, DCR and PKCE with resource; the agent host list
     r.stderr,
   );
   assert.ok(r.stderr.includes(`Logged in to ${name} (default)`), r.stderr);
+  assert.ok(r.stderr.includes(`Open this page to log in to the MCP server ${f.mcp.url}:`));
 
   // The authorization request: PKCE S256, the resource, the scope of the 401, a registered client.
   assert.equal(url.searchParams.get("resource"), f.mcp.url);
