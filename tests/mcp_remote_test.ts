@@ -12,14 +12,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createCa, createLeafIssuer } from "../proxy/certs.ts";
-import {
-  assertCleanError,
-  cliEnv,
-  type CliResult,
-  readTree,
-  ROOT,
-  tempHome,
-} from "./helpers.ts";
+import { assertCleanError, cliEnv, type CliResult, readTree, ROOT, tempHome } from "./helpers.ts";
 import {
   AUTHORIZATION_URL,
   cliCommand,
@@ -361,7 +354,8 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
     f.mcp.metadata.challenge = c.metadata.challenge;
     f.mcp.metadata.resource = c.metadata.resource;
     f.mcp.metadata.evilAs = c.metadata.evilAs;
-    const r = await f.cli(["login", "mcp", url, ...(c.args ?? [])]);
+    // --timeout: were a case let through, its login would give up soon instead of in 300 s.
+    const r = await f.cli(["login", "mcp", url, "--timeout", "3", ...(c.args ?? [])]);
     assertCleanError(r, c.code, c.message);
     assert.deepEqual(await snapshot(f.home), before, `${c.what}: something was stored`);
   }

@@ -159,10 +159,17 @@ export function startMcpRemoteServer(options: {
   };
 }
 
+/** A document; a string is sent as is, streamed without a Content-Length (as chunks). */
 function serveDoc(doc: unknown): Response {
-  return typeof doc === "string"
-    ? new Response(doc, { headers: { "content-type": "application/json" } })
-    : Response.json(doc);
+  if (typeof doc !== "string") return Response.json(doc);
+  const bytes = new TextEncoder().encode(doc);
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let i = 0; i < bytes.length; i += 8192) controller.enqueue(bytes.slice(i, i + 8192));
+      controller.close();
+    },
+  });
+  return new Response(body, { headers: { "content-type": "application/json" } });
 }
 
 /** The claims of a valid access token for this server, else undefined. */
