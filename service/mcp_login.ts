@@ -18,7 +18,7 @@ import type { LoadedProvider } from "../providers/registry.ts";
 import { parseProvider } from "../providers/schema.ts";
 import { runtime } from "../runtime/runtime.ts";
 import { readTextIfExists, writeFileAtomic } from "../storage/files.ts";
-import { audited, type ServiceContext } from "./context.ts";
+import { audited, clientKey, type ServiceContext } from "./context.ts";
 import { loginWith } from "./login.ts";
 import type { LoginOptions, LoginResult } from "./types.ts";
 
@@ -83,7 +83,8 @@ export async function loginMcp(
     await refuseClash(ctx, name, found.resource);
     if (
       found.registration_endpoint === undefined && opts.clientId === undefined &&
-      ctx.env.get(def.oauth!.client!.client_id_env!) === undefined
+      ctx.env.get(def.oauth!.client!.client_id_env!) === undefined &&
+      (opts.resetClient === true || await ctx.vault.get(clientKey(name)) === undefined)
     ) {
       throw new AuthsomeError(
         "AUTH_FAILED",
