@@ -99,10 +99,14 @@ async function fixture(): Promise<Fixture> {
 }
 
 /** `login mcp URL ARGS…` played to its end: the user signs in as alice and allows access. */
-async function login(f: Fixture, args: string[] = []): Promise<{ r: CliResult; url: URL }> {
+async function login(
+  f: Fixture,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<{ r: CliResult; url: URL }> {
   const child = spawnCli(["login", "mcp", f.mcp.url, "--callback-port", "0", ...args], {
     home: f.home,
-    env: f.env,
+    env: { ...f.env, ...env },
     hosts: f.hosts,
   });
   try {
@@ -318,6 +322,12 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
       message: "does not offer PKCE with S256",
     },
     {
+      what: "no registration endpoint and no client",
+      metadata: { resource: viaEvil, evilAs: goodAs({ registration_endpoint: undefined }) },
+      code: 2,
+      message: "offers no dynamic client registration",
+    },
+    {
       what: "metadata that is not JSON",
       metadata: { resource: "<html><body>Sign in</body></html>" },
       code: 2,
@@ -376,6 +386,22 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
     `Cannot reach ${HOST}:1`,
   );
   assert.deepEqual(await snapshot(f.home), before);
+});
+
+Deno.test("login mcp --client-id: a client registered by hand, no dynamic registration", async () => {
+  await using f = await fixture();
+  // The test server's public client; an empty secret variable marks it public (nothing asked).
+  const { r, url } = await login(f, ["--name", "tools", "--client-id", "authsome-public"], {
+    TOOLS_CLIENT_SECRET: "",
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(url.searchParams.get("client_id"), "authsome-public");
+  assert.equal(url.searchParams.get("resource"), f.mcp.url);
+  assert.deepEqual((await f.as.stats()).registered_clients, []);
+  assert.ok(r.stderr.includes(`Logged in to tools (default)`), r.stderr);
+  const run = await agentUnderRun(f);
+  assert.equal(run.code, 0, run.stderr);
+  assert.deepEqual(JSON.parse(run.stdout).tools, ["echo", "whoami"]);
 });
 
 /** The home's files and their contents, without the audit log (failed logins are audited). */
