@@ -16,6 +16,7 @@ import {
 } from "../providers/mcp_provider.ts";
 import type { LoadedProvider } from "../providers/registry.ts";
 import { parseProvider } from "../providers/schema.ts";
+import { isLoopbackHost } from "../proxy/routing.ts";
 import { runtime } from "../runtime/runtime.ts";
 import { readTextIfExists, writeFileAtomic } from "../storage/files.ts";
 import { audited, clientKey, type ServiceContext } from "./context.ts";
@@ -101,6 +102,12 @@ export async function loginMcp(
           written = await ctx.registry.register(document, source, { force: true });
         },
       });
+      if (isLoopbackHost(server.hostname)) {
+        result.warnings.push(
+          `${server.host} is a loopback host: 'authsome run' never injects credentials into ` +
+            `loopback hosts, so use 'authsome get ${name}' or 'authsome export ${name}' for it`,
+        );
+      }
       return {
         ...result,
         mcp_server: server.href,
