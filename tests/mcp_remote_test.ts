@@ -103,6 +103,7 @@ async function login(
   f: Fixture,
   args: string[] = [],
   env: Record<string, string> = {},
+  denyConsent = false,
 ): Promise<{ r: CliResult; url: URL }> {
   const child = spawnCli(["login", "mcp", f.mcp.url, "--callback-port", "0", ...args], {
     home: f.home,
@@ -111,7 +112,10 @@ async function login(
   });
   try {
     const [, authorizationUrl] = await child.waitForStderr(AUTHORIZATION_URL, 60_000);
-    const { callbackUrl } = await f.as.approveAuthorization(authorizationUrl!, { login: "alice" });
+    const { callbackUrl } = await f.as.approveAuthorization(authorizationUrl!, {
+      login: "alice",
+      denyConsent,
+    });
     await deliver(callbackUrl);
     const r = await child.done();
     f.outputs.push(r.stdout, r.stderr);
@@ -402,6 +406,21 @@ Deno.test("login mcp --client-id: a client registered by hand, no dynamic regist
   const run = await agentUnderRun(f);
   assert.equal(run.code, 0, run.stderr);
   assert.deepEqual(JSON.parse(run.stdout).tools, ["echo", "whoami"]);
+});
+
+Deno.test("login mcp denied at the consent page: exit 2, no provider file, no connection", async () => {
+  await using f = await fixture();
+  const { r } = await login(f, [], {}, true);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /access_denied|denied/i);
+  const files = await readTree(f.home).catch(() => new Map<string, string>());
+  assert.deepEqual(
+    [...files.keys()].filter((p) => p.includes(`${join(f.home, "providers")}/`)),
+    [],
+    "no provider file",
+  );
+  const list = await f.cli(["list", "--json"]);
+  assert.ok(!list.stdout.includes("mcp-remote-test"), list.stdout);
 });
 
 /** The home's files and their contents, without the audit log (failed logins are audited). */
