@@ -6,14 +6,15 @@
  */
 import { EXIT_CODES } from "../errors.ts";
 import type { Flow } from "../providers/schema.ts";
-import type { LoginOptions } from "../service/types.ts";
+import type { LoginOptions } from "../mod.ts";
 import { choice, OPTIONS, usage, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
 import { watchKeyFile } from "./key_notice.ts";
-import { MCP_PSEUDO_PROVIDER } from "../providers/mcp_provider.ts";
 
 const FLOWS: readonly Flow[] = OPTIONS.flow.values;
+/** `login mcp URL`: the reserved word in the provider position (MCP_PSEUDO_PROVIDER). */
+const MCP = "mcp";
 
 /** The commands of this group, by name. */
 export const LOGIN_COMMANDS: Record<string, Command> = {
@@ -166,12 +167,8 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {
           if (mcp !== undefined) {
-            out.note(
-              `${
-                mcp.provider_created ? "Wrote" : "Updated"
-              } the provider file ${mcp.provider_file} ` +
-                `for ${mcp.mcp_server}.`,
-            );
+            const verb = mcp.provider_created ? "Wrote" : "Updated";
+            out.note(`${verb} the provider file ${mcp.provider_file} for ${mcp.mcp_server}.`);
           }
           const from = result.sourceVariable ??
             (result.source === "input" ? inputSource : undefined);
@@ -301,7 +298,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
  * `mcp`.
  */
 function mcpArgument(args: string[], values: { name?: string | undefined }): string | undefined {
-  if (args[0] === MCP_PSEUDO_PROVIDER) {
+  if (args[0] === MCP) {
     if (args[1] === undefined) {
       throw usage(
         "login mcp needs the MCP server's URL",

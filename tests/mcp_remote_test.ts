@@ -257,6 +257,16 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
     JSON.stringify({ name: "taken", display_name: "Taken", auth_type: "api_key" }),
   );
   assert.equal((await f.cli(["provider", "register", join(f.dir, "taken.json")])).code, 0);
+  // No provider may be called "mcp": `login mcp` could never reach it.
+  await Deno.writeTextFile(
+    join(f.dir, "mcp.json"),
+    JSON.stringify({ name: "mcp", display_name: "M", auth_type: "api_key" }),
+  );
+  assertCleanError(
+    await f.cli(["provider", "register", join(f.dir, "mcp.json")]),
+    65,
+    `name: "mcp" is reserved for 'authsome login mcp URL'`,
+  );
   const before = await snapshot(f.home);
 
   const cases: Array<{
