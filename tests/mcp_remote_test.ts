@@ -257,6 +257,23 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
     JSON.stringify({ name: "taken", display_name: "Taken", auth_type: "api_key" }),
   );
   assert.equal((await f.cli(["provider", "register", join(f.dir, "taken.json")])).code, 0);
+  // The provider of another MCP server (as `login mcp` would have written it).
+  await Deno.writeTextFile(
+    join(f.dir, "other-server.json"),
+    JSON.stringify({
+      name: "other-server",
+      display_name: "Other",
+      auth_type: "oauth2",
+      flow: "dcr_pkce",
+      api_url: "other.example",
+      oauth: {
+        authorization_url: "https://other.example/authorize",
+        token_url: "https://other.example/token",
+        resource: "https://other.example/mcp",
+      },
+    }),
+  );
+  assert.equal((await f.cli(["provider", "register", join(f.dir, "other-server.json")])).code, 0);
   // No provider may be called "mcp": `login mcp` could never reach it.
   await Deno.writeTextFile(
     join(f.dir, "mcp.json"),
@@ -365,6 +382,14 @@ Deno.test("login mcp: broken or hostile metadata is refused, nothing stored", as
       args: ["--name", "taken"],
       code: 7,
       message: 'Provider "taken" exists already as a user provider',
+    },
+    {
+      what: "a provider name that belongs to another MCP server",
+      metadata: {},
+      args: ["--name", "other-server"],
+      code: 7,
+      message:
+        'Provider "other-server" exists already as the provider of https://other.example/mcp',
     },
     {
       what: "the reserved name",
