@@ -53,6 +53,7 @@ export type {
   ProviderDefinition,
 } from "./providers/schema.ts";
 export type { LoadedProvider } from "./providers/registry.ts";
+export type { McpLoginOptions, McpLoginResult } from "./service/mcp_login.ts";
 export type {
   ImportItem,
   PythonImportOptions,

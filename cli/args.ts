@@ -187,6 +187,12 @@ export const OPTIONS = {
     value: "TARGET",
     description: "Where to (see the command's own description)",
   },
+  name: {
+    type: "string",
+    value: "NAME",
+    description: "The provider name for the MCP server (login mcp URL)",
+    default: "mcp- and the server's host, e.g. mcp-server-example",
+  },
   "all-hosts": {
     type: "boolean",
     description: "The entries of every host sharing a PostgreSQL store, with their host names",

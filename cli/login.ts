@@ -6,21 +6,27 @@
  */
 import { EXIT_CODES } from "../errors.ts";
 import type { Flow } from "../providers/schema.ts";
+import type { LoginOptions } from "../mod.ts";
 import { choice, OPTIONS, usage, wholeNumber } from "./args.ts";
 import type { Command } from "./command.ts";
 import { canOpenBrowser, openBrowser, readFields } from "./input.ts";
 import { watchKeyFile } from "./key_notice.ts";
 
 const FLOWS: readonly Flow[] = OPTIONS.flow.values;
+/** `login mcp URL`: the reserved word in the provider position (MCP_PSEUDO_PROVIDER). */
+const MCP = "mcp";
 
 /** The commands of this group, by name. */
 export const LOGIN_COMMANDS: Record<string, Command> = {
   login: {
     usage: "login PROVIDER [--connection NAME] [--force] [--flow FLOW] [--scopes a,b] " +
-      "[--base-url URL] [--client-id ID] [--reset-client] [--callback-port N] [--timeout S] [--stdin]",
-    summary: "Log in to a provider and store the connection",
+      "[--base-url URL] [--client-id ID] [--reset-client] [--callback-port N] [--timeout S] " +
+      "[--stdin]\n       authsome login mcp URL [--name NAME] [--connection NAME] [--force] [--scopes a,b] " +
+      "[--client-id ID] [--callback-port N] [--timeout S]",
+    summary: "Log in to a provider (or a remote MCP server) and store the connection",
     options: [
       "connection",
+      "name",
       "force",
       "flow",
       "scopes",
@@ -39,6 +45,11 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "http://127.0.0.1:7998/auth/callback/oauth unless the provider or --callback-port says",
       "otherwise; register that exact URI in your OAuth app. $BROWSER opens the URL when set.",
       "The client ID and secret are stored once per provider and vault; --reset-client asks again.",
+      "login mcp URL: a remote MCP server that uses OAuth. authsome discovers its authorization",
+      "server (RFC 9728, RFC 8414), registers a client (RFC 7591) unless --client-id is given, and",
+      "logs in with PKCE bound to the server (RFC 8707). It writes the provider file",
+      "$AUTHSOME_HOME/providers/NAME.json (NAME from the host, or --name), so the connection",
+      "refreshes and works with 'authsome run -- <agent host>' like any other. See docs/MCP-remote.md.",
     ],
     optionHelp: {
       connection: 'The name to store the connection under (default: "default")',
@@ -48,19 +59,24 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "authsome login openai                 # key from $OPENAI_API_KEY, a browser form or a prompt",
       "printf '%s' \"$KEY\" | authsome login openai -c work --stdin",
       "authsome login github --flow device_code --scopes repo,read:org",
+      "authsome login mcp https://mcp.example.com/mcp       # provider mcp-example-com",
     ],
     exitCodes: {
       0: "logged in",
       2: "the login failed or was cancelled (nothing stored)",
       4: "unknown provider, or login inside 'authsome run'",
       6: "the connection exists already (add --force to replace it)",
-      8: "the provider's endpoint cannot be reached",
+      7: "login mcp: a provider of that name exists for another server (use --name)",
+      8: "the provider's endpoint (or the MCP server) cannot be reached",
       64: "usage error (a bad flag value)",
       65: "the key or client details given are not valid",
     },
-    args: [1, 1],
+    args: [1, 2],
     async run({ values, args, io, out, service }) {
+      const mcpUrl = mcpArgument(args, values);
       const provider = args[0]!;
+      /** Who the login is for, in the lines shown while it waits. */
+      const label = mcpUrl === undefined ? provider : `the MCP server ${mcpUrl}`;
       const flow = values.flow === undefined ? undefined : choice("--flow", values.flow, FLOWS);
       const callbackPort = values["callback-port"] === undefined
         ? undefined
@@ -92,7 +108,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       // The first login creates the key file: say so once, with the advice that matters.
       const announceKeyFile = await watchKeyFile(auth);
       try {
-        const result = await auth.login(provider, {
+        const options: LoginOptions = {
           connection: values.connection,
           force: values.force,
           flow,
@@ -112,7 +128,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
               onSource: (how) => void (inputSource = how),
             }),
           onAuthorizationUrl: (url) => {
-            io.stderr(`Open this page to log in to ${provider}:\n\n  ${url}\n\n`);
+            io.stderr(`Open this page to log in to ${label}:\n\n  ${url}\n\n`);
             openBrowser(io, url);
             io.stderr(
               `Waiting for the browser (up to ${timeoutSeconds ?? 300} s; Ctrl-C cancels)...\n`,
@@ -127,7 +143,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
               openBrowser(io, page.url);
             }
             io.stderr(
-              `To log in to ${provider}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
+              `To log in to ${label}, open ${d.verification_uri}\nand enter the code:\n\n    ${d.user_code}\n\n` +
                 (d.verification_uri_complete
                   ? `Or open ${d.verification_uri_complete} (code filled in).\n`
                   : "") +
@@ -139,17 +155,25 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
             waiting = true;
             io.stderr(`\rWaiting for approval... ${Math.max(0, Math.round(left))} s left `);
           },
-        });
+        };
+        const mcp = mcpUrl === undefined
+          ? undefined
+          : await auth.loginMcp(mcpUrl, { ...options, name: values.name });
+        const result = mcp ?? await auth.login(provider, options);
         if (waiting) io.stderr("\n");
         devicePage?.setStatus("approved");
         for (const warning of result.warnings) io.stderr(`warning: ${warning}\n`);
 
         if (out.json) out.doc({ status: "logged_in", ...result });
         else {
+          if (mcp !== undefined) {
+            const verb = mcp.provider_created ? "Wrote" : "Updated";
+            out.note(`${verb} the provider file ${mcp.provider_file} for ${mcp.mcp_server}.`);
+          }
           const from = result.sourceVariable ??
             (result.source === "input" ? inputSource : undefined);
           out.note(
-            `Logged in to ${provider} (${result.connection})${
+            `Logged in to ${result.provider} (${result.connection})${
               result.account ? ` as ${result.account}` : ""
             }${from ? ` from ${from}` : ""}${result.default ? ", the default connection" : ""}.`,
           );
@@ -267,3 +291,30 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
     },
   },
 };
+
+/**
+ * The MCP server URL of `login mcp URL`, or undefined for any other provider. `login mcp` without
+ * a URL, and a second argument after another provider, are usage errors; so is `--name` without
+ * `mcp`.
+ */
+function mcpArgument(args: string[], values: { name?: string | undefined }): string | undefined {
+  if (args[0] === MCP) {
+    if (args[1] === undefined) {
+      throw usage(
+        "login mcp needs the MCP server's URL",
+        "E.g. authsome login mcp https://mcp.example.com/mcp",
+      );
+    }
+    return args[1];
+  }
+  if (args.length > 1) {
+    throw usage(
+      `login takes one provider, got ${args.length} arguments`,
+      "E.g. authsome login openai",
+    );
+  }
+  if (values.name !== undefined) {
+    throw usage("--name applies only to 'login mcp URL'", "Leave out --name");
+  }
+  return undefined;
+}

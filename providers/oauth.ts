@@ -63,6 +63,11 @@ export interface OAuthEndpoints {
   /** RFC 7591 registration endpoint. */
   registration_endpoint?: string;
   /**
+   * The RFC 8707 resource indicator: sent as `resource` on the authorization request, the code
+   * exchange and every refresh, so the access token is bound to that resource.
+   */
+  resource?: string;
+  /**
    * True when the server's metadata says it always sends `iss` in authorization responses
    * (`authorization_response_iss_parameter_supported`); a response without it is then refused.
    */
@@ -181,6 +186,7 @@ export async function startAuthorization(options: {
   query.set("state", state);
   query.set("code_challenge", challenge);
   query.set("code_challenge_method", "S256");
+  if (endpoints.resource !== undefined) query.set("resource", endpoints.resource);
   return { url, state, codeVerifier };
 }
 
@@ -266,7 +272,7 @@ export async function completeAuthorization(options: {
       validated,
       options.redirectUri,
       options.codeVerifier,
-      httpOptions(tokenUrl, options.fetch),
+      { ...httpOptions(tokenUrl, options.fetch), ...resourceParameter(endpoints) },
     );
     return await processTokens(
       response,
@@ -358,7 +364,7 @@ export async function refreshTokens(options: {
       oc,
       clientAuth(client),
       options.refreshToken,
-      httpOptions(tokenUrl, options.fetch),
+      { ...httpOptions(tokenUrl, options.fetch), ...resourceParameter(endpoints) },
     );
     return await processTokens(
       response,
@@ -718,7 +724,7 @@ export async function discoverRegistrationEndpoint(options: {
 
 /**
  * Revokes a token at the revocation endpoint (RFC 7009), with the client's authentication and an
- * optional `token_type_hint`. `ENDPOINT_UNREACHABLE` when the endpoint cannot be reached,
+ * optional `token_type_hint`; true when revoked. `ENDPOINT_UNREACHABLE` when the endpoint cannot be reached,
  * `AUTH_FAILED` with the server's error code (or HTTP status) otherwise, `NOT_ALLOWED` when the
  * provider has no revocation endpoint.
  *
@@ -744,7 +750,12 @@ export async function revokeToken(options: {
   token: string;
   tokenTypeHint?: "access_token" | "refresh_token";
   fetch: typeof fetch;
-}): Promise<void> {
+  /**
+   * Answer false instead of failing when the server says `unsupported_token_type` (RFC 7009
+   * §2.2.1: it cannot revoke that kind of token, e.g. a self-contained JWT access token).
+   */
+  unsupportedIsFine?: boolean;
+}): Promise<boolean> {
   const { endpoints, client } = options;
   checkClient(client);
   if (endpoints.revocation_url === undefined) {
@@ -764,7 +775,12 @@ export async function revokeToken(options: {
     const response = raw.status === 204 ? new Response(null, { status: 200 }) : raw;
     await consumed(response, () => oauth.processRevocationResponse(response));
     if (!response.bodyUsed) await response.body?.cancel();
+    return true;
   } catch (error) {
+    const f = classify(error);
+    if (options.unsupportedIsFine && f.kind === "oauth" && f.error === "unsupported_token_type") {
+      return false;
+    }
     throw failure(error, where);
   }
 }
@@ -1062,6 +1078,15 @@ function endpointUrl(value: string, name: string): URL {
 
 function isLoopback(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/** The RFC 8707 `resource` of a token request, when the endpoints name one. */
+function resourceParameter(
+  endpoints: OAuthEndpoints,
+): { additionalParameters?: Record<string, string> } {
+  return endpoints.resource === undefined
+    ? {}
+    : { additionalParameters: { resource: endpoints.resource } };
 }
 
 /** Transport options for one oauth4webapi call: our fetch, a timeout, http only for loopback. */

@@ -75,6 +75,7 @@ export function endpointsFor(def: ProviderDefinition, baseUrl: string | undefine
     token_url: fillBaseUrl(o.token_url, base),
   };
   if (o.issuer) out.issuer = fillBaseUrl(o.issuer, base);
+  if (o.resource) out.resource = o.resource;
   if (o.revocation_url) out.revocation_url = fillBaseUrl(o.revocation_url, base);
   if (o.device_authorization_url) {
     out.device_authorization_url = fillBaseUrl(o.device_authorization_url, base);

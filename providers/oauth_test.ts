@@ -1982,3 +1982,49 @@ Deno.test("device polls: a denial's hint, the JSON variant's accept header, an e
   assert.equal(tokens.expires_at, null);
   assert.equal(json.sent[0]!.headers.get("accept"), "application/json");
 });
+
+// ---- resource indicators (RFC 8707) ----------------------------------------------------------
+
+Deno.test("a resource goes on the authorization URL, the code exchange and the refresh", async () => {
+  const withResource = { ...endpoints, resource: "https://mcp.example/mcp" };
+  const { url } = await startAuthorization({
+    endpoints: withResource,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+  });
+  assert.equal(url.searchParams.get("resource"), "https://mcp.example/mcp");
+  const { fetch, sent } = fakeFetch(
+    Response.json({ access_token: "a", token_type: "Bearer", refresh_token: "r" }),
+    Response.json({ access_token: "b", token_type: "Bearer" }),
+  );
+  await complete({ code: "the-code", state: "S1" }, fetch, { endpoints: withResource });
+  await refreshTokens({
+    endpoints: withResource,
+    client: publicClient,
+    refreshToken: "r",
+    fetch,
+    now: fixedNow,
+  });
+  for (const request of sent) {
+    assert.equal(new URLSearchParams(request.body).get("resource"), "https://mcp.example/mcp");
+  }
+  // Without one, none is sent.
+  const plain = await startAuthorization({
+    endpoints,
+    client: publicClient,
+    redirectUri,
+    scopes: [],
+  });
+  assert.equal(plain.url.searchParams.has("resource"), false);
+});
+
+Deno.test("unsupported_token_type is false, not an error, only when the caller allows it", async () => {
+  const refusal = () => Response.json({ error: "unsupported_token_type" }, { status: 400 });
+  const { fetch } = fakeFetch(refusal, refusal, new Response(null, { status: 200 }));
+  const revoke = (unsupportedIsFine: boolean) =>
+    revokeToken({ endpoints, client: publicClient, token: "TOPSECRET", fetch, unsupportedIsFine });
+  assert.equal(await revoke(true), false);
+  await assert.rejects(revoke(false), isAuthsome(2, /unsupported_token_type/));
+  assert.equal(await revoke(true), true);
+});

@@ -52,6 +52,11 @@ export interface OAuthConfig {
   device_token_request: "oauth2_form" | "json";
   /** Scopes granted (OAuth); empty for API keys. */
   scopes: string[];
+  /**
+   * The RFC 8707 resource indicator sent as `resource` on the authorization, token and refresh
+   * requests, so the token is issued for that resource only (a remote MCP server's URL).
+   */
+  resource?: string;
   /** Environment variables that may hold the OAuth client ID and secret. */
   client?: { client_id_env?: string; client_secret_env?: string };
   /** Loopback port of the redirect URI (default 7998); providers need it registered exactly. */
@@ -116,6 +121,7 @@ const OAUTH_KEYS = [
   "revocation_url",
   "device_authorization_url",
   "registration_endpoint",
+  "resource",
   "device_token_request",
   "scopes",
   "client",
@@ -265,6 +271,7 @@ function parseOAuth(value: unknown): OAuthConfig {
   }
   if (base !== undefined) out.base_url = base;
   if (o.issuer !== undefined) out.issuer = issuerUrl(o.issuer);
+  if (o.resource !== undefined) out.resource = resourceUrl(o.resource);
   for (const key of ["revocation_url", "device_authorization_url", "registration_endpoint"]) {
     const v = o[key];
     if (v !== undefined && v !== null) {
@@ -390,6 +397,15 @@ function issuerUrl(value: unknown): string {
   const parsed = new URL(s);
   if (parsed.search !== "" || parsed.hash !== "" || s.includes("?") || s.includes("#")) {
     throw new Bad("oauth.issuer", "must be a URL without query or fragment (RFC 8414)");
+  }
+  return s;
+}
+
+/** A resource indicator (RFC 8707 §2): an absolute URL without a fragment, kept as written. */
+function resourceUrl(value: unknown): string {
+  const s = url(value, "oauth.resource");
+  if (s.includes("{base_url}") || s.includes("#")) {
+    throw new Bad("oauth.resource", "must be an https URL without a fragment (RFC 8707)");
   }
   return s;
 }

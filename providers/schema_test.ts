@@ -58,6 +58,16 @@ const base = {
 
 const bad: Array<[string, Record<string, unknown>, string]> = [
   [
+    "an http resource off loopback",
+    { oauth: { ...base.oauth, resource: "http://mcp.acme.test/mcp" } },
+    "oauth.resource: must be an https URL",
+  ],
+  [
+    "a resource with a fragment",
+    { oauth: { ...base.oauth, resource: "https://mcp.acme.test/mcp#x" } },
+    "oauth.resource: must be an https URL without a fragment (RFC 8707)",
+  ],
+  [
     "http token endpoint",
     { oauth: { ...base.oauth, token_url: "http://acme.test/t" } },
     "oauth.token_url: must be an https URL",
@@ -337,4 +347,10 @@ Deno.test("oauth.issuer is kept as written (a path, a trailing slash)", () => {
     const def = parseProvider({ ...base, oauth: { ...base.oauth, issuer } }, "acme.json");
     assert.equal(def.oauth?.issuer, issuer);
   }
+});
+
+Deno.test("oauth.resource (RFC 8707) is kept as written", () => {
+  const resource = "https://mcp.acme.test/mcp";
+  const def = parseProvider({ ...base, oauth: { ...base.oauth, resource } }, "acme.json");
+  assert.equal(def.oauth?.resource, resource);
 });

@@ -73,6 +73,8 @@ export function createAuthService(options: AuthServiceOptions = {}): Promise<Aut
   const service: AuthService = {
     settings: ctx.settings,
     login: (provider, opts) => change(() => login(ctx, provider, opts)),
+    loginMcp: (url, opts) =>
+      change(async () => (await import("./mcp_login.ts")).loginMcp(ctx, url, opts)),
     logout: (provider, opts = {}) => change(() => logout(ctx, provider, opts.connection)),
     revoke: (provider, opts) => change(() => revoke(ctx, provider, opts)),
     getConnection: async (provider, opts = {}) =>

@@ -55,15 +55,47 @@ export async function login(
     );
   }
   if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
+  return await audited(
+    ctx,
+    "login",
+    { provider, connection, detail: { flow } },
+    () => loginWith(ctx, def, flow, connection, opts),
+  );
+}
+
+/** What a caller of {@linkcode loginWith} does around the store. */
+export interface LoginHooks {
+  /**
+   * Runs once the credential is obtained, right before the one transaction that stores it
+   * (`authsome login mcp` writes the provider file here); an error stops the store.
+   */
+  beforeStore?: () => Promise<void>;
+}
+
+/**
+ * Logs in with a definition already loaded and checked (not audited: the caller audits). An
+ * existing connection is an error unless `opts.force`.
+ *
+ * @example
+ * ```ts ignore
+ * await loginWith(ctx, def, "dcr_pkce", "default", { onAuthorizationUrl: show });
+ * ```
+ */
+export async function loginWith(
+  ctx: ServiceContext,
+  def: ProviderDefinition,
+  flow: Flow,
+  connection: string,
+  opts: LoginOptions,
+  hooks: LoginHooks = {},
+): Promise<LoginResult> {
   const force = opts.force === true;
-  return await audited(ctx, "login", { provider, connection, detail: { flow } }, async () => {
-    if (!force && await ctx.vault.get(connKey(provider, connection)) !== undefined) {
-      throw connectionExists(provider, connection);
-    }
-    return flow === "api_key"
-      ? await loginApiKey(ctx, def, connection, force, opts)
-      : await loginOAuth(ctx, def, flow, connection, force, opts);
-  });
+  if (!force && await ctx.vault.get(connKey(def.name, connection)) !== undefined) {
+    throw connectionExists(def.name, connection);
+  }
+  return flow === "api_key"
+    ? await loginApiKey(ctx, def, connection, force, opts)
+    : await loginOAuth(ctx, def, flow, connection, force, opts, hooks);
 }
 
 /** An API-key login: the provider's variable, else asked for with `readFields`. */
@@ -136,6 +168,7 @@ async function loginOAuth(
   connection: string,
   force: boolean,
   opts: LoginOptions,
+  hooks: LoginHooks,
 ): Promise<LoginResult> {
   const oauth = await import("../providers/oauth_login.ts");
   const stored = opts.resetClient
@@ -187,19 +220,28 @@ async function loginOAuth(
   const secrets: ConnectionRecord["secrets"] = { access_token: t.access_token };
   if (t.refresh_token !== undefined) secrets.refresh_token = t.refresh_token;
   const claims = t.id_token_claims;
-  const saved = await storeConnection(ctx, def, connection, force, "oauth", {
-    auth_type: "oauth2",
-    obtained_at: ctx.now().toISOString(),
-    expires_at: t.expires_at,
-    scopes: t.scopes,
-    base_url: baseUrl ?? null,
-    api_url: def.api_url.map((u) => u.includes("{base_url}") ? fillBaseUrl(u, baseUrl) : u),
-    token_type: t.token_type,
-    account: claims?.sub === undefined && t.account_label === undefined
-      ? null
-      : { id: claims?.sub ?? null, label: t.account_label ?? null },
-    secrets,
-  }, client !== stored ? client : undefined);
+  const saved = await storeConnection(
+    ctx,
+    def,
+    connection,
+    force,
+    "oauth",
+    {
+      auth_type: "oauth2",
+      obtained_at: ctx.now().toISOString(),
+      expires_at: t.expires_at,
+      scopes: t.scopes,
+      base_url: baseUrl ?? null,
+      api_url: def.api_url.map((u) => u.includes("{base_url}") ? fillBaseUrl(u, baseUrl) : u),
+      token_type: t.token_type,
+      account: claims?.sub === undefined && t.account_label === undefined
+        ? null
+        : { id: claims?.sub ?? null, label: t.account_label ?? null },
+      secrets,
+    },
+    client !== stored ? client : undefined,
+    hooks.beforeStore,
+  );
   if (t.unverified_id_token !== undefined) {
     saved.warnings.push(unverifiedIdTokenWarning(def, t.unverified_id_token.issuer));
   }
@@ -225,8 +267,10 @@ async function storeConnection(
   source: LoginResult["source"],
   fields: Omit<ConnectionRecord, "provider" | "connection" | "status" | "created_at">,
   client?: ClientRecord,
+  beforeStore?: () => Promise<void>,
 ): Promise<LoginResult> {
   const provider = def.name;
+  await beforeStore?.();
   return await ctx.vault.update(async (tx) => {
     const previous = await tx.get<ConnectionRecord>(connKey(provider, connection));
     if (previous !== undefined && !force) throw connectionExists(provider, connection);

@@ -5,6 +5,7 @@
  */
 import { AuthsomeError } from "../errors.ts";
 import { type IgnoredField, legacyNotice } from "../providers/legacy.ts";
+import { MCP_PSEUDO_PROVIDER } from "../providers/mcp_provider.ts";
 import type { LoadedProvider } from "../providers/registry.ts";
 import { parseProvider } from "../providers/schema.ts";
 import { connectionNames } from "./connections.ts";
@@ -30,7 +31,14 @@ export async function registerProvider(
     "provider-register",
     name === undefined ? {} : { provider: name },
     () => {
-      parseProvider(definition, source, ignored);
+      const def = parseProvider(definition, source, ignored);
+      if (def.name === MCP_PSEUDO_PROVIDER) {
+        throw new AuthsomeError(
+          "INVALID_INPUT",
+          `${source}: name: "mcp" is reserved for 'authsome login mcp URL'`,
+          { hint: "Choose another name, e.g. mcp-tools" },
+        );
+      }
       return ctx.registry.register(definition, source, { force: opts.force === true });
     },
   );

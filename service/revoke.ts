@@ -83,16 +83,21 @@ async function revokeRemote(
     [record.secrets.refresh_token, "refresh_token"],
     [record.secrets.access_token, "access_token"],
   ];
+  let revokedRefresh = false;
   for (const [token, tokenTypeHint] of tokens) {
     if (token === undefined) continue;
     try {
-      await oauth.revokeToken({
+      const revoked = await oauth.revokeToken({
         endpoints,
         client: oauthClientOf(client),
         token,
         tokenTypeHint,
         fetch: ctx.fetch,
+        // A server that cannot revoke access tokens (JWTs) has revoked the grant with the
+        // refresh token; the access token expires on its own.
+        unsupportedIsFine: revokedRefresh,
       });
+      if (tokenTypeHint === "refresh_token") revokedRefresh = revoked;
     } catch (error) {
       if (!(error instanceof AuthsomeError)) throw error;
       // Nothing is deleted locally, so the user can retry, or drop it without the provider.

@@ -306,7 +306,9 @@ async function startRunProxy(
       connection: record.connection,
       api_url: record.api_url,
       authEndpoints: endpoints
-        ? Object.values(endpoints).filter((v): v is string => typeof v === "string")
+        // The resource indicator (RFC 8707) names the API itself, not an auth endpoint.
+        ? Object.entries(endpoints).filter(([k, v]) => k !== "resource" && typeof v === "string")
+          .map(([, v]) => v as string)
         : [],
     };
   };

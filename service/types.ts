@@ -10,6 +10,7 @@ import type { LoadedProvider } from "../providers/registry.ts";
 import type { AuthType, Flow } from "../providers/schema.ts";
 import type { FormField, FormRequest } from "../providers/input_form.ts";
 import type { DeviceCodePrompt } from "../providers/oauth_login.ts";
+import type { McpLoginOptions, McpLoginResult } from "./mcp_login.ts";
 import type { StoreStatus } from "../storage/store_copy.ts";
 import type { SharedAuditEntry } from "../storage/store.ts";
 import type { StoreCopyResult } from "./store_admin.ts";
@@ -406,6 +407,11 @@ export interface AuthService {
   readonly settings: Settings;
   /** Logs in to a provider and stores the connection. */
   login(provider: string, options?: LoginOptions): Promise<LoginResult>;
+  /**
+   * Logs in to a remote MCP server (discovery, dynamic registration, PKCE with its resource),
+   * writes its user provider file and stores the connection.
+   */
+  loginMcp(serverUrl: string, options?: McpLoginOptions): Promise<McpLoginResult>;
   /** Deletes one connection locally; the default moves to a remaining connection. */
   logout(provider: string, options?: { connection?: string | undefined }): Promise<
     { provider: string; connection: string; newDefault: string | null }

@@ -129,7 +129,10 @@ Deno.test("identity and provider help list their subcommands; the overview group
   );
 
   const top = (await ok(h, ["--help"])).stdout;
-  assert.match(top, /\nConnections:\n {2}login +Log in to a provider and store the connection\n/);
+  assert.match(
+    top,
+    /\nConnections:\n {2}login +Log in to a provider \(or a remote MCP server\) and store the connection\n/,
+  );
   assert.match(top, /\nAgent identities:\n {2}identity +Manage agent identities/);
   assert.match(top, /\nProviders:\n {2}provider +Manage provider definitions\n/);
   assert.match(

@@ -19,6 +19,18 @@ export interface SpawnOptions {
   home: string;
   /** Extra environment variables over the minimal clean one (BROWSER=true is always set). */
   env?: Record<string, string>;
+  /**
+   * A hosts file: the CLI then runs in a private mount namespace where it is /etc/hosts
+   * (`unshare -m`), so test host names resolve to 127.0.0.1 without touching the machine's.
+   */
+  hosts?: string;
+}
+
+/** The program and arguments that run `./authsome ARGS`, inside `hosts` when given. */
+export function cliCommand(args: string[], hosts?: string): [string, string[]] {
+  if (hosts === undefined) return [LAUNCHER, args];
+  const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
+  return ["unshare", ["-m", "sh", "-c", script, hosts, LAUNCHER, ...args]];
 }
 
 /** A CLI process that is still running. */
@@ -42,8 +54,9 @@ export interface CliProcess {
  * BROWSER=true so no browser opens) plus `env`; stdin is /dev/null (no TTY: nothing is prompted).
  */
 export function spawnCli(args: string[], options: SpawnOptions): CliProcess {
-  const child = new Deno.Command(LAUNCHER, {
-    args,
+  const [program, argv] = cliCommand(args, options.hosts);
+  const child = new Deno.Command(program, {
+    args: argv,
     clearEnv: true,
     env: cliEnv(options.home, { BROWSER: "true", ...options.env }),
     stdin: "null",

@@ -24,6 +24,7 @@
 //   POST /__test/release            lets requests held by the "hold" kind go on
 //   GET  /__test/config             the effective configuration (clients, lifetimes, scopes)
 //   ANY  /__test/whoami             a protected resource: Bearer access token -> 200 JSON or 401
+//   GET  /jwks                      the signing keys (oidc-provider's), for JWT access tokens
 //   GET  /.well-known/oauth-authorization-server   RFC 8414 alias of the OpenID discovery document
 //                                   (404 with {"rfc8414": false}, like servers that only do OIDC;
 //                                   {"discovery": false} answers both well-known paths 404)
@@ -61,6 +62,9 @@ const cfg = {
   issuer: null,
   idTokenAlg: "RS256",
   exitOnStdinClose: true,
+  // {"url": "https://…", "scope": "a b"}: a resource server (RFC 8707) whose access tokens are
+  // JWTs with that audience; null refuses every resource indicator (invalid_target).
+  resource: null,
   scopes: ["openid", "offline_access", "profile", "email", "read", "write"],
   ...options,
 };
@@ -113,6 +117,7 @@ function freshStats() {
     last_revocation: null,
     registered_clients: [],
     discovery: [],
+    resource_params: [],
   };
 }
 let stats = freshStats();
@@ -396,6 +401,23 @@ const provider = new Provider(issuer, {
       },
     },
     introspection: { enabled: true, allowedPolicy: () => true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
+      useGrantedResource: () => true,
+      getResourceServerInfo(_ctx, indicator) {
+        if (cfg.resource === null || indicator !== cfg.resource.url) {
+          throw new errors.InvalidTarget();
+        }
+        return {
+          scope: cfg.resource.scope,
+          audience: indicator,
+          accessTokenTTL: cfg.accessTokenTTL,
+          accessTokenFormat: "jwt",
+          jwt: { sign: { alg: cfg.idTokenAlg } },
+        };
+      },
+    },
   },
   // authsome asks for e.g. "read write offline_access" without prompt=consent: every client that
   // may use the refresh_token grant gets a refresh token, whatever the scopes.
@@ -608,6 +630,13 @@ provider.use(async (ctx, next) => {
   if (route === "token") {
     const grantType = params.grant_type ?? "(none)";
     stats.token_requests[grantType] = (stats.token_requests[grantType] ?? 0) + 1;
+    stats.resource_params.push({ route, grant_type: grantType, resource: params.resource ?? null });
+  } else if (route === "authorization") {
+    stats.resource_params.push({
+      route,
+      grant_type: null,
+      resource: ctx.query.resource ?? null,
+    });
   }
 
   const pending = failures[route];

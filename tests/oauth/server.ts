@@ -69,6 +69,11 @@ export interface AuthServerOptions {
   publicClient?: ClientMetadata;
   /** More pre-registered clients (full metadata). */
   clients?: ClientMetadata[];
+  /**
+   * A resource server (RFC 8707): requests with `resource` = `url` get JWT access tokens with that
+   * audience and the scopes of `scope` (space-separated). Default: none (`invalid_target`).
+   */
+  resource?: { url: string; scope: string };
   /** The node binary (default `node` from PATH). */
   node?: string;
 }
@@ -119,6 +124,10 @@ export interface AuthServerStats {
   registered_clients: string[];
   /** The `/.well-known/…` paths asked for, in order. */
   discovery: string[];
+  /** The RFC 8707 `resource` of each authorization and token request (null: none sent), in order. */
+  resource_params: Array<
+    { route: "authorization" | "token"; grant_type: string | null; resource: string | null }
+  >;
 }
 
 /** The effective configuration, as the server reports it. */
