@@ -49,7 +49,7 @@ export const LOGIN_COMMANDS: Record<string, Command> = {
       "server (RFC 9728, RFC 8414), registers a client (RFC 7591) unless --client-id is given, and",
       "logs in with PKCE bound to the server (RFC 8707). It writes the provider file",
       "$AUTHSOME_HOME/providers/NAME.json (NAME from the host, or --name), so the connection",
-      "refreshes and works with 'authsome run -- <agent host>' like any other. See docs/MCP-remote.md.",
+      "refreshes and works with 'authsome run -- <agent host>' like any other. See docs/MCP.md.",
     ],
     optionHelp: {
       connection: 'The name to store the connection under (default: "default")',
