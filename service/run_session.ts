@@ -356,7 +356,13 @@ async function startRunProxy(
       const { provider } = decision.route;
       const connection = request.connection === undefined
         ? decision.route.connection
-        : await askedConnection(lookup, request, provider, request.connection);
+        : await askedConnection(
+          lookup,
+          request,
+          provider,
+          request.connection,
+          decision.route.connection,
+        );
       if (policy !== undefined) {
         const verdict = checkRequest(policy, provider, request.method, request.path, ctx.now());
         if (!verdict.allowed) {
@@ -411,7 +417,8 @@ interface ConnectionLookup {
 /**
  * The connection a request named with `X-Authsome-Connection`, for the provider its host and
  * path are routed to. Refused (never sent with another connection): with 403 when the identity
- * may use only another connection of the provider; with 400 when the provider has no connection
+ * may use only another connection of the provider (the one its grant names, or for a grant of
+ * the provider alone the default one, `routed`); with 400 when the provider has no connection
  * of that name (the body lists those it has), or when that connection's own api_url does not
  * cover the request (its credential belongs to another host).
  */
@@ -420,10 +427,13 @@ async function askedConnection(
   request: InterceptedRequest,
   provider: string,
   name: string,
+  routed: string,
 ): Promise<string> {
   const { ctx, policy, refuse } = lookup;
   const grant = policy === undefined ? undefined : grantFor(policy, provider);
-  if (policy !== undefined && grant?.connection != null && grant.connection !== name) {
+  // A grant of the provider alone allows its default connection (the one routed), no other.
+  const allowed = grant?.connection ?? routed;
+  if (policy !== undefined && allowed !== name) {
     throw refuse(403, {
       error: "authsome_policy",
       identity: policy.name,
@@ -431,7 +441,7 @@ async function askedConnection(
       connection: name,
       rule: "connection",
       message: `identity "${policy.name}" may use only the ${provider} connection ` +
-        `"${grant.connection}"`,
+        `"${allowed}"`,
     });
   }
   const record = await ctx.vault.get<ConnectionRecord>(connKey(provider, name));

@@ -117,6 +117,32 @@ Deno.test("run --as: a connection the identity may not use is refused with 403 a
   assert.deepEqual(f.seen.map((s) => s.path), ["/v1/as-default"], "the refused one was forwarded");
   assert.equal(f.seen[0]!.headers["x-acme-key"], KEY);
   assert.ok(!JSON.stringify(f.seen).includes(WORK_KEY));
+
+  // A grant of the provider alone allows its default connection only (docs/IDENTITIES.md).
+  const wide = await runCli(["identity", "create", "wide", "--allow", "acme"], { home: f.home });
+  assert.equal(wide.code, 0, wide.stderr);
+  const r2 = await f.run([
+    "run",
+    "--as",
+    "wide",
+    "--",
+    "curl",
+    ...requests(
+      { url: `${url}-wide`, headers: ["X-Authsome-Connection: work"] },
+      { url: `${url}-wide-default`, headers: ["X-Authsome-Connection: default"] },
+    ),
+  ]);
+  assert.equal(r2.code, 0, r2.stderr);
+  const [wideRefused, wideAllowed] = answers(r2.stdout);
+  assert.equal(wideRefused!.status, 403);
+  assert.equal(wideAllowed!.status, 200);
+  assert.equal(JSON.parse(wideRefused!.body).rule, "connection");
+  assert.equal(
+    JSON.parse(wideRefused!.body).message,
+    'identity "wide" may use only the acme connection "default"',
+  );
+  assert.deepEqual(f.seen.map((s) => s.path), ["/v1/as-default", "/v1/as-wide-default"]);
+  assert.ok(!JSON.stringify(f.seen).includes(WORK_KEY));
 });
 
 Deno.test("run: a Node 24 child's fetch, https.get and WebSocket go through the proxy and get the header", async () => {
