@@ -25,6 +25,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { createCa, createLeafIssuer } from "../proxy/certs.ts";
 import { runCli } from "../tests/helpers.ts";
+import { reenterWithHost } from "./namespace.ts";
 
 const HOST = "api.acme.test";
 const KEY = "acme-bench-secret-0123456789";
@@ -34,18 +35,8 @@ const deno = Deno.execPath();
 const here = new URL(".", import.meta.url).pathname;
 const launcher = new URL("../authsome", import.meta.url).pathname;
 
-if (Deno.env.get("AUTHSOME_BENCH_NS") !== "1") {
-  const hosts = await Deno.makeTempFile({ prefix: "authsome-bench-hosts-" });
-  await Deno.writeTextFile(hosts, `${await Deno.readTextFile("/etc/hosts")}\n127.0.0.1 ${HOST}\n`);
-  const script = 'mount --bind "$0" /etc/hosts && exec "$@"';
-  const self = new URL(import.meta.url).pathname;
-  const { code } = await new Deno.Command("unshare", {
-    args: ["-m", "sh", "-c", script, hosts, deno, "run", "-A", self, ...Deno.args],
-    env: { AUTHSOME_BENCH_NS: "1" },
-  }).spawn().status;
-  await Deno.remove(hosts);
-  Deno.exit(code);
-}
+// Re-run inside a mount namespace of our own, with the host in its /etc/hosts.
+await reenterWithHost(import.meta.url, HOST);
 
 const dir = await Deno.makeTempDir({ prefix: "authsome-mcp-bench-" });
 const file = (name: string) => join(dir, name);
