@@ -4,6 +4,7 @@
  * @module
  */
 import type { StressPart } from "./part.ts";
+import { canariesPart } from "./canaries.ts";
 import { fuzzPart } from "./fuzz.ts";
 
 /**
@@ -15,4 +16,4 @@ import { fuzzPart } from "./fuzz.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [fuzzPart];
+export const PARTS: StressPart[] = [fuzzPart, canariesPart];
