@@ -6,6 +6,7 @@
 import type { StressPart } from "./part.ts";
 import { canariesPart } from "./canaries.ts";
 import { fuzzPart } from "./fuzz.ts";
+import { hostilePart } from "./hostile.ts";
 
 /**
  * Every part of the suite.
@@ -16,4 +17,4 @@ import { fuzzPart } from "./fuzz.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [fuzzPart, canariesPart];
+export const PARTS: StressPart[] = [fuzzPart, canariesPart, hostilePart];
