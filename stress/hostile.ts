@@ -96,7 +96,7 @@ async function runHostile(ctx: StressContext): Promise<StressReport> {
     }
     if (JSON.stringify(stats.form) !== JSON.stringify(legitForm)) {
       problems.push(
-        `the form took another submission than the user's: ${JSON.stringify(stats.form)}`,
+        `the form took ${JSON.stringify(stats.form)}, not the user's ${JSON.stringify(legitForm)}`,
       );
     }
     if (stats.callback?.code !== "legit-code" || stats.callback?.state !== targets.state) {
@@ -348,12 +348,8 @@ async function pageAttacks(t: Targets, fire: Fire): Promise<Record<string, strin
   const post = (path: string, headers: string, body: string) =>
     `POST ${path} HTTP/1.1\r\n${headers}Content-Type: application/x-www-form-urlencoded\r\n` +
     `Content-Length: ${new TextEncoder().encode(body).length}\r\nConnection: close\r\n\r\n${body}`;
-  const page = await request(
-    formPort,
-    `GET ${form.pathname} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
-  );
-  const pageText = page.body + (await fetchRest(formPort, form.pathname, host));
-  const csrf = /name="csrf" value="([^"]+)"/.exec(pageText)?.[1] ?? "";
+  const pageText = await fetchPage(formPort, form.pathname, host);
+  const csrf = encodeURIComponent(/name="csrf" value="([^"]+)"/.exec(pageText)?.[1] ?? "");
   const wrongPath = form.pathname.slice(0, -1) + (form.pathname.endsWith("a") ? "b" : "a");
   const body = (csrfToken: string) => `csrf=${csrfToken}&api_key=sk-hostile-${crypto.randomUUID()}`;
   const formShots: Array<[string, string]> = [
@@ -466,11 +462,14 @@ async function pageAttacks(t: Targets, fire: Fire): Promise<Record<string, strin
   return legitValues;
 }
 
-/** The rest of a page after its head was read (a second GET; the form allows many). */
-async function fetchRest(port: number, path: string, host: string): Promise<string> {
+/** The whole body of a page (the user's browser opening the form). */
+async function fetchPage(port: number, path: string, host: string): Promise<string> {
   return await withConn(port, async (conn) => {
-    await exchange(conn, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
-    let text = "";
+    const answer = await exchange(
+      conn,
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+    );
+    let text = answer.body;
     const chunk = new Uint8Array(65536);
     for (;;) {
       const n = await conn.read(chunk).catch(() => null);
