@@ -257,7 +257,11 @@ async function search(scenario: Scenario, at: Places): Promise<CanaryHit[]> {
     look(step.stdout, `stdout of ${label}`, (name) => step.reveals && name !== "master key");
     look(step.stderr, `stderr of ${label}`, never);
     for (const sample of step.samples) {
-      const who = sample.authsome ? label : `a child (pid ${sample.pid}) of ${label}`;
+      const who = sample.authsome
+        ? `${label} (pid ${sample.pid})`
+        : `a child (pid ${sample.pid}: ${
+          sample.cmdline.replaceAll("\n", " ").slice(0, 40)
+        }) of ${label}`;
       look(sample.cmdline, `argv of ${who}`, never);
       look(
         sample.environ,
@@ -334,8 +338,13 @@ async function watchedRun(
   let running = true;
   const sampler = (async () => {
     while (running) {
+      const own = readProc(child.pid, true);
       for (const pid of descendants(child.pid)) {
-        const sample = readProc(pid, pid === child.pid);
+        // A child between fork and exec is still authsome's own image (same argv, same
+        // environment); only what it runs after exec is a child of its own.
+        const sample = pid === child.pid
+          ? own
+          : readProc(pid, own !== undefined && readCmdline(pid) === own.cmdline);
         if (sample) samples.set(`${pid}\0${sample.cmdline}\0${sample.environ}`, sample);
       }
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -381,6 +390,15 @@ function descendants(root: number): number[] {
     for (const [pid, ppid] of parents) if (ppid === out[i]) out.push(pid);
   }
   return out;
+}
+
+function readCmdline(pid: number): string | undefined {
+  try {
+    return new TextDecoder("latin1").decode(Deno.readFileSync(`/proc/${pid}/cmdline`))
+      .replaceAll("\0", "\n");
+  } catch {
+    return undefined;
+  }
 }
 
 function readProc(pid: number, authsome: boolean): ProcSample | undefined {
