@@ -47,6 +47,8 @@ interface FuzzCase {
   prepare(): Promise<void>;
   /** Runs only as a real process (the command serves stdio). */
   spawnOnly?: boolean;
+  /** On this exit code, the error must name what is wrong by matching this. */
+  names?: { code: number; pattern: RegExp };
 }
 
 const KEYS = {
@@ -126,6 +128,13 @@ function judgeCase(
     report: REPORTS.has(c.cli.argv[0] ?? ""),
   });
   if (finding) return finding;
+  const report = REPORTS.has(c.cli.argv[0] ?? "");
+  if (c.names && !report && r.code === c.names.code && !c.names.pattern.test(r.stderr)) {
+    return {
+      kind: "message",
+      line: `the error does not name ${c.names.pattern}: ${r.stderr.slice(0, 200)}`,
+    };
+  }
   if (c.expect !== undefined && r.code === 0 && normal(r.stdout) !== normal(c.expect)) {
     return { kind: "value", line: "a mutated store yielded a value other than the original one" };
   }
@@ -372,6 +381,8 @@ function providerCases(random: Random, count: number, scratch: string): FuzzCase
     return {
       what: mutation.what,
       cli: { argv, env: baseEnv(home, { ACME_API_KEY: key }), cwd: scratch },
+      // A bad provider file is named by its file name (and the field, where there is one).
+      names: { code: 65, pattern: /acme\.json/ },
       async prepare() {
         await Deno.mkdir(join(home, "providers"), { recursive: true, mode: 0o700 });
         await Deno.writeTextFile(join(home, "providers", "acme.json"), mutation.text);
@@ -383,21 +394,41 @@ function providerCases(random: Random, count: number, scratch: string): FuzzCase
 
 // ---------------------------------------------------------------- stores
 
-const READS: Array<[string[], string | undefined]> = [
-  [["get", "openai", "--field", "api_key", "--show-secret"], KEYS.openaiDefault],
-  [["get", "openai", "-c", "work", "--field", "api_key", "--show-secret"], KEYS.openaiWork],
-  [["get", "anthropic", "--field", "api_key", "--show-secret"], KEYS.anthropic],
-  [
-    ["export", "openai", "--format", "json"],
-    JSON.stringify({ OPENAI_API_KEY: KEYS.openaiDefault }),
-  ],
-  [["list", "--json"], undefined],
-  [["status"], undefined],
-  [["connections", "list"], undefined],
+/** The reads of a mutated store: argv, the value it must print, the record it reads. */
+const READS: Array<{ argv: string[]; expect?: string; record?: string }> = [
+  {
+    argv: ["get", "openai", "--field", "api_key", "--show-secret"],
+    expect: KEYS.openaiDefault,
+    record: "connection/openai/default",
+  },
+  {
+    argv: ["get", "openai", "-c", "work", "--field", "api_key", "--show-secret"],
+    expect: KEYS.openaiWork,
+    record: "connection/openai/work",
+  },
+  {
+    argv: ["get", "anthropic", "--field", "api_key", "--show-secret"],
+    expect: KEYS.anthropic,
+    record: "connection/anthropic/default",
+  },
+  {
+    argv: ["export", "openai", "--format", "json"],
+    expect: JSON.stringify({ OPENAI_API_KEY: KEYS.openaiDefault }),
+    record: "connection/openai/default",
+  },
+  { argv: ["list", "--json"] },
+  { argv: ["status"] },
+  { argv: ["connections", "list"] },
 ];
 
-function mutateStore(random: Random, db: string): string {
-  const op = random.int(8);
+/** How many kinds of store mutation there are; case i gets kind i modulo this. */
+const STORE_MUTATIONS = 8;
+
+/**
+ * Mutates the store file `db` by kind `op`; the record kinds (3, 4) put another record's sealed
+ * bytes where `target` (the record the case reads) is, when there is one.
+ */
+function mutateStore(random: Random, db: string, op: number, target: string | undefined): string {
   if (op <= 1) {
     const bytes = Deno.readFileSync(db);
     const n = 1 + random.int(8);
@@ -418,8 +449,10 @@ function mutateStore(random: Random, db: string): string {
     const rows = sql.prepare("SELECT vault, key FROM records").all() as Array<
       { vault: string; key: string }
     >;
-    const a = random.pick(rows);
-    const b = random.pick(rows);
+    const others = rows.filter((row) => row.key !== target);
+    const targeted = rows.find((row) => row.key === target);
+    const a = op === 3 && targeted ? targeted : random.pick(op === 4 && targeted ? others : rows);
+    const b = op === 4 && targeted ? targeted : random.pick(op === 3 && targeted ? others : rows);
     switch (op) {
       case 3:
         sql.prepare(
@@ -463,17 +496,24 @@ function mutateStore(random: Random, db: string): string {
 }
 
 function storeCases(random: Random, count: number, scratch: string, golden: string): FuzzCase[] {
-  return Array.from({ length: count }, () => {
+  return Array.from({ length: count }, (_, i) => {
     const home = freshHome(scratch);
     const seed = random.int(2 ** 31);
-    const [argv, expect] = random.pick(READS);
+    const op = i % STORE_MUTATIONS;
+    // Half the record swaps and renames are read where they land.
+    const read = (op === 3 || op === 4) && Math.floor(i / STORE_MUTATIONS) % 2 === 0
+      ? READS[random.int(4)]!
+      : random.pick(READS);
+    const { argv, expect } = read;
     const c: FuzzCase = {
       what: "",
       cli: { argv, env: baseEnv(home), cwd: scratch },
       async prepare() {
         await copyTree(golden, home);
-        c.what = mutateStore(new Random(seed), join(home, "authsome.db"));
+        c.what = mutateStore(new Random(seed), join(home, "authsome.db"), op, read.record);
       },
+      // A store that cannot be opened is named as the store, a vault or one of its records.
+      names: { code: 10, pattern: /store|vault|record/i },
     };
     if (expect !== undefined) c.expect = expect;
     return c;
