@@ -66,17 +66,36 @@ export function reportError(error: unknown, io: CliIO, json: boolean, color: boo
   if (debugging(io) && !(error instanceof AuthsomeError)) {
     io.stderr(`${error instanceof Error ? error.stack : String(error)}\n`);
   }
+  const message = clip(known.message);
+  const hint = known.hint === undefined ? undefined : clip(known.hint);
   if (json) {
-    io.stderr(
-      JSON.stringify({ error: known.code, message: known.message, hint: known.hint ?? null }) +
-        "\n",
-    );
+    io.stderr(JSON.stringify({ error: known.code, message, hint: hint ?? null }) + "\n");
   } else {
     const label = color ? "\x1b[31merror\x1b[0m" : "error";
-    io.stderr(`${label}: ${known.message}\n`);
-    if (known.hint) io.stderr(`${color ? "\x1b[2mhint\x1b[0m" : "hint"}: ${known.hint}\n`);
+    io.stderr(`${label}: ${message}\n`);
+    if (hint) io.stderr(`${color ? "\x1b[2mhint\x1b[0m" : "hint"}: ${hint}\n`);
   }
   return known.exitCode;
+}
+
+/** The longest error or hint line shown, in characters. */
+export const MAX_MESSAGE_LENGTH = 400;
+
+/**
+ * A message cut to {@linkcode MAX_MESSAGE_LENGTH} characters: messages quote what was given (a
+ * name, a provider's display name), and a 1 MB argument must not become a 1 MB error line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clip } from "./output.ts";
+ * assert.equal(clip("short"), "short");
+ * assert.match(clip(`Unknown command "${"x".repeat(5000)}"`), /x… \(5018 characters\)$/);
+ * ```
+ */
+export function clip(text: string): string {
+  if (text.length <= MAX_MESSAGE_LENGTH) return text;
+  return `${text.slice(0, MAX_MESSAGE_LENGTH - 30)}… (${text.length} characters)`;
 }
 
 /** AUTHSOME_DEBUG is set (false when Deno may not read the environment). */

@@ -51,3 +51,20 @@ Deno.test("a known error prints no stack even with AUTHSOME_DEBUG, and --json pr
   });
   assert.ok(json.err.endsWith("}\n") && json.err.split("\n").length === 2);
 });
+
+Deno.test("an error that quotes a huge input is cut to one line of 400 characters, also in JSON", () => {
+  const error = new AuthsomeError("USAGE", `Unknown command "${"x".repeat(5000)}"`, {
+    hint: `Run: authsome ${"y".repeat(1000)}`,
+  });
+  const plain = recordingIO();
+  assert.equal(reportError(error, plain, false, false), 64);
+  const [message, hint, rest] = plain.err.split("\n");
+  assert.equal(message, `error: Unknown command "${"x".repeat(353)}… (5018 characters)`);
+  assert.equal(hint, `hint: Run: authsome ${"y".repeat(356)}… (1014 characters)`);
+  assert.equal(rest, "");
+  const json = recordingIO();
+  reportError(error, json, true, false);
+  const doc = JSON.parse(json.err) as { message: string; hint: string };
+  assert.equal(doc.message.length, 389);
+  assert.ok(doc.hint.endsWith("… (1014 characters)"));
+});

@@ -98,7 +98,7 @@ export const PROVIDER_COMMANDS: Record<string, Command> = {
           }
           let doc: unknown;
           try {
-            doc = JSON.parse(text);
+            doc = JSON.parse(text.replace(/^\uFEFF/, "")); // a UTF-8 byte order mark is no error
           } catch (error) {
             throw new AuthsomeError(
               "INVALID_INPUT",

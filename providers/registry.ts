@@ -173,7 +173,8 @@ export function createRegistry(options: {
 function load(text: string, source: string, fileName: string): ProviderDefinition {
   let doc: unknown;
   try {
-    doc = JSON.parse(text);
+    // Editors on Windows may start a UTF-8 file with a byte order mark; JSON has no use for it.
+    doc = JSON.parse(text.replace(/^\uFEFF/, ""));
   } catch (error) {
     throw new AuthsomeError("INVALID_INPUT", `${source}: is not valid JSON (${firstLine(error)})`, {
       hint: "Fix the file, or remove it with: authsome provider remove " + fileName,

@@ -7,6 +7,7 @@
  */
 import { AuthsomeError } from "../errors.ts";
 import { type IgnoredField, upgradeLegacyFields } from "./legacy.ts";
+import { unsafePatternReason } from "./safe_pattern.ts";
 
 /** How a connection is obtained. */
 export type Flow = "pkce" | "device_code" | "dcr_pkce" | "api_key";
@@ -323,6 +324,8 @@ function parseApiKey(value: unknown): ApiKeyConfig {
     } catch {
       throw new Bad("api_key.key_pattern", "is not a valid regular expression");
     }
+    const unsafe = unsafePatternReason(out.key_pattern);
+    if (unsafe !== undefined) throw new Bad("api_key.key_pattern", unsafe);
   }
   if (a.key_pattern_hint !== undefined) {
     out.key_pattern_hint = string(a.key_pattern_hint, "api_key.key_pattern_hint");
@@ -346,6 +349,8 @@ function parseApiUrl(value: unknown): string[] {
         throw new Bad(path, "is not a valid regular expression");
       }
       if (s.length === "regex:".length) throw new Bad(path, "has an empty regular expression");
+      const unsafe = unsafePatternReason(s.slice("regex:".length));
+      if (unsafe !== undefined) throw new Bad(path, unsafe);
       return s;
     }
     if (s.includes("://") || s.includes("{base_url}")) return url(s, path);

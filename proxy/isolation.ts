@@ -66,6 +66,10 @@ export async function probeIsolation(home: string, cwd: string): Promise<Isolati
   try {
     const { code } = await new Deno.Command(prefix[0]!, {
       args: [...prefix.slice(1), "true"],
+      // Only PATH: authsome's own environment may hold secrets (the caller's API key
+      // variables, AUTHSOME_MASTER_KEY), and a helper process has no use for them.
+      clearEnv: true,
+      env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
       stdin: "null",
       stdout: "null",
       stderr: "null",

@@ -4,6 +4,9 @@
  * @module
  */
 import type { StressPart } from "./part.ts";
+import { canariesPart } from "./canaries.ts";
+import { fuzzPart } from "./fuzz.ts";
+import { hostilePart } from "./hostile.ts";
 
 /**
  * Every part of the suite.
@@ -14,4 +17,4 @@ import type { StressPart } from "./part.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [];
+export const PARTS: StressPart[] = [fuzzPart, canariesPart, hostilePart];

@@ -534,3 +534,20 @@ Deno.test("the passphrase's PBKDF2 parameters are stored (SHA-256, >= 600,000 it
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), KEY);
 });
+
+Deno.test("a provider file that starts with a UTF-8 byte order mark is read, by register and from the providers folder", async () => {
+  await using h = await tempHome();
+  const file = join(h.home, "..", "acme.json");
+  await Deno.writeTextFile(file, "\ufeff" + JSON.stringify(VALID_API_KEY_PROVIDER, null, 2));
+  const register = await runCli(["provider", "register", file], { home: h.home });
+  assert.equal(register.code, 0, register.stderr);
+  const inspect = await runCli(["provider", "inspect", "acme"], { home: h.home });
+  assert.equal(inspect.code, 0, inspect.stderr);
+  await Deno.writeTextFile(
+    join(h.home, "providers", "acme.json"),
+    "\ufeff" + JSON.stringify({ ...VALID_API_KEY_PROVIDER, display_name: "Acme BOM" }),
+  );
+  const again = await runCli(["provider", "inspect", "acme"], { home: h.home });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /Acme BOM/);
+});

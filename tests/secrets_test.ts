@@ -401,3 +401,24 @@ Deno.test("a refused secret read is audited as an error", async () => {
   assert.equal(last.error, "CONNECTION_NOT_FOUND");
   assert.equal(last.connection, "nope");
 });
+
+Deno.test("run's isolation probe gets only PATH, not the caller's key or master key variables", async () => {
+  await using h = await tempHome();
+  await ok(h, ["login", "openai"], { env: { OPENAI_API_KEY: KEY_OPENAI_ENV } });
+  // An `unshare` first on PATH that records the environment it gets, then runs the real one.
+  const bin = join(dirname(h.home), "bin");
+  const record = join(dirname(h.home), "unshare.env");
+  await Deno.mkdir(bin);
+  await Deno.writeTextFile(
+    join(bin, "unshare"),
+    `#!/bin/sh\nenv >> '${record}'\necho --- >> '${record}'\nexec /usr/bin/unshare "$@"\n`,
+    { mode: 0o755 },
+  );
+  const shellKey = `sk-callerShell${randomPart()}`;
+  await ok(h, ["run", "--", "true"], {
+    env: { PATH: `${bin}:${Deno.env.get("PATH")}`, OPENAI_API_KEY: shellKey },
+  });
+  const seen = await Deno.readTextFile(record);
+  assert.ok(seen.includes("PATH="), "the fake unshare ran");
+  assertNoSecret(seen, "the environment of run's helper processes", [shellKey, KEY_OPENAI_ENV]);
+});
