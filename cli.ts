@@ -79,7 +79,12 @@ export async function main(argv: string[], io: CliIO = denoIO()): Promise<number
     if (args.length < min || args.length > max) {
       throw usage(
         args.length < min ? `Missing arguments for "${name}"` : `Too many arguments for "${name}"`,
-        `Usage: authsome ${command.usage}`,
+        // A hint is one line: a command with several forms names the first and points at help.
+        command.usage.includes("\n")
+          ? `Usage: authsome ${
+            command.usage.split("\n", 1)[0]
+          } (other forms: authsome ${name} --help)`
+          : `Usage: authsome ${command.usage}`,
       );
     }
     refuseInRunChild(name, values, io.env);
