@@ -4,6 +4,7 @@
  * @module
  */
 import type { StressPart } from "./part.ts";
+import { crash } from "./crash.ts";
 
 /**
  * Every part of the suite.
@@ -14,4 +15,4 @@ import type { StressPart } from "./part.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [];
+export const PARTS: StressPart[] = [crash];
