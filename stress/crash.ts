@@ -89,14 +89,39 @@ function loggedOut(state: VaultState, provider: string, name: string): VaultStat
   return next;
 }
 
-/** Picks the next write at random among those that make sense in `state`. */
-function pickWrite(state: VaultState, n: number, server: TokenServer): Write {
+/** Every kind of write, in the order of one round before it is shuffled. */
+const KINDS = [
+  "login",
+  "login-env",
+  "login-force",
+  "login-oauth",
+  "logout",
+  "set-default",
+  "refresh",
+  "identity",
+] as const;
+
+/** Rounds of all kinds in random order, so even the 20 writes of the slice run every kind. */
+function kindQueue(): () => string {
+  let queue: string[] = [];
+  return () => {
+    if (queue.length === 0) queue = [...KINDS].sort(() => Math.random() - 0.5);
+    return queue.pop()!;
+  };
+}
+
+/**
+ * The write of `kind` that makes sense in `state` (a plain login when the kind needs two
+ * connections and there is one). A replacing login and a logout prefer a connection that is not
+ * the default and the default respectively: each then changes two records in one commit.
+ */
+function pickWrite(state: VaultState, n: number, server: TokenServer, wanted: string): Write {
   const openai = namesOf(state, "openai");
   const acme = namesOf(state, "acme");
-  const kinds = ["login", "login", "login-env", "set-default", "refresh", "refresh", "identity"];
-  if (openai.length > 1) kinds.push("logout", "logout", "login-force");
-  if (acme.length < 4 && n % 5 === 0) kinds.push("login-oauth");
-  const kind = kinds[randomBelow(kinds.length)]!;
+  const current = state.defaults.get("openai");
+  let kind = wanted;
+  if ((kind === "login-force" || kind === "logout") && openai.length < 2) kind = "login";
+  if (kind === "login-oauth" && acme.length >= 4) kind = "refresh";
   const any = (names: string[]) => names[randomBelow(names.length)]!;
   switch (kind) {
     case "login":
@@ -110,7 +135,7 @@ function pickWrite(state: VaultState, n: number, server: TokenServer): Write {
     }
     case "login-force": {
       const key = apiKey(n);
-      const name = any(openai);
+      const name = any(openai.filter((name) => name !== current));
       return {
         kind,
         args: ["login", "openai", "-c", name, "--force", "--stdin"],
@@ -129,7 +154,7 @@ function pickWrite(state: VaultState, n: number, server: TokenServer): Write {
       };
     }
     case "logout": {
-      const name = any(openai);
+      const name = current != null && randomBelow(2) === 0 ? current : any(openai);
       return {
         kind,
         args: ["logout", "openai", "-c", name],
@@ -254,13 +279,19 @@ export async function runCrash(ctx: StressContext): Promise<StressReport> {
   let failed = 0;
   let inFlightApplied = 0;
   const kinds = new Map<string, number>();
+  const nextKind = kindQueue();
   for (let n = 1; n <= writes; n++) {
-    const write = pickWrite(state, n, server);
-    kinds.set(write.kind, (kinds.get(write.kind) ?? 0) + 1);
+    const write = pickWrite(state, n, server, nextKind());
+    const count = (kinds.get(write.kind) ?? 0) + 1;
+    kinds.set(write.kind, count);
+    // Every other kill of a kind (the first included) is aimed at the commit: 0–2 ms after the
+    // store's WAL first grows. The others land at a random moment of the run.
+    const aimed = count % 2 === 1;
+    const killDelayMs = Math.random() * 2;
     const killAfterMs = randomBelow(Math.round((typical.get(write.kind) ?? 600) * 1.3));
     const outcome: Outcome = await runAuthsome(write.args, {
       home,
-      killAfterMs,
+      ...(aimed ? { killWhenGrows: join(home, "authsome.db-wal"), killDelayMs } : { killAfterMs }),
       ...(write.stdin === undefined ? {} : { stdin: write.stdin }),
       ...(write.env === undefined ? {} : { env: write.env }),
     });
@@ -270,7 +301,11 @@ export async function runCrash(ctx: StressContext): Promise<StressReport> {
     }
     const actual = await observe(home);
     const label = `write ${n} (${write.kind}, ${
-      outcome.killed ? `killed at ${killAfterMs} ms` : `exit ${outcome.code}`
+      outcome.killed
+        ? `killed ${
+          aimed ? `${killDelayMs.toFixed(1)} ms after the WAL grew` : `at ${killAfterMs} ms`
+        }`
+        : `exit ${outcome.code}`
     })`;
     const before = describe(state);
     const after = write.after(state, outcome.stdout.trim());

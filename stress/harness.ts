@@ -35,6 +35,14 @@ export interface RunAuthsome {
   stdin?: string;
   /** SIGKILL the process this many ms after it started, when it still runs. */
   killAfterMs?: number;
+  /**
+   * SIGKILL the process as soon as this file has grown past its size at the start (checked every
+   * 50 µs by a worker, stress/kill_watch.ts): aimed at the moment a write reaches the store, e.g.
+   * its SQLite WAL.
+   */
+  killWhenGrows?: string;
+  /** With `killWhenGrows`: wait this long after the growth, ms (fractions allowed). */
+  killDelayMs?: number;
   /** Extra argv before `./authsome` (e.g. `unshare -m …`); the launcher is appended. */
   wrapper?: string[];
 }
@@ -71,6 +79,20 @@ export async function runAuthsome(args: string[], options: RunAuthsome): Promise
       child.kill("SIGKILL");
     } catch { /* gone meanwhile */ }
   }, options.killAfterMs);
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  const watcher = options.killWhenGrows === undefined ? undefined : new Worker(
+    new URL("./kill_watch.ts", import.meta.url),
+    { type: "module" },
+  );
+  const watched = new Promise<void>((resolve) => {
+    if (watcher === undefined) return resolve();
+    watcher.onmessage = (event: MessageEvent<boolean>) => {
+      if (event.data) killed = true;
+      resolve();
+    };
+    const delayMs = options.killDelayMs ?? 0;
+    watcher.postMessage({ pid: child.pid, path: options.killWhenGrows, flag, delayMs });
+  });
   if (options.stdin !== undefined) {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin)).catch(() => {});
@@ -82,6 +104,10 @@ export async function runAuthsome(args: string[], options: RunAuthsome): Promise
     new Response(child.stderr).text(),
   ]);
   clearTimeout(timer);
+  Atomics.store(flag, 0, 1);
+  Atomics.notify(flag, 0);
+  await watched;
+  watcher?.terminate();
   return {
     code: status.code,
     killed: killed && status.signal === "SIGKILL",
