@@ -5,6 +5,7 @@
  */
 import type { StressPart } from "./part.ts";
 import { crash } from "./crash.ts";
+import { concurrency } from "./concurrency.ts";
 
 /**
  * Every part of the suite.
@@ -15,4 +16,4 @@ import { crash } from "./crash.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [crash];
+export const PARTS: StressPart[] = [crash, concurrency];
