@@ -6,6 +6,7 @@
 import type { StressPart } from "./part.ts";
 import { crash } from "./crash.ts";
 import { concurrency } from "./concurrency.ts";
+import { keys } from "./keys.ts";
 
 /**
  * Every part of the suite.
@@ -16,4 +17,4 @@ import { concurrency } from "./concurrency.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [crash, concurrency];
+export const PARTS: StressPart[] = [crash, concurrency, keys];
