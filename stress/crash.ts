@@ -270,7 +270,7 @@ export async function runCrash(ctx: StressContext): Promise<StressReport> {
   let state = seen;
 
   const writes = CRASH_WRITES[ctx.size];
-  /** Typical run time per kind (ms): the kill lands anywhere in 0–1.3× of it. */
+  /** Typical run time per kind (ms): a random kill lands anywhere in 0–2× of it. */
   const typical = new Map<string, number>([["login-oauth", 1600]]);
   let killed = 0;
   let survived = 0;
@@ -288,7 +288,7 @@ export async function runCrash(ctx: StressContext): Promise<StressReport> {
     // store's WAL first grows. The others land at a random moment of the run.
     const aimed = count % 2 === 1;
     const killDelayMs = Math.random() * 2;
-    const killAfterMs = randomBelow(Math.round((typical.get(write.kind) ?? 600) * 1.3));
+    const killAfterMs = randomBelow(Math.round((typical.get(write.kind) ?? 600) * 2));
     const outcome: Outcome = await runAuthsome(write.args, {
       home,
       ...(aimed ? { killWhenGrows: join(home, "authsome.db-wal"), killDelayMs } : { killAfterMs }),
