@@ -23,7 +23,7 @@ import {
   registerAcme,
   runAuthsome,
   untidyFailure,
-} from "./harness.ts";
+} from "./process_harness.ts";
 import { startTokenServer, type TokenServer } from "./token_server.ts";
 
 /** Workers and seconds: 50 for 10 s at full size, 12 for 3 s in the `npm test` slice. */

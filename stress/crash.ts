@@ -23,7 +23,7 @@ import {
   strayFiles,
   untidyFailure,
   type VaultState,
-} from "./harness.ts";
+} from "./process_harness.ts";
 import { startTokenServer, type TokenServer } from "./token_server.ts";
 import { checkDiskFull } from "./disk_full.ts";
 

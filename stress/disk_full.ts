@@ -19,7 +19,7 @@ import {
   strayFiles,
   untidyFailure,
   type VaultState,
-} from "./harness.ts";
+} from "./process_harness.ts";
 
 /** What the disk-full check found. */
 export interface DiskFullResult {

@@ -12,7 +12,7 @@
 import { join } from "node:path";
 import type { StressContext, StressPart, StressReport } from "./part.ts";
 import { secondsSince } from "./part.ts";
-import { type Outcome, readVault, runAuthsome, untidyFailure } from "./harness.ts";
+import { type Outcome, readVault, runAuthsome, untidyFailure } from "./process_harness.ts";
 import { insertRow, storedRows, tamperRow } from "../tests/support/store_file.ts";
 
 /** Wrong keys tried against one store: 50 at full size, 5 in the `npm test` slice. */

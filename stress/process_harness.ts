@@ -52,7 +52,7 @@ export interface RunAuthsome {
  *
  * @example
  * ```ts
- * import { runAuthsome } from "./harness.ts";
+ * import { runAuthsome } from "./process_harness.ts";
  * const home = await Deno.makeTempDir();
  * const r = await runAuthsome(["--version"], { home });
  * console.log(r.code, r.killed); // 0 false
