@@ -5,6 +5,7 @@
  * @module
  */
 import { AuthsomeError } from "./errors.ts";
+import { fromBase64 } from "./runtime/bytes.ts";
 
 /** A read-only view of environment variables; `Deno.env` fits, and so does a plain map in tests. */
 export interface EnvSource {
@@ -128,11 +129,36 @@ export function resolveSettings(
   return {
     home,
     vault,
-    masterKey: nonEmpty(env.get("AUTHSOME_MASTER_KEY")),
+    masterKey: masterKey(nonEmpty(env.get("AUTHSOME_MASTER_KEY"))),
     passphrase: nonEmpty(env.get("AUTHSOME_PASSPHRASE")),
     lockTimeoutMs: lockTimeout(nonEmpty(env.get("AUTHSOME_LOCK_TIMEOUT"))),
     store: checkStoreUrl(options.store ?? nonEmpty(env.get("AUTHSOME_STORE"))),
   };
+}
+
+/**
+ * `AUTHSOME_MASTER_KEY`, checked as soon as it is read: a key that is not the base64 of 32 bytes
+ * is refused by every command that uses the home (exit 10), before it reads or creates anything,
+ * not only by the first one that needs the key.
+ */
+function masterKey(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  let length = 0;
+  try {
+    length = fromBase64(value).length;
+  } catch {
+    // reported below
+  }
+  if (length !== 32) {
+    throw new AuthsomeError(
+      "VAULT_UNAVAILABLE",
+      "AUTHSOME_MASTER_KEY is not the base64 of 32 bytes",
+      {
+        hint: "Make one with: openssl rand -base64 32",
+      },
+    );
+  }
+  return value;
 }
 
 /** `AUTHSOME_LOCK_TIMEOUT` (seconds, decimals allowed, 0.1 to 3600) in milliseconds. */

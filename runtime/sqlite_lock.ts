@@ -34,6 +34,10 @@ export async function trySqliteLock(
   const { DatabaseSync } = await import("node:sqlite");
   const db = new DatabaseSync(path, { timeout: 0 });
   try {
+    // Nothing is ever written to the lock file, so its journal can live in memory; on disk,
+    // SQLite would leave a `-journal` file beside the lock whenever a holder is killed (and
+    // `journal_mode = OFF` is not taken for an empty file: it stays "delete").
+    db.exec("PRAGMA journal_mode = MEMORY");
     db.exec("BEGIN EXCLUSIVE");
   } catch (error) {
     db.close();

@@ -10,6 +10,8 @@
  *
  * @module
  */
+import { statfsSync } from "node:fs";
+import { dirname } from "node:path";
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { AuthsomeError } from "../errors.ts";
 import type { Sealed } from "./crypto.ts";
@@ -481,6 +483,21 @@ const SQLITE_BUSY = "database is locked";
 const SQLITE_CORRUPT = "database disk image is malformed";
 const SQLITE_NOTADB = "file is not a database";
 const SQLITE_FULL = "database or disk is full";
+const SQLITE_IOERR = "disk I/O error";
+
+/**
+ * Whether the file system holding `path` has less than 64 KB left for this user. On a full disk
+ * SQLite cannot even make its shared-memory file (`-shm`), so a read fails too, with the plain
+ * "disk I/O error" that this tells apart from a failing disk.
+ */
+function diskFull(path: string): boolean {
+  try {
+    const fs = statfsSync(dirname(path));
+    return fs.bavail * fs.bsize < 65_536;
+  } catch {
+    return false;
+  }
+}
 
 /** Maps a file-system or SQLite failure to a one-line `VAULT_UNAVAILABLE`. */
 function storeError(path: string, error: unknown, busyMs = BUSY_TIMEOUT_MS): AuthsomeError {
@@ -491,6 +508,12 @@ function storeError(path: string, error: unknown, busyMs = BUSY_TIMEOUT_MS): Aut
   const known = [SQLITE_BUSY, SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_FULL].find((text) =>
     detail.includes(text)
   );
+  if (detail.includes(SQLITE_IOERR) && diskFull(path)) {
+    return failure(
+      `Cannot use the store ${path}: the disk is full`,
+      "Free some space and try again; nothing was changed",
+    );
+  }
   switch (known) {
     case SQLITE_BUSY:
       return failure(

@@ -5,8 +5,11 @@
  */
 import type { StressPart } from "./part.ts";
 import { canariesPart } from "./canaries.ts";
+import { concurrency } from "./concurrency.ts";
+import { crash } from "./crash.ts";
 import { fuzzPart } from "./fuzz.ts";
 import { hostilePart } from "./hostile.ts";
+import { keys } from "./keys.ts";
 
 /**
  * Every part of the suite.
@@ -17,4 +20,11 @@ import { hostilePart } from "./hostile.ts";
  * console.log(PARTS.map((part) => part.name));
  * ```
  */
-export const PARTS: StressPart[] = [fuzzPart, canariesPart, hostilePart];
+export const PARTS: StressPart[] = [
+  crash,
+  concurrency,
+  keys,
+  fuzzPart,
+  canariesPart,
+  hostilePart,
+];
