@@ -1,6 +1,7 @@
 /**
  * A node `Duplex` (a client's TLS socket) seen as the small part of `Deno.Conn` the proxy's
  * decrypted side uses: `read` into a buffer, `write` that waits only for back-pressure, `close`.
+ * Bytes given to `write` must not be changed afterwards (the socket may still hold them).
  *
  * The client's side is TLS served by node:tls over the CONNECT socket, not by a `Deno.listenTls`
  * listener: Deno's TLS listener cannot turn off Nagle's algorithm on the connections it accepts,
@@ -9,6 +10,9 @@
  * @module
  */
 import type { Duplex } from "node:stream";
+
+/** The most received bytes kept before the socket is paused. */
+const HIGH_WATER = 1024 * 1024;
 
 /**
  * Adapts a node socket for `serveDecrypted`.
@@ -30,6 +34,8 @@ export class SocketConn {
   #ended = false;
   #error: unknown;
   #waiting: (() => void) | undefined;
+  /** Bytes received and not yet read. */
+  #queued = 0;
 
   constructor(socket: Duplex) {
     this.socket = socket;
@@ -40,8 +46,9 @@ export class SocketConn {
     };
     socket.on("data", (chunk: Uint8Array) => {
       this.#chunks.push(chunk);
-      // Back-pressure: the socket waits while a read is not asked for.
-      socket.pause();
+      this.#queued += chunk.length;
+      // Back-pressure: the socket waits while a megabyte is not read.
+      if (this.#queued > HIGH_WATER) socket.pause();
       wake();
     });
     socket.on("end", () => {
@@ -63,25 +70,24 @@ export class SocketConn {
     while (this.#chunks.length === 0) {
       if (this.#error !== undefined) throw this.#error;
       if (this.#ended) return null;
-      this.socket.resume();
+      if (this.socket.isPaused()) this.socket.resume();
       await new Promise<void>((resolve) => this.#waiting = resolve);
     }
     const chunk = this.#chunks[0]!;
-    if (chunk.length <= buffer.length) {
-      this.#chunks.shift();
-      buffer.set(chunk);
-      return chunk.length;
-    }
-    buffer.set(chunk.subarray(0, buffer.length));
-    this.#chunks[0] = chunk.subarray(buffer.length);
-    return buffer.length;
+    const n = Math.min(chunk.length, buffer.length);
+    buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n));
+    if (n === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(n);
+    this.#queued -= n;
+    if (this.#queued <= HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    return n;
   }
 
   /** Writes every byte; waits only when the socket asks for it (back-pressure). */
   async write(bytes: Uint8Array): Promise<number> {
     if (this.socket.destroyed) throw new Deno.errors.BrokenPipe("the client went away");
-    // The socket may keep the array: a copy, since callers reuse their buffers.
-    if (!this.socket.write(bytes.slice())) {
+    // The socket may keep the array until it is sent: callers never change what they wrote.
+    if (!this.socket.write(bytes)) {
       await new Promise<void>((resolve, reject) => {
         const done = () => {
           this.socket.off("drain", done);
