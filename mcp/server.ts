@@ -231,7 +231,7 @@ export function createMcpServer(options: McpServerOptions): McpHandle {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
     async close() {
-      abortLogins(logins);
+      await abortLogins(logins);
       if (upstream !== undefined) (await upstream).close();
     },
   };
