@@ -523,3 +523,37 @@ Deno.test({
     assert.deepEqual(await f.listed(), []);
   },
 });
+
+Deno.test({
+  name:
+    "authsome mcp over stdio: the host goes while request_login waits — the login ends at once, audited, nothing stored",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using f = await loginFixture();
+    const s = await spawned(f);
+    const first = jsonOf(await s.call("request_login", { provider: "acme", wait_seconds: 0 }));
+    const formPort = Number(new URL((first.prompt as { url: string }).url).port);
+    // A call that waits for the human (up to 300 s) when the host closes the connection.
+    const before = s.progress.length;
+    const waiting = s.call("request_login", { provider: "acme" }).catch(() => undefined);
+    await until(() => s.progress.length > before, "the waiting call's progress");
+    const began = Date.now();
+    await s.client.close(); // stdin closes; the SDK sends SIGTERM after 2 s if still running
+    await waiting;
+    const took = Date.now() - began;
+    assert.equal(await portAccepts(formPort), false, "the form is gone");
+    // Ended by itself, before any signal: the call and the login are both audited.
+    const audit = (await readAudit(f.home, 100)).filter((e) =>
+      e.action === "login" || e.action === "mcp"
+    );
+    assert.deepEqual(audit.map((e) => [e.action, e.outcome, e.detail?.login ?? e.error]), [
+      ["mcp", "ok", "waiting"],
+      ["login", "error", "AUTH_FAILED"],
+      ["mcp", "error", "AUTH_FAILED"],
+    ]);
+    assert.ok(took < 2_000, `authsome mcp exited ${took} ms after its stdin closed`);
+    assert.deepEqual(await f.listed(), []);
+    assert.equal(await storedRecord(f.home, "client/acme"), undefined);
+  },
+});
