@@ -485,13 +485,18 @@ Deno.test({
     assert.equal(created.code, 0, created.stderr);
     await using s = await spawned(f, ["--as", "reader"]);
 
-    const provider = await s.call("request_login", { provider: "acmetv" });
+    // wait_seconds 0: were a refusal missing, the call would come back at once with the page.
+    const provider = await s.call("request_login", { provider: "acmetv", wait_seconds: 0 });
     assert.equal((provider as ToolResult).isError, true);
     assert.equal(
       textOf(provider),
       'refused (rule: provider): identity "reader" may not use acmetv. Nothing was sent.',
     );
-    const connection = await s.call("request_login", { provider: "acme", connection: "default" });
+    const connection = await s.call("request_login", {
+      provider: "acme",
+      connection: "default",
+      wait_seconds: 0,
+    });
     assert.equal((connection as ToolResult).isError, true);
     assert.equal(
       textOf(connection),
