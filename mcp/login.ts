@@ -208,16 +208,26 @@ export async function requestLogin(
 }
 
 /**
- * Ends every login under way (the session closes): their pages stop, nothing is stored.
+ * Ends every login under way (the session closes) and resolves once they have ended: their
+ * pages and callback ports are closed, their failed `login` audit entries written, nothing stored.
  *
  * @example
  * ```ts ignore
- * abortLogins(session);
+ * await abortLogins(session);
  * ```
  */
-export function abortLogins(session: LoginSession): void {
-  for (const pending of session.pending.values()) pending.abort.abort();
+export async function abortLogins(session: LoginSession): Promise<void> {
+  const pending = [...session.pending.values()];
+  for (const login of pending) login.abort.abort();
+  // Each step of a login honours the abort; the bound keeps a stuck request from holding the close.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<void>((resolve) => timer = setTimeout(resolve, ABORT_WAIT_MS));
+  await Promise.race([Promise.allSettled(pending.map((login) => login.done)), bound]);
+  clearTimeout(timer);
 }
+
+/** How long closing the session waits for its aborted logins to end. */
+const ABORT_WAIT_MS = 5_000;
 
 /** What to tell the human, in one line. */
 function tellHuman(prompt: LoginPrompt): string {

@@ -128,6 +128,11 @@ export interface McpHandle {
   server: ToolServer;
   /** Resolves once no tool call is under way (before closing on the end of input). */
   settled(): Promise<void>;
+  /**
+   * Ends the logins under way (the host has gone: nobody can tell the human the page any more);
+   * their `request_login` calls end with the cancellation, audited, and nothing is stored.
+   */
+  endLogins(): Promise<void>;
   /** Ends logins under way and closes idle upstream connections. */
   close(): Promise<void>;
 }
@@ -230,8 +235,9 @@ export function createMcpServer(options: McpServerOptions): McpHandle {
     async settled() {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
+    endLogins: () => abortLogins(logins),
     async close() {
-      abortLogins(logins);
+      await abortLogins(logins);
       if (upstream !== undefined) (await upstream).close();
     },
   };

@@ -26,8 +26,12 @@ export async function serveStdio(ctx: ServiceContext, opts: McpServeOptions): Pr
   const handle = createMcpServer({ ctx, access, openUrl: opts.openUrl ?? (() => {}) });
   const closed = new Promise<void>((resolve) => handle.server.onclose = resolve);
   const transport = new StdioServerTransport();
-  // Calls already received are answered before the server closes.
-  const end = () => void handle.settled().then(() => handle.server.close()).catch(() => {});
+  // Calls already received are answered before the server closes; a login still waiting for the
+  // human ends first (the host that would show them the page is gone), so the process exits now
+  // rather than when the login times out, and every call is still audited.
+  const end = () =>
+    void handle.endLogins().then(() => handle.settled()).then(() => handle.server.close())
+      .catch(() => {});
   process.stdin.once("end", end);
   process.stdin.once("close", end);
   await handle.server.connect(transport);
