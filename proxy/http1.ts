@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 
 /** The most a message head may take (request or status line and every header line). */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -14,6 +15,11 @@ const CRLF2 = [13, 10, 13, 10] as const;
 /** The part of a connection the reader needs: `Deno.Conn` and `Deno.TlsConn` both have it. */
 export interface Readable {
   read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * The next bytes received, handed over whole (the reader keeps them; the connection never
+   * changes them afterwards), or null at the end: saves a copy where the connection has them.
+   */
+  readChunk?(): Promise<Uint8Array | null>;
 }
 
 /** The part of a connection a writer needs. */
@@ -47,10 +53,10 @@ export interface Conn extends Readable, Writable {
  */
 export class ConnReader {
   /** Bytes read from the connection and not yet taken. */
-  #buffer = new Uint8Array(0);
+  #buffer: Uint8Array = new Uint8Array(0);
   #scratch = new Uint8Array(64 * 1024);
   /** A read started ahead of time (see {@linkcode ConnReader.watch}). */
-  #pending: Promise<number | null> | undefined;
+  #pending: Promise<Uint8Array | null> | undefined;
   readonly conn: Readable;
 
   constructor(conn: Readable) {
@@ -69,22 +75,25 @@ export class ConnReader {
    */
   watch(): Promise<boolean> {
     this.#pending ??= this.#read();
-    return this.#pending.then((n) => n === null, () => true);
+    return this.#pending.then((chunk) => chunk === null, () => true);
   }
 
-  #read(): Promise<number | null> {
-    return this.conn.read(this.#scratch);
+  /** The next bytes from the connection, in an array of their own. */
+  async #read(): Promise<Uint8Array | null> {
+    if (this.conn.readChunk) return await this.conn.readChunk();
+    const n = await this.conn.read(this.#scratch);
+    return n === null ? null : this.#scratch.slice(0, n);
   }
 
   /** Reads once more from the connection into the buffer; false at the end of the stream. */
   async #fill(): Promise<boolean> {
     const pending = this.#pending;
     this.#pending = undefined;
-    const n = await (pending ?? this.#read());
-    if (n === null) return false;
-    const chunk = this.#scratch.subarray(0, n);
+    const chunk = await (pending ?? this.#read());
+    if (chunk === null) return false;
+    const n = chunk.length;
     if (this.#buffer.length === 0) {
-      this.#buffer = chunk.slice();
+      this.#buffer = chunk;
     } else {
       const joined = new Uint8Array(this.#buffer.length + n);
       joined.set(this.#buffer);
@@ -173,11 +182,7 @@ function indexOfBlankLine(buffer: Uint8Array, from: number): number {
 
 /** Bytes as Latin-1 text, one character per byte (header values may hold any octet). */
 function latin1(bytes: Uint8Array): string {
-  let text = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    text += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return text;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 /**
@@ -190,9 +195,7 @@ function latin1(bytes: Uint8Array): string {
  * ```
  */
 export function encodeLatin1(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i) & 0xff;
-  return bytes;
+  return Buffer.from(text, "latin1");
 }
 
 /** A parsed head: the start line's three parts and the header lines as name/value pairs. */

@@ -3,6 +3,7 @@ import {
   bodyFraming,
   ConnReader,
   copyBody,
+  encodeLatin1,
   FramingError,
   MAX_HEAD_BYTES,
   parseHead,
@@ -89,6 +90,16 @@ Deno.test("http1: heads are parsed strictly, and a head past the limit is refuse
   assert.equal(await split.readHead(), "GET / HTTP/1.1\r\nHost: a");
   assert.equal(decoder.decode((await split.take())!), "body");
   assert.equal(await readerOf().readHead(), null);
+  // Header bytes outside ASCII survive the round trip byte for byte (read as Latin-1).
+  const raw = new Uint8Array([...encoder.encode("GET / HTTP/1.1\r\nX: "), 0xe9, 0x80, 0xff]);
+  const odd = new ConnReader({
+    read: (buffer) => {
+      if (buffer.length === 0) return Promise.resolve(null);
+      buffer.set([...raw, 13, 10, 13, 10]);
+      return Promise.resolve(raw.length + 4);
+    },
+  });
+  assert.deepEqual([...encodeLatin1((await odd.readHead())!)], [...raw]);
   await assert.rejects(readerOf("GET / HTTP/1.1\r\n").readHead(), FramingError);
   const huge = readerOf(`GET / HTTP/1.1\r\nX: ${"a".repeat(MAX_HEAD_BYTES)}`, "\r\n\r\n");
   await assert.rejects(huge.readHead(), /head too large/);

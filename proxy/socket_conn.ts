@@ -65,14 +65,20 @@ export class SocketConn {
     });
   }
 
-  /** Reads into `buffer`: the number of bytes, or null at the end of the stream. */
-  async read(buffer: Uint8Array): Promise<number | null> {
+  /** Waits for a chunk: true when one is queued, false at the end of the stream. */
+  async #arrived(): Promise<boolean> {
     while (this.#chunks.length === 0) {
       if (this.#error !== undefined) throw this.#error;
-      if (this.#ended) return null;
+      if (this.#ended) return false;
       if (this.socket.isPaused()) this.socket.resume();
       await new Promise<void>((resolve) => this.#waiting = resolve);
     }
+    return true;
+  }
+
+  /** Reads into `buffer`: the number of bytes, or null at the end of the stream. */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    if (!(await this.#arrived())) return null;
     const chunk = this.#chunks[0]!;
     const n = Math.min(chunk.length, buffer.length);
     buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n));
@@ -81,6 +87,15 @@ export class SocketConn {
     this.#queued -= n;
     if (this.#queued <= HIGH_WATER && this.socket.isPaused()) this.socket.resume();
     return n;
+  }
+
+  /** The next chunk received, whole; null at the end of the stream. */
+  async readChunk(): Promise<Uint8Array | null> {
+    if (!(await this.#arrived())) return null;
+    const chunk = this.#chunks.shift()!;
+    this.#queued -= chunk.length;
+    if (this.#queued <= HIGH_WATER && this.socket.isPaused()) this.socket.resume();
+    return chunk;
   }
 
   /** Writes every byte; waits only when the socket asks for it (back-pressure). */
