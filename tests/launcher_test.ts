@@ -7,24 +7,21 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ROOT } from "./helpers.ts";
 
-const TREE = [
-  "authsome",
-  "cli.ts",
-  "mod.ts",
-  "config.ts",
-  "errors.ts",
-  "suggest.ts",
-  "runtime",
-  "deno.json",
-  "package.json",
-  "cli",
-  "service",
-  "storage",
-  "providers",
-  "proxy",
-  "runtime",
-  "scripts",
-];
+// Every part of the repository the CLI may load (a new top-level folder is copied without a
+// change here); not the tests, docs, benches, built bundle or dependencies.
+const LEFT_OUT = new Set([
+  ".git",
+  "node_modules",
+  ".bundle",
+  ".mutation",
+  "tests",
+  "bench",
+  "docs",
+  "stress",
+]);
+const TREE = [...Deno.readDirSync(ROOT)].map((entry) => entry.name).filter((name) =>
+  !LEFT_OUT.has(name)
+);
 
 async function copyTree(from: string, to: string): Promise<void> {
   const info = await Deno.stat(from);
