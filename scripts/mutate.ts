@@ -94,6 +94,12 @@ const TARGETS: Target[] = [
     floor: 0,
     ci: false,
   },
+  {
+    module: "proxy/http1.ts",
+    tests: ["proxy/http1_test.ts", "proxy/server_wire_test.ts"],
+    floor: 0,
+    ci: false,
+  },
 ];
 
 interface Mutant {
