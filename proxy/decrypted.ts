@@ -15,6 +15,7 @@
 import { STATUS_CODES } from "node:http";
 import {
   bodyFraming,
+  closeQuietly,
   type Conn,
   ConnReader,
   copyBody,
@@ -516,20 +517,28 @@ function answer(status: number, contentType: string, body: string, keepAlive: bo
   return joinBytes(encodeLatin1(`${head.join("\r\n")}\r\n\r\n`), bytes);
 }
 
-/** Milliseconds since `started` (a `performance.now()`), to 0.1 ms. */
-function since(started: number): number {
+/**
+ * Milliseconds since `started` (a `performance.now()`), to 0.1 ms: the `ms` of a proxy event.
+ *
+ * @example
+ * ```ts
+ * import { since } from "./decrypted.ts";
+ * console.log(since(performance.now()) >= 0); // true
+ * ```
+ */
+export function since(started: number): number {
   return Math.round((performance.now() - started) * 10) / 10;
 }
 
-/** A one-line description of a network error, without anything from the request. */
-function describe(error: unknown): string {
+/**
+ * A one-line description of a network error, without anything from the request.
+ *
+ * @example
+ * ```ts
+ * import { describe } from "./decrypted.ts";
+ * console.log(describe(new Error("refused\nmore"))); // "refused"
+ * ```
+ */
+export function describe(error: unknown): string {
   return error instanceof Error ? error.message.split("\n", 1)[0]! : "unknown error";
-}
-
-function closeQuietly(conn: Conn) {
-  try {
-    conn.close();
-  } catch {
-    // already closed
-  }
 }

@@ -434,3 +434,20 @@ export function joinBytes(...parts: Uint8Array[]): Uint8Array {
 export async function writeAll(conn: Writable, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
+
+/**
+ * Closes a connection, ignoring that it may be closed already.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly } from "./http1.ts";
+ * closeQuietly({ close: () => { throw new Error("already closed"); } }); // no throw
+ * ```
+ */
+export function closeQuietly(conn: { close(): void }): void {
+  try {
+    conn.close();
+  } catch {
+    // already closed
+  }
+}

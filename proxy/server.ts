@@ -24,8 +24,10 @@ import type { CertificateAuthority, LeafCertificate, LeafIssuer } from "./certs.
 import {
   type ClientRequest,
   type Decision,
+  describe,
   type Outcome,
   serveDecrypted,
+  since,
   type Tunnel,
   UnroutableRequest,
 } from "./decrypted.ts";
@@ -764,11 +766,6 @@ function refusal(status: number, text: string, event: Outcome): Decision {
   return { forward: false, status, contentType: TEXT, body: `${text}\n`, event };
 }
 
-/** Milliseconds since `started` (a `performance.now()`), to 0.1 ms. */
-function since(started: number): number {
-  return Math.round((performance.now() - started) * 10) / 10;
-}
-
 /**
  * Streams one HTTP message body with back-pressure. The chunk that completes a declared
  * Content-Length is passed to end() rather than write(): Deno's node:http never finishes a message
@@ -827,10 +824,4 @@ function rawReply(
 function digest(text: string): Buffer {
   // Stryker disable next-line StringLiteral: utf8 is the default encoding.
   return createHash("sha256").update(text, "utf8").digest();
-}
-
-/** A one-line description of a network error, without anything from the request. */
-function describe(error: unknown): string {
-  // Stryker disable next-line StringLiteral: only an Error reaches here from node's sockets.
-  return error instanceof Error ? error.message.split("\n", 1)[0]! : "unknown error";
 }

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConnReader } from "./http1.ts";
+import { closeQuietly as close, ConnReader } from "./http1.ts";
 
 /** An upstream connection and its reader. */
 export interface UpstreamConn {
@@ -93,13 +93,5 @@ export class UpstreamPool {
     let n = 0;
     for (const idle of this.#idle.values()) n += idle.size;
     return n;
-  }
-}
-
-function close(conn: Deno.Conn) {
-  try {
-    conn.close();
-  } catch {
-    // already closed
   }
 }
